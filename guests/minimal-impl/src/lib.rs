@@ -1,0 +1,31 @@
+//! The minimal example's worker: attaches a lent block for writing and
+//! increments one byte in place.
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "zero-copy:examples/minimal-impl",
+        with: { "zero-copy:shm/exchange@0.1.0": shm_guest::raw },
+    });
+}
+
+use bindings::exports::zero_copy::examples::counter::Guest;
+use shm_guest::raw::{Error, MemoryBlock};
+use shm_guest::BlockRef;
+
+struct Worker;
+
+impl Guest for Worker {
+    fn increment(block: &MemoryBlock, position: u32) -> Result<(), Error> {
+        let block = BlockRef::new(block);
+        let size = block.size() as usize;
+        // The caller's block is mapped into this component's memory for
+        // writing: the increment happens in the block's own pages.
+        let mut bytes = block.attach_write()?;
+        let byte = bytes.get_mut(position as usize).ok_or(Error::WrongSize)?;
+        *byte = byte.wrapping_add(1);
+        Ok(bytes.commit(size)?)
+    }
+}
+
+bindings::export!(Worker with_types_in bindings);

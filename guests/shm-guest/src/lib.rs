@@ -1,0 +1,365 @@
+//! A safe API over the `zero-copy:shm/exchange` imports, for guest
+//! components.
+//!
+//! A [`Block`] is shared memory owned by the host. Attaching it maps its
+//! pages into this component's linear memory, inside storage the component
+//! donated once; the guards returned borrow the block and detach it when
+//! dropped, so no raw pointer reaches user code.
+//!
+//! ```no_run
+//! use shm_guest::Block;
+//!
+//! let block = Block::new(4096)?;
+//! {
+//!     let mut w = block.attach_write()?; // read-write, exclusive
+//!     w[..5].copy_from_slice(b"hello");
+//!     w.commit(5)?; // five valid bytes
+//! }
+//! let r = block.attach_read()?; // read-only, shared with other readers
+//! assert_eq!(&*r, b"hello");
+//! # Ok::<(), shm_guest::Error>(())
+//! ```
+//!
+//! Storage: the first attach that finds none donates exactly what the block
+//! needs (`minimum-size`). A component that attaches several blocks at once
+//! reserves once with [`reserve_storage`], sized by `optimum-size`.
+
+#![deny(missing_docs)]
+
+use core::ops::{Deref, DerefMut};
+
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "zero-copy:shm/guest",
+    });
+}
+
+/// The generated bindings of the `exchange` interface, for components that
+/// pass blocks through their own WIT interfaces (map it with wit-bindgen's
+/// `with: { "zero-copy:shm/exchange@0.1.0": shm_guest::raw }`).
+pub mod raw {
+    pub use crate::bindings::zero_copy::shm::exchange::*;
+}
+
+use raw::{AttachFlags, MemoryArea, MemoryBlock};
+
+/// Why a memory-block operation failed (the WIT `error`, with messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No donated storage can hold the attachment.
+    #[error("no free storage for this attachment: reserve more with reserve_storage")]
+    NoStorage,
+    /// The bytes are attached in a conflicting way elsewhere.
+    #[error("the block is attached in a conflicting way: detach the other attachment first")]
+    Busy,
+    /// A size or range is out of bounds.
+    #[error("a size or range is out of bounds")]
+    WrongSize,
+    /// Detach without attach.
+    #[error("the block is not attached")]
+    NotAttached,
+    /// The handle already has an attachment.
+    #[error("this handle is already attached: use a clone for a second attachment")]
+    AlreadyAttached,
+    /// A write attach through a read-only handle.
+    #[error("this handle is read-only")]
+    ReadOnly,
+    /// Donated storage overlaps earlier storage or a local block.
+    #[error("the storage overlaps storage donated earlier")]
+    OverlappingStorage,
+    /// A per-component limit would be exceeded.
+    #[error("a per-component limit (blocks, bytes, handles, storage regions) would be exceeded")]
+    LimitExceeded,
+    /// The host cannot tell which memory this component uses.
+    #[error("the host cannot tell which linear memory to use")]
+    AmbiguousMemory,
+    /// The host did not create this component's memory.
+    #[error("this component's memory was not created by the host")]
+    ForeignMemory,
+    /// A local block attached by another component.
+    #[error("a local block can only be attached by the component that created it")]
+    WrongMemory,
+    /// The host failed.
+    #[error("the host failed; see its log")]
+    Internal,
+}
+
+impl From<raw::Error> for Error {
+    fn from(e: raw::Error) -> Self {
+        match e {
+            raw::Error::NoStorage => Error::NoStorage,
+            raw::Error::Busy => Error::Busy,
+            raw::Error::WrongSize => Error::WrongSize,
+            raw::Error::NotAttached => Error::NotAttached,
+            raw::Error::AlreadyAttached => Error::AlreadyAttached,
+            raw::Error::ReadOnly => Error::ReadOnly,
+            raw::Error::OverlappingStorage => Error::OverlappingStorage,
+            raw::Error::LimitExceeded => Error::LimitExceeded,
+            raw::Error::AmbiguousMemory => Error::AmbiguousMemory,
+            raw::Error::ForeignMemory => Error::ForeignMemory,
+            raw::Error::WrongMemory => Error::WrongMemory,
+            raw::Error::Internal => Error::Internal,
+        }
+    }
+}
+
+impl From<Error> for raw::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NoStorage => raw::Error::NoStorage,
+            Error::Busy => raw::Error::Busy,
+            Error::WrongSize => raw::Error::WrongSize,
+            Error::NotAttached => raw::Error::NotAttached,
+            Error::AlreadyAttached => raw::Error::AlreadyAttached,
+            Error::ReadOnly => raw::Error::ReadOnly,
+            Error::OverlappingStorage => raw::Error::OverlappingStorage,
+            Error::LimitExceeded => raw::Error::LimitExceeded,
+            Error::AmbiguousMemory => raw::Error::AmbiguousMemory,
+            Error::ForeignMemory => raw::Error::ForeignMemory,
+            Error::WrongMemory => raw::Error::WrongMemory,
+            Error::Internal => raw::Error::Internal,
+        }
+    }
+}
+
+/// Donates `bytes` of fresh heap memory as storage for attachments.
+///
+/// The memory is given up for good: the host maps block pages there, and
+/// nothing in this component refers to it again.
+pub fn donate_storage(bytes: u32) -> Result<(), Error> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    let storage: &'static mut [u8] = Box::leak(vec![0u8; bytes as usize].into_boxed_slice());
+    // The slice is passed once, as a `list<u8>` argument that the host reads
+    // in place, and never touched again.
+    MemoryBlock::add_storage(storage).map_err(Error::from)
+}
+
+/// Donates storage for `count` simultaneous attachments of blocks of up to
+/// `size` bytes (`optimum-size`).
+pub fn reserve_storage(count: u32, size: u32) -> Result<(), Error> {
+    donate_storage(MemoryBlock::optimum_size(count, size))
+}
+
+/// A memory block: a handle to host-owned shared memory.
+#[derive(Debug)]
+pub struct Block {
+    raw: MemoryBlock,
+}
+
+impl Block {
+    /// A new block of `size` zero bytes, with no valid bytes.
+    pub fn new(size: u32) -> Result<Block, Error> {
+        Ok(Block {
+            raw: MemoryBlock::new(size)?,
+        })
+    }
+
+    /// Wraps a handle received through another interface.
+    pub fn from_raw(raw: MemoryBlock) -> Block {
+        Block { raw }
+    }
+
+    /// The handle, to pass through another interface.
+    pub fn into_raw(self) -> MemoryBlock {
+        self.raw
+    }
+
+    /// The handle, to lend through another interface.
+    pub fn as_raw(&self) -> &MemoryBlock {
+        &self.raw
+    }
+
+    /// The block's size in bytes.
+    pub fn size(&self) -> u32 {
+        self.raw.size()
+    }
+
+    /// A read-only handle to the same bytes (for broadcasting).
+    pub fn read_only_clone(&self) -> Result<Block, Error> {
+        Ok(Block { raw: self.raw.clone()? })
+    }
+
+    /// A block for `size` bytes from `start`, writable if `writable`.
+    pub fn partition(&self, start: u32, size: u32, writable: bool) -> Result<Block, Error> {
+        let mode = if writable { AttachFlags::WRITE } else { AttachFlags::empty() };
+        Ok(Block {
+            raw: self.raw.create_partition(start, size, mode)?,
+        })
+    }
+
+    /// This block as a [`BlockRef`].
+    pub fn as_ref(&self) -> BlockRef<'_> {
+        BlockRef { raw: &self.raw }
+    }
+
+    /// Attaches read-write, exclusively. Commit the valid length with
+    /// [`WriteGuard::commit`]; dropping the guard without it leaves no valid
+    /// bytes.
+    pub fn attach_write(&self) -> Result<WriteGuard<'_>, Error> {
+        self.as_ref().attach_write()
+    }
+
+    /// Attaches read-only, shared with other readers: the valid bytes.
+    pub fn attach_read(&self) -> Result<ReadGuard<'_>, Error> {
+        self.as_ref().attach_read()
+    }
+
+    /// Attaches read-only and exclusively, to consume bytes from the front
+    /// with [`ConsumeGuard::consume`].
+    pub fn attach_consume(&self) -> Result<ConsumeGuard<'_>, Error> {
+        self.as_ref().attach_consume()
+    }
+}
+
+/// A borrowed block: what a component gets when another lends it a handle
+/// (`borrow<memory-block>` in WIT). Attaches like a [`Block`].
+#[derive(Clone, Copy, Debug)]
+pub struct BlockRef<'a> {
+    raw: &'a MemoryBlock,
+}
+
+impl<'a> BlockRef<'a> {
+    /// Wraps a lent handle.
+    pub fn new(raw: &'a MemoryBlock) -> Self {
+        BlockRef { raw }
+    }
+
+    /// The block's size in bytes.
+    pub fn size(&self) -> u32 {
+        self.raw.size()
+    }
+
+    fn attach(&self, flags: AttachFlags) -> Result<MemoryArea, Error> {
+        match self.raw.attach(flags) {
+            Err(raw::Error::NoStorage) => {
+                donate_storage(self.raw.minimum_size())?;
+                Ok(self.raw.attach(flags)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// See [`Block::attach_write`].
+    pub fn attach_write(self) -> Result<WriteGuard<'a>, Error> {
+        let bytes = area_slice(self.attach(AttachFlags::WRITE)?);
+        Ok(WriteGuard { raw: self.raw, bytes })
+    }
+
+    /// See [`Block::attach_read`].
+    pub fn attach_read(self) -> Result<ReadGuard<'a>, Error> {
+        let bytes = area_slice(self.attach(AttachFlags::SHARED)?);
+        Ok(ReadGuard { raw: self.raw, bytes })
+    }
+
+    /// See [`Block::attach_consume`].
+    pub fn attach_consume(self) -> Result<ConsumeGuard<'a>, Error> {
+        let bytes = area_slice(self.attach(AttachFlags::empty())?);
+        Ok(ConsumeGuard { raw: self.raw, bytes })
+    }
+}
+
+fn area_slice<'a>(area: MemoryArea) -> &'a mut [u8] {
+    if area.size == 0 {
+        return &mut [];
+    }
+    // SAFETY: the host returned a range of `area.size` bytes at
+    // `area.address` in this component's own linear memory, inside storage
+    // donated by `donate_storage` (leaked, never referenced again) or, for a
+    // local block, bytes given up to `create-local`. No other Rust reference
+    // to these bytes exists. The guards below never hand out the slice for
+    // longer than the attachment: they hold it for their own lifetime `'a`
+    // (a borrow of the block, so the handle outlives it) and
+    // detach on drop. A read attachment is mapped read-only; the guards only
+    // give `&[u8]` for it.
+    unsafe { core::slice::from_raw_parts_mut(area.address as usize as *mut u8, area.size as usize) }
+}
+
+/// A read-write attachment. Derefs to the whole block.
+#[derive(Debug)]
+pub struct WriteGuard<'a> {
+    raw: &'a MemoryBlock,
+    bytes: &'a mut [u8],
+}
+
+impl WriteGuard<'_> {
+    /// Detaches, making the first `valid` bytes the block's valid bytes.
+    pub fn commit(self, valid: usize) -> Result<(), Error> {
+        let this = core::mem::ManuallyDrop::new(self);
+        let valid = u32::try_from(valid).map_err(|_| Error::WrongSize)?;
+        this.raw.detach(valid).map_err(Error::from)
+    }
+}
+
+impl Deref for WriteGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        // Not committed: no valid bytes. The handle is attached, so this
+        // cannot fail.
+        let _ = self.raw.detach(0);
+    }
+}
+
+/// A shared read-only attachment. Derefs to the valid bytes.
+#[derive(Debug)]
+pub struct ReadGuard<'a> {
+    raw: &'a MemoryBlock,
+    bytes: &'a [u8],
+}
+
+impl Deref for ReadGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.raw.detach(0);
+    }
+}
+
+/// An exclusive read-only attachment. Derefs to the valid bytes.
+#[derive(Debug)]
+pub struct ConsumeGuard<'a> {
+    raw: &'a MemoryBlock,
+    bytes: &'a [u8],
+}
+
+impl ConsumeGuard<'_> {
+    /// Detaches, consuming the first `n` bytes: later readers see the rest.
+    pub fn consume(self, n: usize) -> Result<(), Error> {
+        let this = core::mem::ManuallyDrop::new(self);
+        let n = u32::try_from(n).map_err(|_| Error::WrongSize)?;
+        this.raw.detach(n).map_err(Error::from)
+    }
+}
+
+impl Deref for ConsumeGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl Drop for ConsumeGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.raw.detach(0);
+    }
+}

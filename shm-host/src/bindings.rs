@@ -1,0 +1,14 @@
+//! Types generated from `wit/exchange.wit`.
+//!
+//! The functions are added by hand in [`crate::add_to_linker`] (two of them
+//! take `list<u8>` in place, which generated bindings would copy); the
+//! types come from the WIT so that host and contract cannot drift apart.
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "zero-copy:shm/guest",
+    });
+}
+
+pub use generated::zero_copy::shm::exchange;

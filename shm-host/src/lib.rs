@@ -1,0 +1,46 @@
+//! A wasmtime host whose memory blocks are shared pages, mapped into the
+//! linear memory of each guest that attaches them.
+//!
+//! - [`rules`]: the attach rules as plain logic (no wasm, no `unsafe`);
+//! - [`memory`] and [`pages`]: the only `unsafe` code: the memory creator
+//!   that owns every guest's linear memory, and the shared pages of blocks;
+//! - [`ShmHost`], [`ShmCtx`], [`add_to_linker`]: the `exchange` interface,
+//!   in the style of wasmtime's own host extensions;
+//! - [`link`]: runs components in stores of their own and links one's
+//!   imports to another's exports through the host, moving block handles;
+//! - [`proof`]: reads `/proc/self/maps` to show a guest page is a block's.
+//!
+//! ```no_run
+//! use shm_host::{ShmCtx, ShmHost, ShmView};
+//! use wasmtime::component::{Component, Linker, ResourceTable};
+//! use wasmtime::{Engine, Store};
+//!
+//! struct State { shm: ShmCtx, table: ResourceTable }
+//!
+//! let host = ShmHost::default();
+//! let engine = Engine::new(&host.engine_config())?;
+//! let mut linker = Linker::<State>::new(&engine);
+//! shm_host::add_to_linker(&mut linker, |s: &mut State| ShmView { ctx: &mut s.shm, table: &mut s.table })?;
+//! let component = Component::from_file(&engine, "guest.wasm")?;
+//! let mut store = Store::new(&engine, State { shm: host.new_ctx("guest"), table: ResourceTable::new() });
+//! let _instance = linker.instantiate(&mut store, &component)?;
+//! println!("{:?}", host.totals());
+//! # Ok::<(), wasmtime::Error>(())
+//! ```
+
+pub mod bindings;
+mod host;
+pub mod link;
+pub mod memory;
+pub mod pages;
+pub mod proof;
+pub mod rules;
+
+pub use host::{
+    add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost, ShmView, Stats,
+    StatsSnapshot,
+};
+pub use rules::Limits;
+
+/// The name of the `exchange` interface instance.
+pub const EXCHANGE: &str = "zero-copy:shm/exchange@0.1.0";

@@ -1,0 +1,164 @@
+//! Shared pages: the bytes of one memory block.
+//!
+//! A block is a memfd, sized to whole pages, plus one read-write mapping of
+//! it in the host for the rare cases where the host itself must touch the
+//! bytes (the copy fallback, zeroing the tail of the last valid page, and
+//! embedders reading a block). Guests get their own mappings of the same
+//! file through [`crate::memory`].
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::{fstat, ftruncate, memfd_create, MemfdFlags};
+use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+
+/// The pages of one block.
+#[derive(Debug)]
+pub struct SharedPages {
+    fd: OwnedFd,
+    /// Bytes in the block (the file is `mapped` long).
+    len: usize,
+    /// Length of the file and of the host mapping: `len` rounded up to pages.
+    mapped: usize,
+    /// The host's mapping, `None` for an empty block.
+    host: Option<NonNull<u8>>,
+    inode: u64,
+}
+
+// SAFETY: the host mapping is only reached through `&self` methods that copy
+// with raw pointers (no references into the shared bytes escape), and the
+// callers hold the ledger's lock, which serialises every host access with
+// the attach rules (no host copy races a guest write attachment). The fd is
+// an owned file descriptor, which is Send and Sync.
+unsafe impl Send for SharedPages {}
+// SAFETY: see `Send` above.
+unsafe impl Sync for SharedPages {}
+
+impl SharedPages {
+    /// A new block of `len` zero bytes, its file rounded up to `page`.
+    pub fn new(len: usize, page: usize) -> io::Result<SharedPages> {
+        let fd = memfd_create("zero-copy-shm-block", MemfdFlags::CLOEXEC)?;
+        let mapped = len.div_ceil(page) * page;
+        ftruncate(&fd, mapped as u64)?;
+        let inode = fstat(&fd)?.st_ino;
+        let host = if mapped == 0 {
+            None
+        } else {
+            // SAFETY: a fresh mapping at an address the kernel chooses (null
+            // hint, no MAP_FIXED) cannot overlap anything we or wasmtime use;
+            // `fd` is a memfd of exactly `mapped` bytes, so the whole mapping
+            // is backed by the file.
+            let ptr = unsafe {
+                mmap(
+                    std::ptr::null_mut(),
+                    mapped,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::SHARED,
+                    &fd,
+                    0,
+                )?
+            };
+            NonNull::new(ptr.cast::<u8>())
+        };
+        Ok(SharedPages {
+            fd,
+            len,
+            mapped,
+            host,
+            inode,
+        })
+    }
+
+    /// The memfd, to map the block elsewhere.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The block's size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Is the block empty?
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The memfd's inode, as `/proc/self/maps` shows it for every mapping
+    /// of this block.
+    pub fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn range(&self, offset: u64, len: usize) -> Option<NonNull<u8>> {
+        let end = offset.checked_add(len as u64)?;
+        if end > self.mapped as u64 {
+            return None;
+        }
+        let host = self.host?;
+        // SAFETY: `offset + len <= mapped`, so the result stays inside (or
+        // one past the end of) the host mapping.
+        Some(unsafe { host.add(offset as usize) })
+    }
+
+    /// Copies `dst.len()` bytes from `offset` of the block into `dst`.
+    /// Returns `false` (copying nothing) when the range is out of bounds.
+    ///
+    /// The caller must ensure no guest write attachment covers the range
+    /// (the ledger's lock and rules do).
+    pub fn read(&self, offset: u64, dst: &mut [u8]) -> bool {
+        if dst.is_empty() {
+            return true;
+        }
+        let Some(src) = self.range(offset, dst.len()) else {
+            return false;
+        };
+        // SAFETY: `src .. src + len` lies inside the host mapping (checked by
+        // `range`), which is readable; `dst` is a distinct, writable Rust
+        // slice (host heap or a guest storage range that is not this
+        // mapping), so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr(), dst.len()) };
+        true
+    }
+
+    /// Copies `src` into the block at `offset`. Returns `false` (copying
+    /// nothing) when the range is out of bounds.
+    pub fn write(&self, offset: u64, src: &[u8]) -> bool {
+        if src.is_empty() {
+            return true;
+        }
+        let Some(dst) = self.range(offset, src.len()) else {
+            return false;
+        };
+        // SAFETY: `dst .. dst + len` lies inside the host mapping, which is
+        // writable; `src` is a distinct Rust slice, so no overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_ptr(), src.len()) };
+        true
+    }
+
+    /// Zeroes `len` bytes at `offset`. Returns `false` when out of bounds.
+    pub fn zero(&self, offset: u64, len: usize) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let Some(dst) = self.range(offset, len) else {
+            return false;
+        };
+        // SAFETY: the range lies inside the writable host mapping.
+        unsafe { std::ptr::write_bytes(dst.as_ptr(), 0, len) };
+        true
+    }
+}
+
+impl Drop for SharedPages {
+    fn drop(&mut self) {
+        if let Some(host) = self.host {
+            // SAFETY: `host .. host + mapped` is the mapping made in `new`,
+            // unmapped once here; no reference into it outlives `self`.
+            if let Err(e) = unsafe { munmap(host.as_ptr().cast(), self.mapped) } {
+                tracing::error!("munmap of a block's host mapping failed: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,1117 @@
+//! The attach rules as plain logic: no wasm, no system calls, no `unsafe`.
+//!
+//! A [`Ledger`] records blocks, handles, attachments and the storage each
+//! guest donated, and decides what an operation must do. It never touches
+//! memory itself: [`Ledger::attach`] returns a [`Placement`] that says where
+//! the bytes go (map, copy or local), and [`Ledger::detach`] returns a
+//! [`Release`] that says what to undo. The host's mapping layer carries those
+//! out; a fuzzer or an in-process backend can drive the same logic directly.
+//!
+//! Vocabulary:
+//! - a *backing* is the bytes of a block (shared pages in the host, anything
+//!   in other drivers: the ledger is generic over it);
+//! - a *content* is a byte range of a backing with its own valid length:
+//!   a block and its clones share one content, a partition has its own;
+//! - a *handle* is what a guest holds (one per resource handle); it names a
+//!   content, may be read-only, and holds at most one attachment;
+//! - a *guest* is one component instance's memory owner: it donates storage,
+//!   owns handles and is charged for the blocks it created.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Identifies a guest (one store, one linear memory in the normal case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GuestId(pub u64);
+
+/// Identifies a handle to a block. Never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandleId(pub u64);
+
+/// Identifies a backing (the bytes of a block). Never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackingId(pub u64);
+
+/// Identifies a linear memory, as the mapping layer numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemoryId(pub u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct ContentId(u64);
+
+/// Per-guest limits. Exceeding one is reported, never fatal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Live blocks a guest may have created (partitions and clones excluded).
+    pub max_blocks: u32,
+    /// Total bytes of the live blocks a guest created.
+    pub max_bytes: u64,
+    /// Handles a guest may hold at once (clones and partitions included).
+    pub max_handles: u32,
+    /// Storage regions a guest may donate.
+    pub max_storage_regions: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_blocks: 1024,
+            max_bytes: 1 << 30,
+            max_handles: 16 * 1024,
+            max_storage_regions: 64,
+        }
+    }
+}
+
+/// The access an attachment has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write, exclusive.
+    Write,
+    /// Read-only, exclusive; `detach` consumes.
+    ReadExclusive,
+    /// Read-only, shared with other readers.
+    ReadShared,
+}
+
+impl Access {
+    /// The access the WIT flags ask for: `write` wins over `shared`.
+    pub fn from_flags(write: bool, shared: bool) -> Access {
+        match (write, shared) {
+            (true, _) => Access::Write,
+            (false, false) => Access::ReadExclusive,
+            (false, true) => Access::ReadShared,
+        }
+    }
+
+    fn conflicts_with(self, other: Access) -> bool {
+        !(self == Access::ReadShared && other == Access::ReadShared)
+    }
+}
+
+/// Where an attachment's bytes live in the guest, and how they got there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Nothing to show (zero visible bytes).
+    Empty,
+    /// The backing's pages `file_offset .. file_offset + len` are mapped at
+    /// `guest_offset` of `memory` (page aligned); the visible bytes start
+    /// `skew` bytes later.
+    Mapped {
+        memory: MemoryId,
+        guest_offset: u32,
+        backing: BackingId,
+        file_offset: u64,
+        len: u32,
+        skew: u32,
+        writable: bool,
+    },
+    /// The visible bytes `backing_offset .. + len` are copied to
+    /// `guest_offset` of `memory`.
+    Copied {
+        memory: MemoryId,
+        guest_offset: u32,
+        backing: BackingId,
+        backing_offset: u64,
+        len: u32,
+    },
+    /// A local block: the bytes already are at `guest_offset` of `memory`.
+    Local { memory: MemoryId, guest_offset: u32, len: u32 },
+}
+
+impl Placement {
+    /// The guest address of the first visible byte.
+    pub fn address(&self) -> u32 {
+        match *self {
+            Placement::Empty => 0,
+            Placement::Mapped {
+                guest_offset, skew, ..
+            } => guest_offset + skew,
+            Placement::Copied { guest_offset, .. } | Placement::Local { guest_offset, .. } => guest_offset,
+        }
+    }
+}
+
+/// A recorded attachment: where it is and what the guest sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attached {
+    /// What the mapping layer must do.
+    pub placement: Placement,
+    /// The guest address of the first visible byte (`memory-area.address`).
+    pub address: u32,
+    /// The visible bytes (`memory-area.size`).
+    pub size: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Attachment {
+    access: Access,
+    placement: Placement,
+    /// Visible bytes (`memory-area.size`).
+    visible: u32,
+    /// Backing range covered, for conflict checks.
+    lo: u64,
+    hi: u64,
+}
+
+/// What the mapping layer must do when an attachment ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// The placement to undo (put zero pages back, or copy out then zero).
+    pub placement: Placement,
+    /// After a write detach: copy this many bytes from the guest back into
+    /// the backing (copied placements only).
+    pub copy_out: u32,
+    /// After a write detach: zero these backing bytes (the rest of the last
+    /// valid page), so that readers mapping whole pages see zeros past the
+    /// valid bytes.
+    pub zero_tail: Option<(BackingId, u64, u64)>,
+}
+
+/// The result of dropping a handle.
+#[derive(Debug)]
+pub struct Dropped<B> {
+    /// The attachment the handle still had, to undo in its owner's memory.
+    pub release: Option<Release>,
+    /// The backing, when this was its last handle.
+    pub freed: Option<B>,
+}
+
+macro_rules! error_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $msg:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+        pub enum $name {
+            $($(#[$vm])* #[error($msg)] $variant,)*
+        }
+    };
+}
+
+error_enum! {
+    /// Why a handle was not found.
+    UnknownHandle {
+        /// The handle does not exist, or belongs to another guest.
+        Unknown => "unknown block handle: it was dropped, moved away, or never existed",
+    }
+}
+
+error_enum! {
+    /// Why a block could not be created.
+    CreateError {
+        /// A per-guest limit would be exceeded.
+        LimitExceeded => "the guest's block, byte or handle limit would be exceeded: drop blocks first",
+        /// The driver could not create the backing.
+        Backing => "the host could not create the block's memory",
+        /// The guest is unknown.
+        UnknownGuest => "unknown guest",
+    }
+}
+
+error_enum! {
+    /// Why storage could not be donated.
+    StorageError {
+        /// The region overlaps storage donated earlier or a local block.
+        Overlapping => "the region overlaps storage donated earlier or a local block",
+        /// Too many regions.
+        LimitExceeded => "the guest donated too many storage regions",
+        /// The guest is unknown.
+        UnknownGuest => "unknown guest",
+    }
+}
+
+error_enum! {
+    /// Why an attach failed.
+    AttachError {
+        /// No storage slot fits.
+        NoStorage => "no free donated storage can hold this attachment: donate at least minimum-size bytes",
+        /// A conflicting attachment exists.
+        Busy => "the bytes are attached in a conflicting way elsewhere: detach that first",
+        /// This handle already has an attachment.
+        AlreadyAttached => "this handle is already attached: detach it or attach a clone",
+        /// A write attach through a read-only handle.
+        ReadOnly => "this handle is read-only (a clone or a read-only partition)",
+        /// Storage from several memories: the host cannot tell which to use.
+        AmbiguousMemory => "storage from several linear memories was donated through one store",
+        /// A local block attached by a guest that does not hold its memory.
+        WrongMemory => "a local block can only be attached by the component whose memory holds it",
+        /// The handle does not exist.
+        Unknown => "unknown block handle",
+    }
+}
+
+error_enum! {
+    /// Why a detach failed.
+    DetachError {
+        /// The handle is not attached.
+        NotAttached => "this handle is not attached",
+        /// `consumed` is larger than the attached size.
+        WrongSize => "consumed is larger than the attached size",
+        /// The handle does not exist.
+        Unknown => "unknown block handle",
+    }
+}
+
+error_enum! {
+    /// Why a partition could not be created.
+    PartitionError {
+        /// The range is outside the block.
+        WrongSize => "the partition range lies outside the block",
+        /// A writable partition of a read-only handle.
+        ReadOnly => "a writable partition needs a writable handle",
+        /// A per-guest limit would be exceeded.
+        LimitExceeded => "the guest's handle limit would be exceeded",
+        /// The handle does not exist.
+        Unknown => "unknown block handle",
+    }
+}
+
+error_enum! {
+    /// Why a handle could not be cloned or moved.
+    HandleError {
+        /// A per-guest limit would be exceeded.
+        LimitExceeded => "the guest's handle limit would be exceeded",
+        /// The handle does not exist.
+        Unknown => "unknown block handle",
+        /// The receiving guest is unknown.
+        UnknownGuest => "unknown guest",
+    }
+}
+
+impl From<UnknownHandle> for AttachError {
+    fn from(_: UnknownHandle) -> Self {
+        AttachError::Unknown
+    }
+}
+impl From<UnknownHandle> for DetachError {
+    fn from(_: UnknownHandle) -> Self {
+        DetachError::Unknown
+    }
+}
+impl From<UnknownHandle> for PartitionError {
+    fn from(_: UnknownHandle) -> Self {
+        PartitionError::Unknown
+    }
+}
+impl From<UnknownHandle> for HandleError {
+    fn from(_: UnknownHandle) -> Self {
+        HandleError::Unknown
+    }
+}
+
+/// What a backing is.
+#[derive(Debug)]
+enum Bytes<B> {
+    /// Host-owned bytes (shared pages), `len` long.
+    Shared(B),
+    /// A region of one guest's own memory.
+    Local {
+        guest: GuestId,
+        memory: MemoryId,
+        offset: u32,
+    },
+}
+
+#[derive(Debug)]
+struct Backing<B> {
+    bytes: Bytes<B>,
+    len: u64,
+    creator: GuestId,
+    /// Live contents referring to this backing.
+    contents: u32,
+    /// Handles currently attached to this backing.
+    attached: Vec<HandleId>,
+}
+
+#[derive(Debug)]
+struct Content {
+    backing: BackingId,
+    start: u64,
+    size: u32,
+    valid: u32,
+    consumed: u32,
+    handles: u32,
+}
+
+#[derive(Debug)]
+struct Handle {
+    content: ContentId,
+    owner: GuestId,
+    writable: bool,
+    attachment: Option<Attachment>,
+}
+
+#[derive(Debug)]
+struct Region {
+    memory: MemoryId,
+    start: u32,
+    len: u32,
+    /// Used ranges (start -> len), in guest offsets.
+    used: BTreeMap<u32, u32>,
+}
+
+impl Region {
+    fn end(&self) -> u64 {
+        u64::from(self.start) + u64::from(self.len)
+    }
+
+    /// First fit for `len` bytes at an offset that is a multiple of `align`.
+    fn find(&self, len: u32, align: u32) -> Option<u32> {
+        let mut cursor = u64::from(self.start);
+        let fits = |at: u64, limit: u64| -> Option<u64> {
+            let aligned = at.div_ceil(u64::from(align)) * u64::from(align);
+            (aligned + u64::from(len) <= limit).then_some(aligned)
+        };
+        for (&s, &l) in &self.used {
+            if let Some(at) = fits(cursor, u64::from(s)) {
+                return u32::try_from(at).ok();
+            }
+            cursor = u64::from(s) + u64::from(l);
+        }
+        fits(cursor, self.end()).and_then(|at| u32::try_from(at).ok())
+    }
+}
+
+#[derive(Debug)]
+struct Guest {
+    limits: Limits,
+    regions: Vec<Region>,
+    /// Local blocks' regions (memory, start, len), for overlap checks.
+    locals: Vec<(MemoryId, u32, u32, BackingId)>,
+    blocks: u32,
+    bytes: u64,
+    handles: u32,
+}
+
+impl Guest {
+    fn overlaps(&self, memory: MemoryId, start: u32, len: u32) -> bool {
+        let (a0, a1) = (u64::from(start), u64::from(start) + u64::from(len));
+        let hit = |m: MemoryId, s: u32, l: u32| {
+            m == memory && a0 < u64::from(s) + u64::from(l) && u64::from(s) < a1
+        };
+        self.regions
+            .iter()
+            .any(|r| hit(r.memory, r.start, r.len))
+            || self.locals.iter().any(|&(m, s, l, _)| hit(m, s, l))
+    }
+
+    /// The one memory this guest's storage lies in.
+    fn storage_memory(&self) -> Result<Option<MemoryId>, AttachError> {
+        let mut memories = self.regions.iter().map(|r| r.memory);
+        let Some(first) = memories.next() else {
+            return Ok(None);
+        };
+        if memories.any(|m| m != first) {
+            return Err(AttachError::AmbiguousMemory);
+        }
+        Ok(Some(first))
+    }
+
+    /// Reserves `len` bytes aligned to `align` in some region.
+    fn allocate(&mut self, len: u32, align: u32) -> Option<(MemoryId, u32)> {
+        for region in &mut self.regions {
+            if let Some(at) = region.find(len, align) {
+                region.used.insert(at, len);
+                return Some((region.memory, at));
+            }
+        }
+        None
+    }
+
+    fn free(&mut self, memory: MemoryId, at: u32) {
+        for region in &mut self.regions {
+            if region.memory == memory && region.used.remove(&at).is_some() {
+                return;
+            }
+        }
+    }
+}
+
+/// Rounds `n` up to a multiple of `page`.
+pub fn round_up(n: u64, page: u64) -> u64 {
+    n.div_ceil(page) * page
+}
+
+/// The attach rules: every block, handle, attachment and storage region.
+///
+/// `B` is what backs a block's bytes in the driver (shared pages in the
+/// host). The ledger only stores it and hands it back when the last handle
+/// of the block is dropped.
+#[derive(Debug)]
+pub struct Ledger<B> {
+    page: u32,
+    next_id: u64,
+    guests: HashMap<GuestId, Guest>,
+    backings: HashMap<BackingId, Backing<B>>,
+    contents: HashMap<ContentId, Content>,
+    handles: HashMap<HandleId, Handle>,
+}
+
+impl<B> Ledger<B> {
+    /// A ledger for a host whose pages are `page` bytes (a power of two).
+    pub fn new(page: u32) -> Self {
+        assert!(page.is_power_of_two(), "page size must be a power of two");
+        Ledger {
+            page,
+            next_id: 1,
+            guests: HashMap::new(),
+            backings: HashMap::new(),
+            contents: HashMap::new(),
+            handles: HashMap::new(),
+        }
+    }
+
+    /// The page size mappings are made of.
+    pub fn page_size(&self) -> u32 {
+        self.page
+    }
+
+    fn fresh(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Registers a guest with its limits.
+    pub fn add_guest(&mut self, limits: Limits) -> GuestId {
+        let id = GuestId(self.fresh());
+        self.guests.insert(
+            id,
+            Guest {
+                limits,
+                regions: Vec::new(),
+                locals: Vec::new(),
+                blocks: 0,
+                bytes: 0,
+                handles: 0,
+            },
+        );
+        id
+    }
+
+    /// Removes a guest whose memory is gone: its handles are dropped without
+    /// undoing their placements (there is no memory left to undo them in).
+    /// Returns the backings freed.
+    pub fn remove_guest(&mut self, guest: GuestId) -> Vec<B> {
+        let owned: Vec<HandleId> = self
+            .handles
+            .iter()
+            .filter(|(_, h)| h.owner == guest)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut freed = Vec::new();
+        for id in owned {
+            if let Ok(dropped) = self.drop_handle(id) {
+                freed.extend(dropped.freed);
+            }
+        }
+        self.guests.remove(&guest);
+        freed
+    }
+
+    /// Is `guest` known?
+    pub fn has_guest(&self, guest: GuestId) -> bool {
+        self.guests.contains_key(&guest)
+    }
+
+    fn handle(&self, id: HandleId) -> Result<&Handle, UnknownHandle> {
+        self.handles.get(&id).ok_or(UnknownHandle::Unknown)
+    }
+
+    fn content_of(&self, id: HandleId) -> Result<&Content, UnknownHandle> {
+        let h = self.handle(id)?;
+        Ok(&self.contents[&h.content])
+    }
+
+    /// The guest that holds `handle`.
+    pub fn owner(&self, handle: HandleId) -> Result<GuestId, UnknownHandle> {
+        Ok(self.handle(handle)?.owner)
+    }
+
+    /// The size of the block `handle` names.
+    pub fn size(&self, handle: HandleId) -> Result<u32, UnknownHandle> {
+        Ok(self.content_of(handle)?.size)
+    }
+
+    /// The valid (not consumed) bytes of the block, as
+    /// `(offset in the block, length)`.
+    pub fn valid_range(&self, handle: HandleId) -> Result<(u32, u32), UnknownHandle> {
+        let c = self.content_of(handle)?;
+        Ok((c.consumed, c.valid - c.consumed))
+    }
+
+    /// Is `handle` writable?
+    pub fn writable(&self, handle: HandleId) -> Result<bool, UnknownHandle> {
+        Ok(self.handle(handle)?.writable)
+    }
+
+    /// Is `handle` attached, and with which access?
+    pub fn attached(&self, handle: HandleId) -> Result<Option<Access>, UnknownHandle> {
+        Ok(self.handle(handle)?.attachment.map(|a| a.access))
+    }
+
+    /// Is any part of the block `handle` names attached for writing (by any
+    /// handle)?
+    pub fn write_attached(&self, handle: HandleId) -> Result<bool, UnknownHandle> {
+        let h = self.handle(handle)?;
+        let c = &self.contents[&h.content];
+        let (lo, hi) = (c.start, c.start + u64::from(c.size));
+        let b = &self.backings[&c.backing];
+        Ok(b.attached.iter().any(|other| {
+            let a = self.handles[other].attachment.expect("listed as attached");
+            a.access == Access::Write && a.lo < hi.max(lo + 1) && lo < a.hi.max(a.lo + 1)
+        }))
+    }
+
+    /// The backing of `handle`, its byte range in it, and whether it is
+    /// host-owned (`Some`) or local (`None`).
+    pub fn backing_of(&self, handle: HandleId) -> Result<(BackingId, u64, Option<&B>), UnknownHandle> {
+        let c = self.content_of(handle)?;
+        let b = &self.backings[&c.backing];
+        let bytes = match &b.bytes {
+            Bytes::Shared(p) => Some(p),
+            Bytes::Local { .. } => None,
+        };
+        Ok((c.backing, c.start, bytes))
+    }
+
+    /// The host-owned bytes of a backing.
+    pub fn backing(&self, id: BackingId) -> Option<&B> {
+        match &self.backings.get(&id)?.bytes {
+            Bytes::Shared(p) => Some(p),
+            Bytes::Local { .. } => None,
+        }
+    }
+
+    /// The memory `guest`'s storage lies in: `None` without storage, an
+    /// error when it lies in several.
+    pub fn storage_memory(&self, guest: GuestId) -> Result<Option<MemoryId>, AttachError> {
+        self.guests.get(&guest).ok_or(AttachError::Unknown)?.storage_memory()
+    }
+
+    /// The first host-owned backing for which `pred` holds.
+    pub fn find_backing(&self, mut pred: impl FnMut(&B) -> bool) -> Option<BackingId> {
+        self.backings.iter().find_map(|(&id, b)| match &b.bytes {
+            Bytes::Shared(p) if pred(p) => Some(id),
+            _ => None,
+        })
+    }
+
+    /// How many blocks (backings) are alive.
+    pub fn live_blocks(&self) -> usize {
+        self.backings.len()
+    }
+
+    /// How many handles are alive.
+    pub fn live_handles(&self) -> usize {
+        self.handles.len()
+    }
+
+    fn charge_handle(&mut self, guest: GuestId) -> bool {
+        match self.guests.get_mut(&guest) {
+            Some(g) if g.handles < g.limits.max_handles => {
+                g.handles += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn new_handle(&mut self, content: ContentId, owner: GuestId, writable: bool) -> HandleId {
+        let id = HandleId(self.fresh());
+        self.contents.get_mut(&content).expect("content").handles += 1;
+        self.handles.insert(
+            id,
+            Handle {
+                content,
+                owner,
+                writable,
+                attachment: None,
+            },
+        );
+        id
+    }
+
+    fn new_content(&mut self, backing: BackingId, start: u64, size: u32, valid: u32) -> ContentId {
+        let id = ContentId(self.fresh());
+        self.backings.get_mut(&backing).expect("backing").contents += 1;
+        self.contents.insert(
+            id,
+            Content {
+                backing,
+                start,
+                size,
+                valid,
+                consumed: 0,
+                handles: 0,
+            },
+        );
+        id
+    }
+
+    /// A new zeroed block of `size` bytes created by `guest`; `make` builds
+    /// its backing once the limits allow it.
+    pub fn create(
+        &mut self,
+        guest: GuestId,
+        size: u32,
+        make: impl FnOnce() -> Option<B>,
+    ) -> Result<HandleId, CreateError> {
+        let g = self.guests.get(&guest).ok_or(CreateError::UnknownGuest)?;
+        if g.blocks >= g.limits.max_blocks
+            || g.bytes + u64::from(size) > g.limits.max_bytes
+            || g.handles >= g.limits.max_handles
+        {
+            return Err(CreateError::LimitExceeded);
+        }
+        let bytes = make().ok_or(CreateError::Backing)?;
+        let g = self.guests.get_mut(&guest).expect("checked");
+        g.blocks += 1;
+        g.bytes += u64::from(size);
+        g.handles += 1;
+        let backing = BackingId(self.fresh());
+        self.backings.insert(
+            backing,
+            Backing {
+                bytes: Bytes::Shared(bytes),
+                len: u64::from(size),
+                creator: guest,
+                contents: 0,
+                attached: Vec::new(),
+            },
+        );
+        let content = self.new_content(backing, 0, size, 0);
+        Ok(self.new_handle(content, guest, true))
+    }
+
+    /// Wraps `len` bytes at `offset` of `memory`, which belongs to `guest`,
+    /// as a block whose bytes are all valid.
+    pub fn create_local(
+        &mut self,
+        guest: GuestId,
+        memory: MemoryId,
+        offset: u32,
+        len: u32,
+    ) -> Result<HandleId, StorageError> {
+        let g = self.guests.get(&guest).ok_or(StorageError::UnknownGuest)?;
+        if g.overlaps(memory, offset, len) {
+            return Err(StorageError::Overlapping);
+        }
+        if g.handles >= g.limits.max_handles || g.blocks >= g.limits.max_blocks {
+            return Err(StorageError::LimitExceeded);
+        }
+        let backing = BackingId(self.fresh());
+        let g = self.guests.get_mut(&guest).expect("checked");
+        g.locals.push((memory, offset, len, backing));
+        g.blocks += 1;
+        g.handles += 1;
+        self.backings.insert(
+            backing,
+            Backing {
+                bytes: Bytes::Local {
+                    guest,
+                    memory,
+                    offset,
+                },
+                len: u64::from(len),
+                creator: guest,
+                contents: 0,
+                attached: Vec::new(),
+            },
+        );
+        let content = self.new_content(backing, 0, len, len);
+        Ok(self.new_handle(content, guest, true))
+    }
+
+    /// A read-only handle to the same content, held by `owner`.
+    pub fn clone_handle(&mut self, handle: HandleId, owner: GuestId) -> Result<HandleId, HandleError> {
+        let content = self.handle(handle)?.content;
+        if !self.guests.contains_key(&owner) {
+            return Err(HandleError::UnknownGuest);
+        }
+        if !self.charge_handle(owner) {
+            return Err(HandleError::LimitExceeded);
+        }
+        Ok(self.new_handle(content, owner, false))
+    }
+
+    /// Another handle to the same content with the same rights, held by
+    /// `owner`: what a borrow becomes in another store.
+    pub fn alias(&mut self, handle: HandleId, owner: GuestId) -> Result<HandleId, HandleError> {
+        let writable = self.handle(handle)?.writable;
+        let alias = self.clone_handle(handle, owner)?;
+        self.handles.get_mut(&alias).expect("new").writable = writable;
+        Ok(alias)
+    }
+
+    /// A block for `start .. start + size` of `handle`'s block.
+    pub fn partition(
+        &mut self,
+        handle: HandleId,
+        start: u32,
+        size: u32,
+        writable: bool,
+    ) -> Result<HandleId, PartitionError> {
+        let h = self.handle(handle)?;
+        let owner = h.owner;
+        if writable && !h.writable {
+            return Err(PartitionError::ReadOnly);
+        }
+        let c = &self.contents[&h.content];
+        if u64::from(start) + u64::from(size) > u64::from(c.size) {
+            return Err(PartitionError::WrongSize);
+        }
+        let (backing, base, valid) = (c.backing, c.start, c.valid);
+        if !self.charge_handle(owner) {
+            return Err(PartitionError::LimitExceeded);
+        }
+        let valid = valid.saturating_sub(start).min(size);
+        let content = self.new_content(backing, base + u64::from(start), size, valid);
+        Ok(self.new_handle(content, owner, writable))
+    }
+
+    /// Moves `handle` to `to`. An attachment it had is ended (valid bytes
+    /// unchanged) and returned, to be undone in the old owner's memory.
+    pub fn transfer(&mut self, handle: HandleId, to: GuestId) -> Result<Option<Release>, HandleError> {
+        let from = self.handle(handle)?.owner;
+        if from == to {
+            return Ok(None);
+        }
+        if !self.guests.contains_key(&to) {
+            return Err(HandleError::UnknownGuest);
+        }
+        if !self.charge_handle(to) {
+            return Err(HandleError::LimitExceeded);
+        }
+        let release = self.end_attachment(handle, None);
+        if let Some(g) = self.guests.get_mut(&from) {
+            g.handles -= 1;
+        }
+        self.handles.get_mut(&handle).expect("checked").owner = to;
+        Ok(release)
+    }
+
+    /// Records `buffer` (`len` bytes at `offset` of `memory`) as storage of
+    /// `guest`.
+    pub fn add_storage(
+        &mut self,
+        guest: GuestId,
+        memory: MemoryId,
+        offset: u32,
+        len: u32,
+    ) -> Result<(), StorageError> {
+        let g = self.guests.get_mut(&guest).ok_or(StorageError::UnknownGuest)?;
+        if g.overlaps(memory, offset, len) {
+            return Err(StorageError::Overlapping);
+        }
+        if g.regions.len() >= g.limits.max_storage_regions as usize {
+            return Err(StorageError::LimitExceeded);
+        }
+        g.regions.push(Region {
+            memory,
+            start: offset,
+            len,
+            used: BTreeMap::new(),
+        });
+        Ok(())
+    }
+
+    /// Storage needed for one attachment of `handle`'s block.
+    pub fn minimum_size(&self, handle: HandleId) -> Result<u32, UnknownHandle> {
+        let c = self.content_of(handle)?;
+        let b = &self.backings[&c.backing];
+        Ok(match b.bytes {
+            Bytes::Local { .. } => 0,
+            Bytes::Shared(_) if self.mappable(c, b.len) => self.optimum_size(1, c.size),
+            Bytes::Shared(_) => c.size,
+        })
+    }
+
+    /// Storage for `count` attachments of up to `size` bytes in one region.
+    pub fn optimum_size(&self, count: u32, size: u32) -> u32 {
+        if count == 0 {
+            return 0;
+        }
+        let page = u64::from(self.page);
+        let need = u64::from(count) * round_up(u64::from(size), page) + page - 1;
+        u32::try_from(need).unwrap_or(u32::MAX)
+    }
+
+    /// Can `content` be mapped without exposing bytes outside it?
+    fn mappable(&self, c: &Content, backing_len: u64) -> bool {
+        let page = u64::from(self.page);
+        let end = c.start + u64::from(c.size);
+        c.start % page == 0 && (end % page == 0 || end == backing_len)
+    }
+
+    /// Attaches `handle` for `guest` with `access`. The attachment is
+    /// recorded; the caller must carry out the returned placement, or call
+    /// [`Ledger::abort_attach`] if it cannot.
+    pub fn attach(&mut self, guest: GuestId, handle: HandleId, access: Access) -> Result<Attached, AttachError> {
+        let h = self.handle(handle)?;
+        if h.owner != guest {
+            return Err(AttachError::Unknown);
+        }
+        if h.attachment.is_some() {
+            return Err(AttachError::AlreadyAttached);
+        }
+        if access == Access::Write && !h.writable {
+            return Err(AttachError::ReadOnly);
+        }
+        let content_id = h.content;
+        let c = &self.contents[&content_id];
+        let backing_id = c.backing;
+        let b = &self.backings[&backing_id];
+        let (lo, hi) = (c.start, c.start + u64::from(c.size));
+        for other in &b.attached {
+            let a = self.handles[other].attachment.expect("listed as attached");
+            let overlap = a.lo < hi.max(lo + 1) && lo < a.hi.max(a.lo + 1);
+            if overlap && access.conflicts_with(a.access) {
+                return Err(AttachError::Busy);
+            }
+        }
+        // The bytes the guest sees: the whole block for a writer, the valid
+        // and not yet consumed bytes for a reader.
+        let (view_start, visible) = match access {
+            Access::Write => (0, c.size),
+            _ => (c.consumed, c.valid - c.consumed),
+        };
+        let g = self.guests.get(&guest).ok_or(AttachError::Unknown)?;
+        let placement = match b.bytes {
+            Bytes::Local {
+                guest: holder,
+                memory,
+                offset,
+            } => {
+                if holder != guest {
+                    return Err(AttachError::WrongMemory);
+                }
+                let at = u64::from(offset) + c.start + u64::from(view_start);
+                Placement::Local {
+                    memory,
+                    guest_offset: u32::try_from(at).map_err(|_| AttachError::WrongMemory)?,
+                    len: visible,
+                }
+            }
+            Bytes::Shared(_) if visible == 0 => Placement::Empty,
+            Bytes::Shared(_) => {
+                // Refuse to guess when storage lies in several memories.
+                g.storage_memory()?.ok_or(AttachError::NoStorage)?;
+                let page = u64::from(self.page);
+                let first = c.start + u64::from(view_start);
+                let file_offset = first / page * page;
+                let mapped_len = round_up(first + u64::from(visible), page) - file_offset;
+                let mappable = self.mappable(c, b.len);
+                let g = self.guests.get_mut(&guest).expect("checked");
+                let mapped = match u32::try_from(mapped_len) {
+                    Ok(len) if mappable => g.allocate(len, self.page).map(|(m, at)| (m, at, len)),
+                    _ => None,
+                };
+                match mapped {
+                    Some((memory, guest_offset, len)) => Placement::Mapped {
+                        memory,
+                        guest_offset,
+                        backing: backing_id,
+                        file_offset,
+                        len,
+                        skew: (first - file_offset) as u32,
+                        writable: access == Access::Write,
+                    },
+                    None => {
+                        let (memory, guest_offset) = g.allocate(visible, 8).ok_or(AttachError::NoStorage)?;
+                        Placement::Copied {
+                            memory,
+                            guest_offset,
+                            backing: backing_id,
+                            backing_offset: first,
+                            len: visible,
+                        }
+                    }
+                }
+            }
+        };
+        let attachment = Attachment {
+            access,
+            placement,
+            visible,
+            lo,
+            hi,
+        };
+        self.handles.get_mut(&handle).expect("checked").attachment = Some(attachment);
+        self.backings.get_mut(&backing_id).expect("live").attached.push(handle);
+        Ok(Attached {
+            placement,
+            address: placement.address(),
+            size: visible,
+        })
+    }
+
+    /// Undoes an attach whose placement could not be carried out.
+    pub fn abort_attach(&mut self, handle: HandleId) {
+        self.end_attachment(handle, None);
+    }
+
+    /// Ends the attachment of `handle`. `consumed` is the valid length after
+    /// a write, the bytes consumed after an exclusive read.
+    pub fn detach(&mut self, guest: GuestId, handle: HandleId, consumed: u32) -> Result<Release, DetachError> {
+        let h = self.handle(handle)?;
+        if h.owner != guest {
+            return Err(DetachError::Unknown);
+        }
+        let a = h.attachment.ok_or(DetachError::NotAttached)?;
+        if consumed > a.visible {
+            return Err(DetachError::WrongSize);
+        }
+        Ok(self.end_attachment(handle, Some(consumed)).expect("attached"))
+    }
+
+    /// Ends an attachment. `consumed` is `None` when the handle goes away
+    /// without a detach (drop, transfer): the valid bytes stay as they were.
+    fn end_attachment(&mut self, handle: HandleId, consumed: Option<u32>) -> Option<Release> {
+        let h = self.handles.get_mut(&handle)?;
+        let a = h.attachment.take()?;
+        let c = self.contents.get_mut(&h.content).expect("live");
+        let mut release = Release {
+            placement: a.placement,
+            copy_out: 0,
+            zero_tail: None,
+        };
+        if let Some(n) = consumed {
+            match a.access {
+                Access::Write => {
+                    c.valid = n;
+                    c.consumed = 0;
+                    if let Placement::Copied { .. } = a.placement {
+                        release.copy_out = n;
+                    }
+                    let page = u64::from(self.page);
+                    let from = c.start + u64::from(n);
+                    let to = round_up(from, page).min(c.start + u64::from(c.size));
+                    if to > from && matches!(self.backings[&c.backing].bytes, Bytes::Shared(_)) {
+                        release.zero_tail = Some((c.backing, from, to - from));
+                    }
+                }
+                Access::ReadExclusive => c.consumed += n,
+                Access::ReadShared => {}
+            }
+        }
+        let backing = c.backing;
+        let b = self.backings.get_mut(&backing).expect("live");
+        b.attached.retain(|&x| x != handle);
+        let owner = h.owner;
+        match a.placement {
+            Placement::Mapped {
+                memory, guest_offset, ..
+            }
+            | Placement::Copied {
+                memory, guest_offset, ..
+            } => {
+                if let Some(g) = self.guests.get_mut(&owner) {
+                    g.free(memory, guest_offset);
+                }
+            }
+            Placement::Empty | Placement::Local { .. } => {}
+        }
+        Some(release)
+    }
+
+    /// Drops `handle`. An attachment it had is ended (valid bytes unchanged)
+    /// and returned; the backing is returned when this was its last handle.
+    pub fn drop_handle(&mut self, handle: HandleId) -> Result<Dropped<B>, UnknownHandle> {
+        self.handle(handle)?;
+        let release = self.end_attachment(handle, None);
+        let h = self.handles.remove(&handle).expect("checked");
+        if let Some(g) = self.guests.get_mut(&h.owner) {
+            g.handles -= 1;
+        }
+        let c = self.contents.get_mut(&h.content).expect("live");
+        c.handles -= 1;
+        let mut freed = None;
+        if c.handles == 0 {
+            let backing = c.backing;
+            self.contents.remove(&h.content);
+            let b = self.backings.get_mut(&backing).expect("live");
+            b.contents -= 1;
+            if b.contents == 0 {
+                let b = self.backings.remove(&backing).expect("live");
+                if let Some(g) = self.guests.get_mut(&b.creator) {
+                    g.blocks -= 1;
+                    match b.bytes {
+                        Bytes::Shared(_) => g.bytes -= b.len,
+                        Bytes::Local { .. } => g.locals.retain(|l| l.3 != backing),
+                    }
+                }
+                if let Bytes::Shared(bytes) = b.bytes {
+                    freed = Some(bytes);
+                }
+            }
+        }
+        Ok(Dropped { release, freed })
+    }
+
+    /// Checks the ledger's invariants; `Err` names the first one broken.
+    /// Used by tests and the fuzzer.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (bid, b) in &self.backings {
+            let attached: Vec<Attachment> = b
+                .attached
+                .iter()
+                .map(|h| self.handles.get(h).and_then(|h| h.attachment).ok_or("stale attached entry"))
+                .collect::<Result<_, _>>()?;
+            for (i, a) in attached.iter().enumerate() {
+                for x in &attached[i + 1..] {
+                    let overlap = a.lo < x.hi.max(x.lo + 1) && x.lo < a.hi.max(a.lo + 1);
+                    if overlap && a.access.conflicts_with(x.access) {
+                        return Err(format!("conflicting attachments on {bid:?}"));
+                    }
+                }
+            }
+        }
+        for (gid, g) in &self.guests {
+            // Every mapped or copied placement lies inside one of the
+            // guest's regions, and no two placements overlap.
+            let mut spans: Vec<(MemoryId, u64, u64)> = Vec::new();
+            for h in self.handles.values().filter(|h| h.owner == *gid) {
+                let Some(a) = h.attachment else { continue };
+                let (memory, at, len) = match a.placement {
+                    Placement::Mapped {
+                        memory,
+                        guest_offset,
+                        len,
+                        ..
+                    }
+                    | Placement::Copied {
+                        memory,
+                        guest_offset,
+                        len,
+                        ..
+                    } => (memory, u64::from(guest_offset), u64::from(len)),
+                    _ => continue,
+                };
+                if let Placement::Mapped { guest_offset, .. } = a.placement {
+                    if guest_offset % self.page != 0 {
+                        return Err("mapping not page aligned".into());
+                    }
+                }
+                let inside = g
+                    .regions
+                    .iter()
+                    .any(|r| r.memory == memory && u64::from(r.start) <= at && at + len <= r.end());
+                if !inside {
+                    return Err(format!("placement outside donated storage of {gid:?}"));
+                }
+                if spans.iter().any(|&(m, s, l)| m == memory && at < s + l && s < at + len) {
+                    return Err("overlapping placements".into());
+                }
+                spans.push((memory, at, len));
+            }
+        }
+        for (id, c) in &self.contents {
+            if c.valid > c.size || c.consumed > c.valid {
+                return Err(format!("content {id:?} has valid bytes out of range"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
