@@ -13,8 +13,8 @@ use crate::memory::{MapError, MemoryRegistry, ShmMemoryCreator};
 use crate::pages::SharedPages;
 use crate::proof::{self, MapsEntry};
 use crate::rules::{
-    Access, AttachError, BackingId, CreateError, DetachError, GuestId, HandleError, HandleId, Ledger, Limits,
-    MemoryId, PartitionError, Placement, Release, StorageError,
+    Access, AttachError, BackingId, CreateError, DetachError, GuestId, HandleError, HandleId,
+    Ledger, Limits, MemoryId, PartitionError, Placement, Release, StorageError,
 };
 
 /// The host type behind the WIT resource `memory-block`: one handle.
@@ -115,7 +115,9 @@ pub struct ShmHost(Arc<Inner>);
 
 impl std::fmt::Debug for ShmHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShmHost").field("config", &self.0.config).finish_non_exhaustive()
+        f.debug_struct("ShmHost")
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,7 +176,10 @@ impl ShmHost {
     /// Each live guest's name and counters.
     pub fn guest_stats(&self) -> Vec<(String, StatsSnapshot)> {
         let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<_> = guests.iter().map(|(id, (n, s))| (id.0, n.clone(), s.snapshot())).collect();
+        let mut all: Vec<_> = guests
+            .iter()
+            .map(|(id, (n, s))| (id.0, n.clone(), s.snapshot()))
+            .collect();
         all.sort_by_key(|g| g.0);
         all.into_iter().map(|(_, n, s)| (n, s)).collect()
     }
@@ -235,7 +240,10 @@ pub struct ShmCtx {
 
 impl std::fmt::Debug for ShmCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShmCtx").field("name", &self.name).field("guest", &self.guest).finish()
+        f.debug_struct("ShmCtx")
+            .field("name", &self.name)
+            .field("guest", &self.guest)
+            .finish()
     }
 }
 
@@ -245,7 +253,12 @@ impl Drop for ShmCtx {
         // handles without touching that memory.
         let freed = self.host.ledger().remove_guest(self.guest);
         drop(freed);
-        self.host.0.guests.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.guest);
+        self.host
+            .0
+            .guests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.guest);
     }
 }
 
@@ -439,7 +452,11 @@ impl ShmCtx {
             return self.fail("add-storage", ForeignMemory);
         };
         let len = u32::try_from(len).map_err(|_| Error::WrongSize)?;
-        match self.host.ledger().add_storage(self.guest, memory, offset, len) {
+        match self
+            .host
+            .ledger()
+            .add_storage(self.guest, memory, offset, len)
+        {
             Ok(()) => {
                 tracing::debug!(guest = %self.name, offset, len, "storage added");
                 Ok(())
@@ -453,7 +470,11 @@ impl ShmCtx {
             return self.fail("create-local", ForeignMemory);
         };
         let len = u32::try_from(len).map_err(|_| Error::WrongSize)?;
-        match self.host.ledger().create_local(self.guest, memory, offset, len) {
+        match self
+            .host
+            .ledger()
+            .create_local(self.guest, memory, offset, len)
+        {
             Ok(h) => {
                 self.bump(|s| &s.blocks_created, 1);
                 Ok(h)
@@ -542,7 +563,13 @@ impl ShmCtx {
     }
 
     /// A partition of `handle`'s block.
-    pub fn partition(&self, handle: HandleId, start: u32, size: u32, writable: bool) -> Result<HandleId, Error> {
+    pub fn partition(
+        &self,
+        handle: HandleId,
+        start: u32,
+        size: u32,
+        writable: bool,
+    ) -> Result<HandleId, Error> {
         let r = self.host.ledger().partition(handle, start, size, writable);
         r.or_else(|e| self.fail("create-partition", e))
     }
@@ -578,7 +605,10 @@ impl ShmCtx {
 
     /// Storage needed for one attachment of `handle`.
     pub fn minimum_size(&self, handle: HandleId) -> Result<u32, Error> {
-        self.host.ledger().minimum_size(handle).map_err(|_| Error::Internal)
+        self.host
+            .ledger()
+            .minimum_size(handle)
+            .map_err(|_| Error::Internal)
     }
 
     /// Storage needed for `count` attachments of up to `size` bytes.
@@ -609,19 +639,34 @@ impl ShmCtx {
     /// memfds of live blocks.
     pub fn page_backing(&self, address: u32) -> Result<PageBacking, ProofError> {
         let ledger = self.host.ledger();
-        let memory: MemoryId = ledger.storage_memory(self.guest).ok().flatten().ok_or(ProofError::NoMemory)?;
-        let host_addr = self.host.0.registry.host_address(memory, address).ok_or(ProofError::OutOfRange)?;
+        let memory: MemoryId = ledger
+            .storage_memory(self.guest)
+            .ok()
+            .flatten()
+            .ok_or(ProofError::NoMemory)?;
+        let host_addr = self
+            .host
+            .0
+            .registry
+            .host_address(memory, address)
+            .ok_or(ProofError::OutOfRange)?;
         let maps = proof::mapping_at(host_addr).ok_or(ProofError::NotMapped)?;
         let page_offset = maps.offset + (host_addr - maps.start) as u64;
         let block = ledger.find_backing(|pages| {
-            pages.inode() == maps.inode && page_offset < pages.len().div_ceil(page_size()) as u64 * page_size() as u64
+            pages.inode() == maps.inode
+                && page_offset < pages.len().div_ceil(page_size()) as u64 * page_size() as u64
         });
         Ok(PageBacking { maps, block })
     }
 
     /// The block (backing) `handle` names.
     pub fn backing_id(&self, handle: HandleId) -> Result<BackingId, Error> {
-        Ok(self.host.ledger().backing_of(handle).map_err(|_| Error::Internal)?.0)
+        Ok(self
+            .host
+            .ledger()
+            .backing_of(handle)
+            .map_err(|_| Error::Internal)?
+            .0)
     }
 }
 
@@ -640,7 +685,13 @@ impl ShmHost {
                 ..
             } => {
                 let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
-                self.0.registry.lock_memory(memory)?.map(guest_offset, len, pages, file_offset, writable)
+                self.0.registry.lock_memory(memory)?.map(
+                    guest_offset,
+                    len,
+                    pages,
+                    file_offset,
+                    writable,
+                )
             }
             Placement::Copied {
                 memory,
@@ -650,7 +701,12 @@ impl ShmHost {
                 len,
             } => {
                 let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
-                self.0.registry.lock_memory(memory)?.copy_in(guest_offset, len, pages, backing_offset)
+                self.0.registry.lock_memory(memory)?.copy_in(
+                    guest_offset,
+                    len,
+                    pages,
+                    backing_offset,
+                )
             }
         }
     }
@@ -665,7 +721,11 @@ impl ShmHost {
                 guest_offset,
                 len,
                 ..
-            } => self.0.registry.lock_memory(memory).and_then(|m| m.restore(guest_offset, len)),
+            } => self
+                .0
+                .registry
+                .lock_memory(memory)
+                .and_then(|m| m.restore(guest_offset, len)),
             Placement::Copied {
                 memory,
                 guest_offset,
@@ -716,41 +776,59 @@ pub fn add_to_linker<T: 'static>(
     type Block = Resource<MemoryBlock>;
     let mut inst = linker.instance(crate::EXCHANGE)?;
 
-    inst.resource("memory-block", ResourceType::host::<MemoryBlock>(), move |mut store, rep| {
-        let view = get(store.data_mut());
-        let block = view.table.delete(Resource::<MemoryBlock>::new_own(rep))?;
-        view.ctx.drop_handle(block.handle).map_err(|e| wasmtime::format_err!("dropping a block: {e:?}"))
-    })?;
+    inst.resource(
+        "memory-block",
+        ResourceType::host::<MemoryBlock>(),
+        move |mut store, rep| {
+            let view = get(store.data_mut());
+            let block = view.table.delete(Resource::<MemoryBlock>::new_own(rep))?;
+            view.ctx
+                .drop_handle(block.handle)
+                .map_err(|e| wasmtime::format_err!("dropping a block: {e:?}"))
+        },
+    )?;
 
-    inst.func_wrap("[constructor]memory-block", move |mut store, (size,): (u32,)| {
-        let view = get(store.data_mut());
-        Ok((match view.ctx.create(size) {
-            Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-            Err(e) => Err(e),
-        },))
-    })?;
+    inst.func_wrap(
+        "[constructor]memory-block",
+        move |mut store, (size,): (u32,)| {
+            let view = get(store.data_mut());
+            Ok((match view.ctx.create(size) {
+                Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
+                Err(e) => Err(e),
+            },))
+        },
+    )?;
 
-    inst.func_wrap("[method]memory-block.clone", move |mut store, (this,): (Block,)| {
-        let view = get(store.data_mut());
-        let handle = view.table.get(&this)?.handle;
-        Ok((match view.ctx.clone_handle(handle) {
-            Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-            Err(e) => Err(e),
-        },))
-    })?;
+    inst.func_wrap(
+        "[method]memory-block.clone",
+        move |mut store, (this,): (Block,)| {
+            let view = get(store.data_mut());
+            let handle = view.table.get(&this)?.handle;
+            Ok((match view.ctx.clone_handle(handle) {
+                Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
+                Err(e) => Err(e),
+            },))
+        },
+    )?;
 
-    inst.func_wrap("[method]memory-block.size", move |mut store, (this,): (Block,)| {
-        let view = get(store.data_mut());
-        let handle = view.table.get(&this)?.handle;
-        Ok((view.ctx.size(handle).unwrap_or(0),))
-    })?;
+    inst.func_wrap(
+        "[method]memory-block.size",
+        move |mut store, (this,): (Block,)| {
+            let view = get(store.data_mut());
+            let handle = view.table.get(&this)?.handle;
+            Ok((view.ctx.size(handle).unwrap_or(0),))
+        },
+    )?;
 
     inst.func_wrap(
         "[method]memory-block.attach",
         move |mut store, (this, flags): (Block, AttachFlags)| {
             let view = get(store.data_mut());
             let handle = view.table.get(&this)?.handle;
-            let access = Access::from_flags(flags.contains(AttachFlags::WRITE), flags.contains(AttachFlags::SHARED));
+            let access = Access::from_flags(
+                flags.contains(AttachFlags::WRITE),
+                flags.contains(AttachFlags::SHARED),
+            );
             Ok((view.ctx.attach(handle, access),))
         },
     )?;
@@ -764,11 +842,14 @@ pub fn add_to_linker<T: 'static>(
         },
     )?;
 
-    inst.func_wrap("[method]memory-block.minimum-size", move |mut store, (this,): (Block,)| {
-        let view = get(store.data_mut());
-        let handle = view.table.get(&this)?.handle;
-        Ok((view.ctx.minimum_size(handle).unwrap_or(u32::MAX),))
-    })?;
+    inst.func_wrap(
+        "[method]memory-block.minimum-size",
+        move |mut store, (this,): (Block,)| {
+            let view = get(store.data_mut());
+            let handle = view.table.get(&this)?.handle;
+            Ok((view.ctx.minimum_size(handle).unwrap_or(u32::MAX),))
+        },
+    )?;
 
     inst.func_wrap(
         "[static]memory-block.optimum-size",
@@ -797,10 +878,15 @@ pub fn add_to_linker<T: 'static>(
         move |mut store, (this, start, size, mode): (Block, u32, u32, AttachFlags)| {
             let view = get(store.data_mut());
             let handle = view.table.get(&this)?.handle;
-            Ok((match view.ctx.partition(handle, start, size, mode.contains(AttachFlags::WRITE)) {
-                Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-                Err(e) => Err(e),
-            },))
+            Ok((
+                match view
+                    .ctx
+                    .partition(handle, start, size, mode.contains(AttachFlags::WRITE))
+                {
+                    Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
+                    Err(e) => Err(e),
+                },
+            ))
         },
     )?;
 

@@ -37,8 +37,8 @@ pub mod proof;
 pub mod rules;
 
 pub use host::{
-    add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost, ShmView, Stats,
-    StatsSnapshot,
+    add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost,
+    ShmView, Stats, StatsSnapshot,
 };
 pub use rules::Limits;
 

@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Func, Instance, Linker, Resource, ResourceAny, ResourceTable, ResourceType, Val};
+use wasmtime::component::{
+    Component, Func, Instance, Linker, Resource, ResourceAny, ResourceTable, ResourceType, Val,
+};
 use wasmtime::{AsContextMut, Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -113,7 +115,10 @@ pub fn load_component(engine: &Engine, path: &Path) -> Result<Component, LoadErr
     if bytes[4..8] == [1, 0, 0, 0] {
         return Err(LoadError::CoreModule { path: shown });
     }
-    Component::new(engine, &bytes).map_err(|source| LoadError::Invalid { path: shown, source })
+    Component::new(engine, &bytes).map_err(|source| LoadError::Invalid {
+        path: shown,
+        source,
+    })
 }
 
 /// A component instance in a store of its own whose exports others import.
@@ -185,11 +190,15 @@ pub fn link_exports(
                     let idx = provider
                         .instance
                         .get_export_index(&mut *store, Some(&inst_idx), fname)
-                        .ok_or_else(|| wasmtime::format_err!("{} exports no `{name}#{fname}`", provider.name))?;
+                        .ok_or_else(|| {
+                            wasmtime::format_err!("{} exports no `{name}#{fname}`", provider.name)
+                        })?;
                     let func = provider
                         .instance
-                        .get_func(&mut *store, &idx)
-                        .ok_or_else(|| wasmtime::format_err!("`{name}#{fname}` is not a function"))?;
+                        .get_func(&mut *store, idx)
+                        .ok_or_else(|| {
+                            wasmtime::format_err!("`{name}#{fname}` is not a function")
+                        })?;
                     funcs.push((fname.to_string(), func));
                 }
             }
@@ -197,7 +206,9 @@ pub fn link_exports(
         let mut inst = linker.instance(name)?;
         for (fname, func) in funcs {
             let provider = provider.clone();
-            inst.func_new(&fname, move |caller, _ty, params, results| forward(caller, &provider, func, params, results))?;
+            inst.func_new(&fname, move |caller, _ty, params, results| {
+                forward(caller, &provider, func, params, results)
+            })?;
         }
         linked.push(name.to_string());
     }
@@ -217,7 +228,14 @@ fn forward(
     let mut aliases = Vec::new();
     let args = params
         .iter()
-        .map(|v| carry(v, caller.as_context_mut(), callee.as_context_mut(), &mut aliases))
+        .map(|v| {
+            carry(
+                v,
+                caller.as_context_mut(),
+                callee.as_context_mut(),
+                &mut aliases,
+            )
+        })
         .collect::<wasmtime::Result<Vec<_>>>()?;
     let mut out = vec![Val::Bool(false); results.len()];
     let called = func.call(&mut *callee, &args, &mut out);
@@ -234,7 +252,12 @@ fn forward(
     called.map_err(|e| e.context(format!("in linked component `{}`", provider.name)))?;
     let mut no_aliases = Vec::new();
     for (slot, v) in results.iter_mut().zip(&out) {
-        *slot = carry(v, callee.as_context_mut(), caller.as_context_mut(), &mut no_aliases)?;
+        *slot = carry(
+            v,
+            callee.as_context_mut(),
+            caller.as_context_mut(),
+            &mut no_aliases,
+        )?;
     }
     if !no_aliases.is_empty() {
         wasmtime::bail!("a linked function cannot return a borrowed handle");
@@ -263,17 +286,29 @@ fn carry(
             Val::Record(names.into_iter().zip(each(&vals)?).collect())
         }
         Val::Map(pairs) => {
-            let flat: Vec<Val> = pairs.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect();
+            let flat: Vec<Val> = pairs
+                .iter()
+                .flat_map(|(k, v)| [k.clone(), v.clone()])
+                .collect();
             let carried = each(&flat)?;
-            Val::Map(carried.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect())
+            Val::Map(
+                carried
+                    .chunks(2)
+                    .map(|kv| (kv[0].clone(), kv[1].clone()))
+                    .collect(),
+            )
         }
-        Val::Variant(case, payload) => Val::Variant(case.clone(), carry_opt(payload, from, to, aliases)?),
+        Val::Variant(case, payload) => {
+            Val::Variant(case.clone(), carry_opt(payload, from, to, aliases)?)
+        }
         Val::Option(x) => Val::Option(carry_opt(x, from, to, aliases)?),
         Val::Result(Ok(x)) => Val::Result(Ok(carry_opt(x, from, to, aliases)?)),
         Val::Result(Err(x)) => Val::Result(Err(carry_opt(x, from, to, aliases)?)),
         Val::Resource(any) => Val::Resource(carry_block(*any, from, to, aliases)?),
         Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => {
-            wasmtime::bail!("futures, streams and error contexts cannot cross between linked components")
+            wasmtime::bail!(
+                "futures, streams and error contexts cannot cross between linked components"
+            )
         }
         other => other.clone(),
     })
@@ -285,7 +320,24 @@ fn carry_opt(
     to: StoreContextMut<'_, GuestState>,
     aliases: &mut Vec<ResourceAny>,
 ) -> wasmtime::Result<Option<Box<Val>>> {
-    v.as_deref().map(|x| carry(x, from, to, aliases).map(Box::new)).transpose()
+    v.as_deref()
+        .map(|x| carry(x, from, to, aliases).map(Box::new))
+        .transpose()
+}
+
+/// Moves the owned `memory-block` handle `block` from store `from` to
+/// store `to`, as passing it between linked components does: the ledger
+/// hands the block to `to`'s guest (ending an attachment it had in `from`'s
+/// memory), and the bytes stay where they are.
+pub fn move_block(
+    block: ResourceAny,
+    from: StoreContextMut<'_, GuestState>,
+    to: StoreContextMut<'_, GuestState>,
+) -> wasmtime::Result<ResourceAny> {
+    if !block.owned() {
+        wasmtime::bail!("only an owned handle can be moved");
+    }
+    carry_block(block, from, to, &mut Vec::new())
 }
 
 /// Moves (own) or aliases (borrow) a `memory-block` handle into `to`.
@@ -303,7 +355,10 @@ fn carry_block(
     let shm_err = |e| wasmtime::format_err!("carrying a block: {e:?}");
     let handle = if owned {
         let block = from.data_mut().table.delete(res)?;
-        to.data().shm.adopt(&from.data().shm, block.handle()).map_err(shm_err)?;
+        to.data()
+            .shm
+            .adopt(&from.data().shm, block.handle())
+            .map_err(shm_err)?;
         block.handle()
     } else {
         let handle = from.data().table.get(&res)?.handle();

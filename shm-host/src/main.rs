@@ -13,7 +13,10 @@ use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 #[derive(Parser)]
-#[command(version, about = "A wasmtime host with zero-copy memory blocks shared between components")]
+#[command(
+    version,
+    about = "A wasmtime host with zero-copy memory blocks shared between components"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -73,14 +76,18 @@ fn main() -> ExitCode {
 }
 
 fn component_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "component".into())
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "component".into())
 }
 
 fn wasi_for(args: &RunArgs, argv0: &str, argv: &[String]) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio().arg(argv0).args(argv);
     for var in &args.env {
-        let (k, v) = var.split_once('=').with_context(|| format!("--env {var}: expected NAME=VALUE"))?;
+        let (k, v) = var
+            .split_once('=')
+            .with_context(|| format!("--env {var}: expected NAME=VALUE"))?;
         wasi.env(k, v);
     }
     for dir in &args.dir {
@@ -106,12 +113,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     for path in &args.link {
         let component = link::load_component(&engine, path)?;
         let name = component_name(path);
-        let store = Store::new(&engine, GuestState::new(&host, &name, wasi_for(&args, &name, &[])?));
+        let store = Store::new(
+            &engine,
+            GuestState::new(&host, &name, wasi_for(&args, &name, &[])?),
+        );
         let provider = Provider::new(&name, store, &linker, &component)
             .with_context(|| format!("instantiating linked component {}", path.display()))?;
         let names = link::link_exports(&mut linker, &engine, &component, &provider)?;
         if names.is_empty() {
-            bail!("{} exports no interface to link (only wasi interfaces or none)", path.display());
+            bail!(
+                "{} exports no interface to link (only wasi interfaces or none)",
+                path.display()
+            );
         }
         tracing::info!(component = %name, interfaces = ?names, "linked");
         linked_names.extend(names);
@@ -120,7 +133,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 
     let component = link::load_component(&engine, &args.component)?;
     let name = component_name(&args.component);
-    let mut store = Store::new(&engine, GuestState::new(&host, &name, wasi_for(&args, &name, &args.args)?));
+    let mut store = Store::new(
+        &engine,
+        GuestState::new(&host, &name, wasi_for(&args, &name, &args.args)?),
+    );
     let command = Command::instantiate(&mut store, &component, &linker).with_context(|| {
         let linked = if linked_names.is_empty() {
             "none".to_string()

@@ -140,7 +140,7 @@ impl Locked<'_> {
         writable: bool,
     ) -> Result<(), MapError> {
         let at = self.range(offset, len, true)?;
-        if file_offset % self.page as u64 != 0 {
+        if !file_offset.is_multiple_of(self.page as u64) {
             return Err(MapError::OutOfRange);
         }
         let prot = if writable {
@@ -189,7 +189,13 @@ impl Locked<'_> {
     }
 
     /// Copies `len` block bytes from `offset` of `pages` into the guest.
-    pub fn copy_in(&self, offset: u32, len: u32, pages: &SharedPages, from: u64) -> Result<(), MapError> {
+    pub fn copy_in(
+        &self,
+        offset: u32,
+        len: u32,
+        pages: &SharedPages,
+        from: u64,
+    ) -> Result<(), MapError> {
         let at = self.range(offset, len, false)?;
         // SAFETY: `at .. at + len` is inside the accessible memory (checked
         // by `range`) and is donated storage the ledger reserved for this
@@ -205,7 +211,13 @@ impl Locked<'_> {
     }
 
     /// Copies `len` guest bytes at `offset` into `pages` at `to`.
-    pub fn copy_out(&self, offset: u32, len: u32, pages: &SharedPages, to: u64) -> Result<(), MapError> {
+    pub fn copy_out(
+        &self,
+        offset: u32,
+        len: u32,
+        pages: &SharedPages,
+        to: u64,
+    ) -> Result<(), MapError> {
         let at = self.range(offset, len, false)?;
         // SAFETY: as in `copy_in`; the range is only read.
         let src = unsafe { std::slice::from_raw_parts(at.cast_const(), len as usize) };
@@ -261,7 +273,11 @@ unsafe impl MemoryCreator for ShmMemoryCreator {
         let page = self.registry.page;
         let capacity = reserved_size_in_bytes
             .unwrap_or(0)
-            .max(maximum.unwrap_or(DEFAULT_RESERVATION).min(DEFAULT_RESERVATION))
+            .max(
+                maximum
+                    .unwrap_or(DEFAULT_RESERVATION)
+                    .min(DEFAULT_RESERVATION),
+            )
             .max(minimum);
         let capacity = capacity.div_ceil(page) * page;
         let total = capacity
@@ -328,7 +344,10 @@ unsafe impl LinearMemory for GuestMemory {
 
     fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
         if new_size > self.capacity {
-            wasmtime::bail!("cannot grow a linear memory past its reservation of {} bytes", self.capacity);
+            wasmtime::bail!(
+                "cannot grow a linear memory past its reservation of {} bytes",
+                self.capacity
+            );
         }
         let page = self.registry.page;
         let new_size = new_size.div_ceil(page) * page;

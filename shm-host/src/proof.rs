@@ -72,7 +72,10 @@ mod tests {
             "7f0000001000-7f0000003000 r--s 00002000 00:01 4242                       /memfd:zero-copy-shm-block (deleted)",
         )
         .unwrap();
-        assert_eq!((e.start, e.end, e.offset, e.inode), (0x7f0000001000, 0x7f0000003000, 0x2000, 4242));
+        assert_eq!(
+            (e.start, e.end, e.offset, e.inode),
+            (0x7f0000001000, 0x7f0000003000, 0x2000, 4242)
+        );
         assert!(e.is_shared() && !e.is_writable());
         assert_eq!(e.path, "/memfd:zero-copy-shm-block (deleted)");
     }

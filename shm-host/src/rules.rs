@@ -115,7 +115,11 @@ pub enum Placement {
         len: u32,
     },
     /// A local block: the bytes already are at `guest_offset` of `memory`.
-    Local { memory: MemoryId, guest_offset: u32, len: u32 },
+    Local {
+        memory: MemoryId,
+        guest_offset: u32,
+        len: u32,
+    },
 }
 
 impl Placement {
@@ -126,7 +130,9 @@ impl Placement {
             Placement::Mapped {
                 guest_offset, skew, ..
             } => guest_offset + skew,
-            Placement::Copied { guest_offset, .. } | Placement::Local { guest_offset, .. } => guest_offset,
+            Placement::Copied { guest_offset, .. } | Placement::Local { guest_offset, .. } => {
+                guest_offset
+            }
         }
     }
 }
@@ -387,9 +393,7 @@ impl Guest {
         let hit = |m: MemoryId, s: u32, l: u32| {
             m == memory && a0 < u64::from(s) + u64::from(l) && u64::from(s) < a1
         };
-        self.regions
-            .iter()
-            .any(|r| hit(r.memory, r.start, r.len))
+        self.regions.iter().any(|r| hit(r.memory, r.start, r.len))
             || self.locals.iter().any(|&(m, s, l, _)| hit(m, s, l))
     }
 
@@ -563,7 +567,10 @@ impl<B> Ledger<B> {
 
     /// The backing of `handle`, its byte range in it, and whether it is
     /// host-owned (`Some`) or local (`None`).
-    pub fn backing_of(&self, handle: HandleId) -> Result<(BackingId, u64, Option<&B>), UnknownHandle> {
+    pub fn backing_of(
+        &self,
+        handle: HandleId,
+    ) -> Result<(BackingId, u64, Option<&B>), UnknownHandle> {
         let c = self.content_of(handle)?;
         let b = &self.backings[&c.backing];
         let bytes = match &b.bytes {
@@ -584,7 +591,10 @@ impl<B> Ledger<B> {
     /// The memory `guest`'s storage lies in: `None` without storage, an
     /// error when it lies in several.
     pub fn storage_memory(&self, guest: GuestId) -> Result<Option<MemoryId>, AttachError> {
-        self.guests.get(&guest).ok_or(AttachError::Unknown)?.storage_memory()
+        self.guests
+            .get(&guest)
+            .ok_or(AttachError::Unknown)?
+            .storage_memory()
     }
 
     /// The first host-owned backing for which `pred` holds.
@@ -722,7 +732,11 @@ impl<B> Ledger<B> {
     }
 
     /// A read-only handle to the same content, held by `owner`.
-    pub fn clone_handle(&mut self, handle: HandleId, owner: GuestId) -> Result<HandleId, HandleError> {
+    pub fn clone_handle(
+        &mut self,
+        handle: HandleId,
+        owner: GuestId,
+    ) -> Result<HandleId, HandleError> {
         let content = self.handle(handle)?.content;
         if !self.guests.contains_key(&owner) {
             return Err(HandleError::UnknownGuest);
@@ -770,7 +784,11 @@ impl<B> Ledger<B> {
 
     /// Moves `handle` to `to`. An attachment it had is ended (valid bytes
     /// unchanged) and returned, to be undone in the old owner's memory.
-    pub fn transfer(&mut self, handle: HandleId, to: GuestId) -> Result<Option<Release>, HandleError> {
+    pub fn transfer(
+        &mut self,
+        handle: HandleId,
+        to: GuestId,
+    ) -> Result<Option<Release>, HandleError> {
         let from = self.handle(handle)?.owner;
         if from == to {
             return Ok(None);
@@ -798,7 +816,10 @@ impl<B> Ledger<B> {
         offset: u32,
         len: u32,
     ) -> Result<(), StorageError> {
-        let g = self.guests.get_mut(&guest).ok_or(StorageError::UnknownGuest)?;
+        let g = self
+            .guests
+            .get_mut(&guest)
+            .ok_or(StorageError::UnknownGuest)?;
         if g.overlaps(memory, offset, len) {
             return Err(StorageError::Overlapping);
         }
@@ -839,13 +860,18 @@ impl<B> Ledger<B> {
     fn mappable(&self, c: &Content, backing_len: u64) -> bool {
         let page = u64::from(self.page);
         let end = c.start + u64::from(c.size);
-        c.start % page == 0 && (end % page == 0 || end == backing_len)
+        c.start.is_multiple_of(page) && (end.is_multiple_of(page) || end == backing_len)
     }
 
     /// Attaches `handle` for `guest` with `access`. The attachment is
     /// recorded; the caller must carry out the returned placement, or call
     /// [`Ledger::abort_attach`] if it cannot.
-    pub fn attach(&mut self, guest: GuestId, handle: HandleId, access: Access) -> Result<Attached, AttachError> {
+    pub fn attach(
+        &mut self,
+        guest: GuestId,
+        handle: HandleId,
+        access: Access,
+    ) -> Result<Attached, AttachError> {
         let h = self.handle(handle)?;
         if h.owner != guest {
             return Err(AttachError::Unknown);
@@ -916,7 +942,8 @@ impl<B> Ledger<B> {
                         writable: access == Access::Write,
                     },
                     None => {
-                        let (memory, guest_offset) = g.allocate(visible, 8).ok_or(AttachError::NoStorage)?;
+                        let (memory, guest_offset) =
+                            g.allocate(visible, 8).ok_or(AttachError::NoStorage)?;
                         Placement::Copied {
                             memory,
                             guest_offset,
@@ -936,7 +963,11 @@ impl<B> Ledger<B> {
             hi,
         };
         self.handles.get_mut(&handle).expect("checked").attachment = Some(attachment);
-        self.backings.get_mut(&backing_id).expect("live").attached.push(handle);
+        self.backings
+            .get_mut(&backing_id)
+            .expect("live")
+            .attached
+            .push(handle);
         Ok(Attached {
             placement,
             address: placement.address(),
@@ -951,7 +982,12 @@ impl<B> Ledger<B> {
 
     /// Ends the attachment of `handle`. `consumed` is the valid length after
     /// a write, the bytes consumed after an exclusive read.
-    pub fn detach(&mut self, guest: GuestId, handle: HandleId, consumed: u32) -> Result<Release, DetachError> {
+    pub fn detach(
+        &mut self,
+        guest: GuestId,
+        handle: HandleId,
+        consumed: u32,
+    ) -> Result<Release, DetachError> {
         let h = self.handle(handle)?;
         if h.owner != guest {
             return Err(DetachError::Unknown);
@@ -960,7 +996,9 @@ impl<B> Ledger<B> {
         if consumed > a.visible {
             return Err(DetachError::WrongSize);
         }
-        Ok(self.end_attachment(handle, Some(consumed)).expect("attached"))
+        Ok(self
+            .end_attachment(handle, Some(consumed))
+            .expect("attached"))
     }
 
     /// Ends an attachment. `consumed` is `None` when the handle goes away
@@ -999,10 +1037,14 @@ impl<B> Ledger<B> {
         let owner = h.owner;
         match a.placement {
             Placement::Mapped {
-                memory, guest_offset, ..
+                memory,
+                guest_offset,
+                ..
             }
             | Placement::Copied {
-                memory, guest_offset, ..
+                memory,
+                guest_offset,
+                ..
             } => {
                 if let Some(g) = self.guests.get_mut(&owner) {
                     g.free(memory, guest_offset);
@@ -1054,7 +1096,12 @@ impl<B> Ledger<B> {
             let attached: Vec<Attachment> = b
                 .attached
                 .iter()
-                .map(|h| self.handles.get(h).and_then(|h| h.attachment).ok_or("stale attached entry"))
+                .map(|h| {
+                    self.handles
+                        .get(h)
+                        .and_then(|h| h.attachment)
+                        .ok_or("stale attached entry")
+                })
                 .collect::<Result<_, _>>()?;
             for (i, a) in attached.iter().enumerate() {
                 for x in &attached[i + 1..] {
@@ -1098,7 +1145,10 @@ impl<B> Ledger<B> {
                 if !inside {
                     return Err(format!("placement outside donated storage of {gid:?}"));
                 }
-                if spans.iter().any(|&(m, s, l)| m == memory && at < s + l && s < at + len) {
+                if spans
+                    .iter()
+                    .any(|&(m, s, l)| m == memory && at < s + l && s < at + len)
+                {
                     return Err("overlapping placements".into());
                 }
                 spans.push((memory, at, len));

@@ -19,11 +19,15 @@ impl Guest for Worker {
     fn increment(block: &MemoryBlock, position: u32) -> Result<(), Error> {
         let block = BlockRef::new(block);
         let size = block.size() as usize;
+        if position as usize >= size {
+            // Checked before attaching: a write attach that is not committed
+            // leaves the block with no valid bytes.
+            return Err(Error::WrongSize);
+        }
         // The caller's block is mapped into this component's memory for
         // writing: the increment happens in the block's own pages.
         let mut bytes = block.attach_write()?;
-        let byte = bytes.get_mut(position as usize).ok_or(Error::WrongSize)?;
-        *byte = byte.wrapping_add(1);
+        bytes[position as usize] = bytes[position as usize].wrapping_add(1);
         Ok(bytes.commit(size)?)
     }
 }

@@ -25,7 +25,11 @@ fn run() -> Result<(), String> {
     let positions: Vec<u32> = match std::env::args().nth(1) {
         Some(list) => list
             .split(',')
-            .map(|p| p.trim().parse().map_err(|e| format!("bad position {p:?}: {e}")))
+            .map(|p| {
+                p.trim()
+                    .parse()
+                    .map_err(|e| format!("bad position {p:?}: {e}"))
+            })
             .collect::<Result<_, _>>()?,
         None => vec![0, 1, 1, 4095, 4096, 40000, 1, SIZE - 1],
     };
@@ -42,11 +46,18 @@ fn run() -> Result<(), String> {
         }
     }
     // Attach the same block read-only: these are the pages the worker wrote.
-    let bytes = block.attach_read().map_err(|e| format!("attaching for reading: {e}"))?;
+    let bytes = block
+        .attach_read()
+        .map_err(|e| format!("attaching for reading: {e}"))?;
     if bytes.len() != SIZE as usize {
-        return Err(format!("expected {SIZE} valid bytes, found {}", bytes.len()));
+        return Err(format!(
+            "expected {SIZE} valid bytes, found {}",
+            bytes.len()
+        ));
     }
-    let wrong: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] != expected[i]).collect();
+    let wrong: Vec<usize> = (0..bytes.len())
+        .filter(|&i| bytes[i] != expected[i])
+        .collect();
     if let Some(&i) = wrong.first() {
         return Err(format!(
             "{} bytes differ; first at {i}: found {}, expected {}",

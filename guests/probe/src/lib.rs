@@ -30,13 +30,21 @@ fn store(block: MemoryBlock) -> u32 {
 fn with<R>(slot: u32, f: impl FnOnce(&MemoryBlock) -> R) -> R {
     SLOTS.with(|s| {
         let s = s.borrow();
-        let block = s.get(slot as usize).and_then(|b| b.as_ref()).expect("probe: empty slot");
+        let block = s
+            .get(slot as usize)
+            .and_then(|b| b.as_ref())
+            .expect("probe: empty slot");
         f(block)
     })
 }
 
 fn take_slot(slot: u32) -> MemoryBlock {
-    SLOTS.with(|s| s.borrow_mut().get_mut(slot as usize).and_then(|b| b.take()).expect("probe: empty slot"))
+    SLOTS.with(|s| {
+        s.borrow_mut()
+            .get_mut(slot as usize)
+            .and_then(|b| b.take())
+            .expect("probe: empty slot")
+    })
 }
 
 /// A slice at an arbitrary address of our memory: the test chooses it, and

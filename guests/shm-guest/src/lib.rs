@@ -20,13 +20,18 @@
 //! # Ok::<(), shm_guest::Error>(())
 //! ```
 //!
-//! Storage: the first attach that finds none donates exactly what the block
-//! needs (`minimum-size`). A component that attaches several blocks at once
+//! Storage: the first attach donates exactly what its block needs
+//! (`minimum-size`), and an attach that finds the storage full donates
+//! that much more. A component that attaches several blocks at once
 //! reserves once with [`reserve_storage`], sized by `optimum-size`.
 
 #![deny(missing_docs)]
 
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Has this component donated storage yet?
+static DONATED: AtomicBool = AtomicBool::new(false);
 
 #[allow(missing_docs)]
 mod bindings {
@@ -135,7 +140,9 @@ pub fn donate_storage(bytes: u32) -> Result<(), Error> {
     let storage: &'static mut [u8] = Box::leak(vec![0u8; bytes as usize].into_boxed_slice());
     // The slice is passed once, as a `list<u8>` argument that the host reads
     // in place, and never touched again.
-    MemoryBlock::add_storage(storage).map_err(Error::from)
+    MemoryBlock::add_storage(storage)?;
+    DONATED.store(true, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Donates storage for `count` simultaneous attachments of blocks of up to
@@ -180,12 +187,18 @@ impl Block {
 
     /// A read-only handle to the same bytes (for broadcasting).
     pub fn read_only_clone(&self) -> Result<Block, Error> {
-        Ok(Block { raw: self.raw.clone()? })
+        Ok(Block {
+            raw: self.raw.clone()?,
+        })
     }
 
     /// A block for `size` bytes from `start`, writable if `writable`.
     pub fn partition(&self, start: u32, size: u32, writable: bool) -> Result<Block, Error> {
-        let mode = if writable { AttachFlags::WRITE } else { AttachFlags::empty() };
+        let mode = if writable {
+            AttachFlags::WRITE
+        } else {
+            AttachFlags::empty()
+        };
         Ok(Block {
             raw: self.raw.create_partition(start, size, mode)?,
         })
@@ -234,6 +247,9 @@ impl<'a> BlockRef<'a> {
     }
 
     fn attach(&self, flags: AttachFlags) -> Result<MemoryArea, Error> {
+        if !DONATED.load(Ordering::Relaxed) {
+            donate_storage(self.raw.minimum_size())?;
+        }
         match self.raw.attach(flags) {
             Err(raw::Error::NoStorage) => {
                 donate_storage(self.raw.minimum_size())?;
@@ -246,19 +262,28 @@ impl<'a> BlockRef<'a> {
     /// See [`Block::attach_write`].
     pub fn attach_write(self) -> Result<WriteGuard<'a>, Error> {
         let bytes = area_slice(self.attach(AttachFlags::WRITE)?);
-        Ok(WriteGuard { raw: self.raw, bytes })
+        Ok(WriteGuard {
+            raw: self.raw,
+            bytes,
+        })
     }
 
     /// See [`Block::attach_read`].
     pub fn attach_read(self) -> Result<ReadGuard<'a>, Error> {
         let bytes = area_slice(self.attach(AttachFlags::SHARED)?);
-        Ok(ReadGuard { raw: self.raw, bytes })
+        Ok(ReadGuard {
+            raw: self.raw,
+            bytes,
+        })
     }
 
     /// See [`Block::attach_consume`].
     pub fn attach_consume(self) -> Result<ConsumeGuard<'a>, Error> {
         let bytes = area_slice(self.attach(AttachFlags::empty())?);
-        Ok(ConsumeGuard { raw: self.raw, bytes })
+        Ok(ConsumeGuard {
+            raw: self.raw,
+            bytes,
+        })
     }
 }
 

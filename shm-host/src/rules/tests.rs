@@ -16,7 +16,10 @@ fn write_attach_is_exclusive_across_clones() {
     let c = l.clone_handle(b, g).unwrap();
     l.attach(g, b, Access::Write).unwrap();
     assert_eq!(l.attach(g, c, Access::ReadShared), Err(AttachError::Busy));
-    assert_eq!(l.attach(g, b, Access::Write), Err(AttachError::AlreadyAttached));
+    assert_eq!(
+        l.attach(g, b, Access::Write),
+        Err(AttachError::AlreadyAttached)
+    );
     l.detach(g, b, 10).unwrap();
     let a = l.attach(g, c, Access::ReadShared).unwrap();
     assert_eq!(a.size, 10);
@@ -49,7 +52,10 @@ fn mapped_placement_is_page_aligned_inside_storage() {
             writable,
             ..
         } => {
-            assert_eq!((guest_offset, len, file_offset, skew, writable), (PAGE, 2 * PAGE, 0, 0, true));
+            assert_eq!(
+                (guest_offset, len, file_offset, skew, writable),
+                (PAGE, 2 * PAGE, 0, 0, true)
+            );
         }
         other => panic!("expected a mapping, got {other:?}"),
     }
@@ -62,7 +68,10 @@ fn small_storage_falls_back_to_copy() {
     l.add_storage(g, MemoryId(1), 8, 100).unwrap();
     let b = l.create(g, 64, || Some(())).unwrap();
     let a = l.attach(g, b, Access::Write).unwrap();
-    assert!(matches!(a.placement, Placement::Copied { len: 64, .. }), "{a:?}");
+    assert!(
+        matches!(a.placement, Placement::Copied { len: 64, .. }),
+        "{a:?}"
+    );
     let r = l.detach(g, b, 40).unwrap();
     assert_eq!(r.copy_out, 40);
     assert_eq!(r.zero_tail, Some((l.backing_of(b).unwrap().0, 40, 24)));
@@ -74,9 +83,15 @@ fn no_storage_and_storage_rules() {
     let b = l.create(g, 64, || Some(())).unwrap();
     assert_eq!(l.attach(g, b, Access::Write), Err(AttachError::NoStorage));
     l.add_storage(g, MemoryId(1), 0, 100).unwrap();
-    assert_eq!(l.add_storage(g, MemoryId(1), 50, 100), Err(StorageError::Overlapping));
+    assert_eq!(
+        l.add_storage(g, MemoryId(1), 50, 100),
+        Err(StorageError::Overlapping)
+    );
     l.add_storage(g, MemoryId(2), 50, 100).unwrap();
-    assert_eq!(l.attach(g, b, Access::Write), Err(AttachError::AmbiguousMemory));
+    assert_eq!(
+        l.attach(g, b, Access::Write),
+        Err(AttachError::AmbiguousMemory)
+    );
 }
 
 #[test]
@@ -114,7 +129,10 @@ fn partitions_conflict_only_when_overlapping() {
     let p1 = l.partition(b, 0, 2 * PAGE, true).unwrap();
     let p2 = l.partition(b, 2 * PAGE, 2 * PAGE, true).unwrap();
     let p3 = l.partition(b, PAGE, 10, true).unwrap();
-    assert_eq!(l.partition(b, 3 * PAGE, 2 * PAGE, true), Err(PartitionError::WrongSize));
+    assert_eq!(
+        l.partition(b, 3 * PAGE, 2 * PAGE, true),
+        Err(PartitionError::WrongSize)
+    );
     l.attach(g, p1, Access::Write).unwrap();
     l.attach(g, p2, Access::Write).unwrap();
     assert_eq!(l.attach(g, p3, Access::ReadShared), Err(AttachError::Busy));
@@ -128,7 +146,8 @@ fn partitions_conflict_only_when_overlapping() {
 
 #[test]
 fn drop_releases_and_frees_last() {
-    let (mut l, g) = ledger();
+    let mut l: Ledger<u8> = Ledger::new(PAGE);
+    let g = l.add_guest(Limits::default());
     l.add_storage(g, MemoryId(1), 0, 1 << 20).unwrap();
     let b = l.create(g, 64, || Some(7u8)).unwrap();
     let c = l.clone_handle(b, g).unwrap();
@@ -152,15 +171,24 @@ fn limits_are_reported() {
         max_storage_regions: 1,
     });
     let a = l.create(g, 60, || Some(())).unwrap();
-    assert_eq!(l.create(g, 60, || Some(())), Err(CreateError::LimitExceeded));
+    assert_eq!(
+        l.create(g, 60, || Some(())),
+        Err(CreateError::LimitExceeded)
+    );
     l.create(g, 40, || Some(())).unwrap();
     l.clone_handle(a, g).unwrap();
     assert_eq!(l.clone_handle(a, g), Err(HandleError::LimitExceeded));
     l.add_storage(g, MemoryId(1), 0, 10).unwrap();
-    assert_eq!(l.add_storage(g, MemoryId(1), 10, 10), Err(StorageError::LimitExceeded));
+    assert_eq!(
+        l.add_storage(g, MemoryId(1), 10, 10),
+        Err(StorageError::LimitExceeded)
+    );
     l.drop_handle(a).unwrap();
     // The clone still holds the block: its bytes stay charged.
-    assert_eq!(l.create(g, 60, || Some(())), Err(CreateError::LimitExceeded));
+    assert_eq!(
+        l.create(g, 60, || Some(())),
+        Err(CreateError::LimitExceeded)
+    );
 }
 
 #[test]
@@ -173,7 +201,10 @@ fn transfer_moves_and_releases() {
     let r = l.transfer(b, h).unwrap();
     assert!(r.is_some());
     assert_eq!(l.owner(b).unwrap(), h);
-    assert_eq!(l.attach(g, b, Access::ReadShared), Err(AttachError::Unknown));
+    assert_eq!(
+        l.attach(g, b, Access::ReadShared),
+        Err(AttachError::Unknown)
+    );
     let freed = l.remove_guest(h);
     assert_eq!(freed.len(), 1);
     assert_eq!(l.live_handles(), 0);
@@ -184,12 +215,18 @@ fn local_blocks_stay_with_their_memory() {
     let (mut l, g) = ledger();
     let h = l.add_guest(Limits::default());
     let b = l.create_local(g, MemoryId(1), 1000, 50).unwrap();
-    assert_eq!(l.add_storage(g, MemoryId(1), 1040, 10), Err(StorageError::Overlapping));
+    assert_eq!(
+        l.add_storage(g, MemoryId(1), 1040, 10),
+        Err(StorageError::Overlapping)
+    );
     let a = l.attach(g, b, Access::ReadShared).unwrap();
     assert_eq!((a.address, a.size), (1000, 50));
     l.detach(g, b, 0).unwrap();
     l.transfer(b, h).unwrap();
-    assert_eq!(l.attach(h, b, Access::ReadShared), Err(AttachError::WrongMemory));
+    assert_eq!(
+        l.attach(h, b, Access::ReadShared),
+        Err(AttachError::WrongMemory)
+    );
 }
 
 #[test]

@@ -1,0 +1,318 @@
+//! Shared test support: builds the guest components once, and drives the
+//! probe component through dynamic calls.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use shm_host::link::{self, GuestState};
+use shm_host::{ShmConfig, ShmHost};
+use wasmtime::component::{Component, Func, Instance, Linker, ResourceAny, Val};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The directory holding the guest components, built on first use with the
+/// project's own script (which adds the wasm32-wasip2 target if missing).
+pub fn guests_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("SHM_GUESTS_DIR") {
+            return PathBuf::from(dir);
+        }
+        let status = Command::new("bash")
+            .arg(root().join("scripts/build-guests"))
+            .status()
+            .expect("running scripts/build-guests");
+        assert!(status.success(), "scripts/build-guests failed");
+        root().join("target/guests/wasm32-wasip2/release")
+    })
+}
+
+/// The path of guest component `name` (e.g. `shm_probe`).
+pub fn guest(name: &str) -> PathBuf {
+    let p = guests_dir().join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-guests",
+        p.display()
+    );
+    p
+}
+
+/// An engine and the compiled probe, shared by the tests of one binary.
+pub struct World {
+    pub host: ShmHost,
+    pub engine: Engine,
+    pub probe: Component,
+    pub linker: Linker<GuestState>,
+}
+
+impl World {
+    pub fn new(config: ShmConfig) -> World {
+        let host = ShmHost::new(config);
+        let engine = Engine::new(&host.engine_config()).unwrap();
+        let probe = link::load_component(&engine, &guest("shm_probe")).unwrap();
+        let linker = link::linker(&engine).unwrap();
+        World {
+            host,
+            engine,
+            probe,
+            linker,
+        }
+    }
+
+    /// The shared world with default limits.
+    pub fn shared() -> &'static World {
+        static W: OnceLock<World> = OnceLock::new();
+        W.get_or_init(|| World::new(ShmConfig::default()))
+    }
+
+    pub fn probe(&self, name: &str) -> Probe {
+        let mut store = Store::new(
+            &self.engine,
+            GuestState::new(&self.host, name, WasiCtxBuilder::new()),
+        );
+        let instance = self.linker.instantiate(&mut store, &self.probe).unwrap();
+        let iface = instance
+            .get_export_index(&mut store, None, "zero-copy:examples/probe@0.1.0")
+            .expect("probe interface");
+        let mut funcs = HashMap::new();
+        for name in [
+            "alloc",
+            "donate",
+            "create",
+            "create-local",
+            "clone-block",
+            "partition",
+            "attach",
+            "detach",
+            "drop-block",
+            "size",
+            "minimum-size",
+            "optimum-size",
+            "give",
+            "take",
+            "handle-of",
+            "attach-raw",
+            "write",
+            "read",
+            "fill",
+            "checksum",
+        ] {
+            let idx = instance
+                .get_export_index(&mut store, Some(&iface), name)
+                .unwrap();
+            funcs.insert(name, instance.get_func(&mut store, idx).unwrap());
+        }
+        Probe {
+            store,
+            _instance: instance,
+            funcs,
+        }
+    }
+}
+
+/// A probe instance in a store of its own.
+pub struct Probe {
+    pub store: Store<GuestState>,
+    _instance: Instance,
+    funcs: HashMap<&'static str, Func>,
+}
+
+/// The attach flags as WIT flag names.
+pub const WRITE: &[&str] = &["write"];
+pub const SHARED: &[&str] = &["shared"];
+pub const EXCLUSIVE: &[&str] = &[];
+
+fn flags(f: &[&str]) -> Val {
+    Val::Flags(f.iter().map(|s| s.to_string()).collect())
+}
+
+/// A WIT `error` case name, or the text of a trap.
+pub type R<T> = Result<T, String>;
+
+impl Probe {
+    /// Calls `name`; a trap becomes `Err`.
+    pub fn try_call(&mut self, name: &str, args: &[Val]) -> wasmtime::Result<Option<Val>> {
+        let f = self.funcs[name];
+        let n = f.ty(&self.store).results().len();
+        let mut out = vec![Val::Bool(false); n];
+        f.call(&mut self.store, args, &mut out)?;
+        Ok(out.into_iter().next())
+    }
+
+    fn call(&mut self, name: &str, args: &[Val]) -> Option<Val> {
+        self.try_call(name, args)
+            .unwrap_or_else(|e| panic!("probe call {name} trapped: {e:?}"))
+    }
+
+    fn result(&mut self, name: &str, args: &[Val]) -> R<Option<Val>> {
+        match self.call(name, args) {
+            Some(Val::Result(Ok(v))) => Ok(v.map(|b| *b)),
+            Some(Val::Result(Err(Some(e)))) => match *e {
+                Val::Enum(name) => Err(name),
+                other => panic!("unexpected error value {other:?}"),
+            },
+            other => panic!("unexpected result {other:?}"),
+        }
+    }
+
+    fn u32_result(&mut self, name: &str, args: &[Val]) -> R<u32> {
+        self.result(name, args).map(|v| match v {
+            Some(Val::U32(x)) => x,
+            other => panic!("expected u32, got {other:?}"),
+        })
+    }
+
+    pub fn alloc(&mut self, len: u32) -> u32 {
+        match self.call("alloc", &[Val::U32(len)]) {
+            Some(Val::U32(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn donate(&mut self, address: u32, len: u32) -> R<()> {
+        self.result("donate", &[Val::U32(address), Val::U32(len)])
+            .map(drop)
+    }
+
+    /// Allocates and donates `len` bytes; returns the address.
+    pub fn storage(&mut self, len: u32) -> u32 {
+        let a = self.alloc(len);
+        self.donate(a, len).unwrap();
+        a
+    }
+
+    pub fn create(&mut self, size: u32) -> R<u32> {
+        self.u32_result("create", &[Val::U32(size)])
+    }
+
+    pub fn create_local(&mut self, address: u32, len: u32) -> R<u32> {
+        self.u32_result("create-local", &[Val::U32(address), Val::U32(len)])
+    }
+
+    pub fn clone_block(&mut self, slot: u32) -> R<u32> {
+        self.u32_result("clone-block", &[Val::U32(slot)])
+    }
+
+    pub fn partition(&mut self, slot: u32, start: u32, size: u32, mode: &[&str]) -> R<u32> {
+        self.u32_result(
+            "partition",
+            &[Val::U32(slot), Val::U32(start), Val::U32(size), flags(mode)],
+        )
+    }
+
+    fn area(v: Option<Val>) -> (u32, u32) {
+        match v {
+            Some(Val::Record(fields)) => {
+                let get = |n: &str| match fields.iter().find(|(k, _)| k == n) {
+                    Some((_, Val::U32(x))) => *x,
+                    other => panic!("{other:?}"),
+                };
+                (get("address"), get("size"))
+            }
+            other => panic!("expected a memory-area, got {other:?}"),
+        }
+    }
+
+    /// Attaches; returns (address, size).
+    pub fn attach(&mut self, slot: u32, mode: &[&str]) -> R<(u32, u32)> {
+        self.result("attach", &[Val::U32(slot), flags(mode)])
+            .map(Self::area)
+    }
+
+    pub fn detach(&mut self, slot: u32, consumed: u32) -> R<()> {
+        self.result("detach", &[Val::U32(slot), Val::U32(consumed)])
+            .map(drop)
+    }
+
+    pub fn drop_block(&mut self, slot: u32) {
+        self.call("drop-block", &[Val::U32(slot)]);
+    }
+
+    fn u32_call(&mut self, name: &str, args: &[Val]) -> u32 {
+        match self.call(name, args) {
+            Some(Val::U32(x)) => x,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn size(&mut self, slot: u32) -> u32 {
+        self.u32_call("size", &[Val::U32(slot)])
+    }
+
+    pub fn minimum_size(&mut self, slot: u32) -> u32 {
+        self.u32_call("minimum-size", &[Val::U32(slot)])
+    }
+
+    pub fn optimum_size(&mut self, count: u32, size: u32) -> u32 {
+        self.u32_call("optimum-size", &[Val::U32(count), Val::U32(size)])
+    }
+
+    pub fn handle_of(&mut self, slot: u32) -> u32 {
+        self.u32_call("handle-of", &[Val::U32(slot)])
+    }
+
+    /// Moves a block out of the probe.
+    pub fn give(&mut self, slot: u32) -> ResourceAny {
+        match self.call("give", &[Val::U32(slot)]) {
+            Some(Val::Resource(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Hands the block `r` (owned by this probe's store) to the probe.
+    pub fn take(&mut self, r: ResourceAny) -> u32 {
+        self.u32_call("take", &[Val::Resource(r)])
+    }
+
+    pub fn write(&mut self, address: u32, bytes: &[u8]) -> wasmtime::Result<()> {
+        let list = Val::List(bytes.iter().map(|&b| Val::U8(b)).collect());
+        self.try_call("write", &[Val::U32(address), list]).map(drop)
+    }
+
+    pub fn read(&mut self, address: u32, len: u32) -> Vec<u8> {
+        match self.call("read", &[Val::U32(address), Val::U32(len)]) {
+            Some(Val::List(xs)) => xs
+                .into_iter()
+                .map(|v| match v {
+                    Val::U8(b) => b,
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn fill(&mut self, address: u32, len: u32, value: u8) -> wasmtime::Result<()> {
+        self.try_call("fill", &[Val::U32(address), Val::U32(len), Val::U8(value)])
+            .map(drop)
+    }
+
+    pub fn checksum(&mut self, address: u32, len: u32) -> u64 {
+        match self.call("checksum", &[Val::U32(address), Val::U32(len)]) {
+            Some(Val::U64(x)) => x,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Moves block `slot` from probe `a` to probe `b`; returns its slot in `b`.
+pub fn pass(a: &mut Probe, slot: u32, b: &mut Probe) -> u32 {
+    let r = a.give(slot);
+    let r = link::move_block(r, a.store.as_context_mut(), b.store.as_context_mut()).unwrap();
+    b.take(r)
+}
+
+use wasmtime::AsContextMut;
