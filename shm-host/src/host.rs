@@ -134,7 +134,12 @@ pub fn page_size() -> usize {
 
 impl ShmHost {
     /// A host with `config`.
+    ///
+    /// Create the host before the process's first wasmtime `Engine`: it
+    /// installs a fault handler that must come before wasmtime's (see
+    /// [`crate::guard`]).
     pub fn new(config: ShmConfig) -> ShmHost {
+        crate::guard::install();
         let page = page_size();
         ShmHost(Arc::new(Inner {
             ledger: Mutex::new(Ledger::new(page as u32)),
@@ -657,6 +662,18 @@ impl ShmCtx {
                 && page_offset < pages.len().div_ceil(page_size()) as u64 * page_size() as u64
         });
         Ok(PageBacking { maps, block })
+    }
+
+    /// The host address of guest `address` in this guest's memory, for
+    /// diagnostics (`None` when the guest donated no storage yet).
+    pub fn host_address(&self, address: u32) -> Option<usize> {
+        let memory = self
+            .host
+            .ledger()
+            .storage_memory(self.guest)
+            .ok()
+            .flatten()?;
+        self.host.0.registry.host_address(memory, address)
     }
 
     /// The block (backing) `handle` names.

@@ -2,8 +2,10 @@
 //! linear memory of each guest that attaches them.
 //!
 //! - [`rules`]: the attach rules as plain logic (no wasm, no `unsafe`);
-//! - [`memory`] and [`pages`]: the only `unsafe` code: the memory creator
-//!   that owns every guest's linear memory, and the shared pages of blocks;
+//! - [`memory`], [`pages`] and [`guard`]: the only `unsafe` code: the memory
+//!   creator that owns every guest's linear memory, the shared pages of
+//!   blocks, and the fault handler that keeps host writes into read-only
+//!   attachments from crashing the process;
 //! - [`ShmHost`], [`ShmCtx`], [`add_to_linker`]: the `exchange` interface,
 //!   in the style of wasmtime's own host extensions;
 //! - [`link`]: runs components in stores of their own and links one's
@@ -29,6 +31,7 @@
 //! ```
 
 pub mod bindings;
+pub mod guard;
 mod host;
 pub mod link;
 pub mod memory;

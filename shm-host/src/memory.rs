@@ -33,6 +33,9 @@ pub enum MapError {
     /// The system call failed.
     #[error("mapping failed: {0}")]
     Os(#[from] rustix::io::Errno),
+    /// The read-only mapping could not be protected against host writes.
+    #[error(transparent)]
+    Protect(#[from] crate::guard::ProtectError),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -148,6 +151,11 @@ impl Locked<'_> {
         } else {
             ProtFlags::READ
         };
+        // A read-only mapping is listed first, so that a host write into it
+        // can never fault unhandled.
+        if !writable {
+            crate::guard::protect(at as usize, len as usize, pages.fd(), file_offset)?;
+        }
         // SAFETY: `at .. at + len` is page aligned and lies inside the
         // accessible part of a linear memory this host reserved (checked by
         // `range` against the registry, whose lock we hold, so the memory is
@@ -158,7 +166,7 @@ impl Locked<'_> {
         // there, and wasmtime holds no reference into guest memory while a
         // host function runs. `file_offset + len` lies inside the memfd
         // (the ledger derives both from the block's page-rounded size).
-        unsafe {
+        let mapped = unsafe {
             mmap(
                 at.cast(),
                 len as usize,
@@ -166,7 +174,11 @@ impl Locked<'_> {
                 MapFlags::SHARED | MapFlags::FIXED,
                 pages.fd(),
                 file_offset,
-            )?;
+            )
+        };
+        if let Err(e) = mapped {
+            crate::guard::unprotect(at as usize, len as usize);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -174,6 +186,7 @@ impl Locked<'_> {
     /// Puts fresh zero pages back at `offset .. offset + len`.
     pub fn restore(&self, offset: u32, len: u32) -> Result<(), MapError> {
         let at = self.range(offset, len, true)?;
+        crate::guard::unprotect(at as usize, len as usize);
         // SAFETY: as in `map`: a page-aligned range inside the accessible
         // part of a live reservation of ours. The new private anonymous
         // pages are zero, so the guest sees no block bytes there any more.
@@ -381,6 +394,7 @@ impl Drop for GuestMemory {
         // target this memory once it is unmapped.
         let mut reg = self.registry.lock();
         reg.by_base.remove(&self.base);
+        crate::guard::unprotect(self.base, self.total);
         // SAFETY: the reservation made in `new_memory`, unmapped once; the
         // registry no longer lists it, and wasmtime drops a memory only when
         // nothing refers to it any more.

@@ -387,3 +387,47 @@ fn dropping_an_attached_block_detaches_it() {
     let (addr3, _) = p.attach(d, WRITE).unwrap();
     assert_eq!(addr3, addr, "the storage was freed for reuse");
 }
+
+#[test]
+fn host_writes_into_a_read_only_attachment_stay_private() {
+    let w = World::shared();
+    let mut writer = w.probe("hostwrite-writer");
+    let mut reader = w.probe("hostwrite-reader");
+    let mut other = w.probe("hostwrite-other");
+    writer.storage(2 * PAGE);
+    let b = writer.create(PAGE).unwrap();
+    let (addr, _) = writer.attach(b, WRITE).unwrap();
+    writer.write(addr, b"original").unwrap();
+    writer.detach(b, 8).unwrap();
+    let c = writer.clone_block(b).unwrap();
+    let c = pass(&mut writer, c, &mut reader);
+    reader.storage(2 * PAGE);
+    let (raddr, _) = reader.attach(c, SHARED).unwrap();
+    let host = reader.store.data().shm.host_address(raddr).unwrap();
+    let before = shm_host::guard::absorbed_host_writes();
+    // What wasmtime's lowering does when a hostile guest passes a result
+    // pointer inside its read-only attachment: host code writes there.
+    // SAFETY: `host` is the first byte of the reader's attachment, inside
+    // its linear memory, which lives as long as `reader`; nothing else
+    // holds a reference to it. The page is read-only: the write faults and
+    // the host's handler must turn it into a private copy.
+    unsafe { std::ptr::write_volatile(host as *mut u8, b'X') };
+    assert_eq!(shm_host::guard::absorbed_host_writes(), before + 1);
+    assert_eq!(
+        &reader.read(raddr, 8),
+        b"Xriginal",
+        "the guest sees what it asked for"
+    );
+    // The block itself is intact for everyone else.
+    let c2 = writer.clone_block(b).unwrap();
+    let c2 = pass(&mut writer, c2, &mut other);
+    other.storage(2 * PAGE);
+    let (oaddr, _) = other.attach(c2, SHARED).unwrap();
+    assert_eq!(&other.read(oaddr, 8), b"original");
+    reader.detach(c, 0).unwrap();
+    assert_eq!(
+        reader.checksum(raddr, PAGE),
+        0,
+        "detach puts zero pages back"
+    );
+}
