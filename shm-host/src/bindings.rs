@@ -1,4 +1,4 @@
-//! Types generated from `wit/exchange.wit`.
+//! Types generated from `wit/`.
 //!
 //! The functions are added by hand in [`crate::add_to_linker`] (two of them
 //! take `list<u8>` in place, which generated bindings would copy); the
@@ -7,8 +7,8 @@
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "zero-copy:shm/guest",
+        world: "zero-copy:shm/pub-sub-guest",
     });
 }
 
-pub use generated::zero_copy::shm::exchange;
+pub use generated::zero_copy::shm::{exchange, pub_sub};

@@ -39,6 +39,8 @@ impl MemoryBlock {
 pub struct ShmConfig {
     /// Limits applied to every guest.
     pub limits: Limits,
+    /// Publish/subscribe settings.
+    pub pubsub: crate::pubsub::PubSubConfig,
 }
 
 /// Counters, per guest and in total. All are monotonic.
@@ -103,6 +105,10 @@ struct Inner {
     config: ShmConfig,
     totals: Stats,
     guests: Mutex<HashMap<GuestId, (String, Arc<Stats>)>>,
+    /// The last guests that ended, for statistics after their stores are
+    /// gone (bounded: [`ENDED_KEPT`]).
+    ended: Mutex<std::collections::VecDeque<(GuestId, String, StatsSnapshot)>>,
+    broker: crate::pubsub::Broker,
 }
 
 /// The host side of memory blocks, shared by every store of an engine.
@@ -127,6 +133,9 @@ impl Default for ShmHost {
     }
 }
 
+/// How many ended guests' statistics a host keeps.
+pub const ENDED_KEPT: usize = 256;
+
 /// The host's page size.
 pub fn page_size() -> usize {
     rustix::param::page_size()
@@ -141,12 +150,23 @@ impl ShmHost {
     pub fn new(config: ShmConfig) -> ShmHost {
         crate::guard::install();
         let page = page_size();
+        let mut ledger = Ledger::new(page as u32);
+        // The broker holds pool blocks and queued messages as a guest of its
+        // own: its limits are the sum of what publishers were charged.
+        let broker_guest = ledger.add_guest(Limits {
+            max_blocks: u32::MAX,
+            max_bytes: u64::MAX,
+            max_handles: u32::MAX,
+            max_storage_regions: 0,
+        });
         ShmHost(Arc::new(Inner {
-            ledger: Mutex::new(Ledger::new(page as u32)),
+            ledger: Mutex::new(ledger),
             registry: MemoryRegistry::new(page),
             config,
             totals: Stats::default(),
             guests: Mutex::new(HashMap::new()),
+            ended: Mutex::new(std::collections::VecDeque::new()),
+            broker: crate::pubsub::Broker::new(broker_guest, config.pubsub),
         }))
     }
 
@@ -178,12 +198,15 @@ impl ShmHost {
         self.0.totals.snapshot()
     }
 
-    /// Each live guest's name and counters.
+    /// Each guest's name and counters, in the order they were created: the
+    /// live ones and the last [`ENDED_KEPT`] that ended.
     pub fn guest_stats(&self) -> Vec<(String, StatsSnapshot)> {
         let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = self.0.ended.lock().unwrap_or_else(|e| e.into_inner());
         let mut all: Vec<_> = guests
             .iter()
             .map(|(id, (n, s))| (id.0, n.clone(), s.snapshot()))
+            .chain(ended.iter().map(|(id, n, s)| (id.0, n.clone(), *s)))
             .collect();
         all.sort_by_key(|g| g.0);
         all.into_iter().map(|(_, n, s)| (n, s)).collect()
@@ -202,6 +225,50 @@ impl ShmHost {
     /// How many linear memories of this host are alive.
     pub fn live_memories(&self) -> usize {
         self.0.registry.live()
+    }
+
+    /// The publish/subscribe broker.
+    pub(crate) fn broker(&self) -> &crate::pubsub::Broker {
+        &self.0.broker
+    }
+
+    /// How many subscriptions were ever made (the runner waits for its
+    /// subscriber components to subscribe before it starts the publisher).
+    pub fn subscriptions(&self) -> usize {
+        self.0.broker.subscriptions()
+    }
+
+    /// Drops a handle no guest memory holds attached (the broker's).
+    pub(crate) fn drop_detached(&self, handle: HandleId) {
+        let dropped = self.ledger().drop_handle(handle);
+        drop(dropped);
+    }
+
+    /// A read-only handle to `handle`'s block, owned by `owner`.
+    pub(crate) fn clone_for(
+        &self,
+        handle: HandleId,
+        owner: GuestId,
+    ) -> Result<HandleId, HandleError> {
+        self.ledger().clone_handle(handle, owner)
+    }
+
+    /// How many live handles name `handle`'s block (all its contents).
+    pub(crate) fn handles_of_block(&self, handle: HandleId) -> usize {
+        self.ledger().handles_of_block(handle).unwrap_or(0)
+    }
+
+    /// Is `handle` itself attached?
+    pub(crate) fn is_attached(&self, handle: HandleId) -> bool {
+        !matches!(self.ledger().attached(handle), Ok(None))
+    }
+
+    /// The valid bytes of `handle`'s block (from its start).
+    pub(crate) fn valid_len(&self, handle: HandleId) -> u32 {
+        self.ledger()
+            .valid_range(handle)
+            .map(|(c, n)| c + n)
+            .unwrap_or(0)
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger<SharedPages>> {
@@ -258,12 +325,20 @@ impl Drop for ShmCtx {
         // handles without touching that memory.
         let freed = self.host.ledger().remove_guest(self.guest);
         drop(freed);
-        self.host
+        let gone = self
+            .host
             .0
             .guests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.guest);
+        if let Some((name, stats)) = gone {
+            let mut ended = self.host.0.ended.lock().unwrap_or_else(|e| e.into_inner());
+            if ended.len() == ENDED_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back((self.guest, name, stats.snapshot()));
+        }
     }
 }
 
@@ -559,6 +634,29 @@ impl ShmCtx {
         drop(ledger);
         drop(dropped.freed);
         Ok(())
+    }
+
+    /// Moves `handle` from guest `from` (which holds it unattached, like
+    /// the broker) to this guest.
+    pub(crate) fn adopt_from(&self, handle: HandleId) -> Result<(), Error> {
+        let r = self.host.ledger().transfer(handle, self.guest);
+        r.map(drop).or_else(|e| self.fail("transfer", e))
+    }
+
+    /// Moves `handle`, held unattached here, to guest `to`.
+    pub(crate) fn give_to(&self, handle: HandleId, to: GuestId) -> Result<(), Error> {
+        let mut ledger = self.host.ledger();
+        match ledger.transfer(handle, to) {
+            Ok(Some(release)) => {
+                self.release(&ledger, &release);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                drop(ledger);
+                self.fail("transfer", e)
+            }
+        }
     }
 
     /// A read-only handle to the same bytes, owned by this guest.

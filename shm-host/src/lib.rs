@@ -8,6 +8,7 @@
 //!   attachments from crashing the process;
 //! - [`ShmHost`], [`ShmCtx`], [`add_to_linker`]: the `exchange` interface,
 //!   in the style of wasmtime's own host extensions;
+//! - [`pubsub`]: topics, pools and bounded queues over the same blocks;
 //! - [`link`]: runs components in stores of their own and links one's
 //!   imports to another's exports through the host, moving block handles;
 //! - [`proof`]: reads `/proc/self/maps` to show a guest page is a block's.
@@ -37,6 +38,7 @@ pub mod link;
 pub mod memory;
 pub mod pages;
 pub mod proof;
+pub mod pubsub;
 pub mod rules;
 
 pub use host::{
@@ -47,3 +49,6 @@ pub use rules::Limits;
 
 /// The name of the `exchange` interface instance.
 pub const EXCHANGE: &str = "zero-copy:shm/exchange@0.1.0";
+
+/// The name of the `pub-sub` interface instance.
+pub const PUB_SUB: &str = "zero-copy:shm/pub-sub@0.1.0";

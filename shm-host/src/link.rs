@@ -51,6 +51,14 @@ impl GuestState {
         }
     }
 
+    /// The view [`crate::pubsub::add_to_linker`] needs.
+    pub fn pubsub_view(&mut self) -> crate::pubsub::PubSubView<'_> {
+        crate::pubsub::PubSubView {
+            ctx: &mut self.shm,
+            table: &mut self.table,
+        }
+    }
+
     /// The view [`crate::add_to_linker`] needs.
     pub fn shm_view(&mut self) -> ShmView<'_> {
         ShmView {
@@ -60,11 +68,13 @@ impl GuestState {
     }
 }
 
-/// A linker with WASI p2 (synchronous) and the `exchange` interface.
+/// A linker with WASI p2 (synchronous) and the `exchange` and `pub-sub`
+/// interfaces.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     crate::add_to_linker(&mut linker, GuestState::shm_view)?;
+    crate::pubsub::add_to_linker(&mut linker, GuestState::pubsub_view)?;
     Ok(linker)
 }
 

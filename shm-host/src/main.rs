@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use shm_host::link::{self, GuestState, Provider};
+use shm_host::pubsub::{Overflow, PubSubConfig};
 use shm_host::{Limits, ShmConfig, ShmHost, StatsSnapshot};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context;
 use wasmtime::{bail, Engine, Result, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
@@ -25,17 +29,55 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a `wasi:cli` command component, as `wasmtime run` would, with the
-    /// `zero-copy:shm/exchange` interface added.
+    /// `zero-copy:shm/exchange` and `pub-sub` interfaces added.
     Run(RunArgs),
+    /// Run a publish/subscribe topology: one publisher component and any
+    /// number of subscriber components, each a `wasi:cli` command in a store
+    /// of its own, the subscribers on threads of their own.
+    Pubsub(PubsubArgs),
 }
 
 #[derive(Parser)]
 struct RunArgs {
+    #[command(flatten)]
+    host: HostArgs,
     /// A component whose exports serve the imports of the components given
     /// after it (and of COMPONENT); each runs in a store of its own.
     /// May be repeated.
     #[arg(long, value_name = "COMPONENT")]
     link: Vec<PathBuf>,
+    /// The command component to run.
+    component: PathBuf,
+    /// Arguments passed to the component.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Parser)]
+struct PubsubArgs {
+    #[command(flatten)]
+    host: HostArgs,
+    /// The publisher component (a command).
+    #[arg(long, value_name = "COMPONENT")]
+    publisher: PathBuf,
+    /// A subscriber component (a command); repeat it for more subscribers,
+    /// also of the same component.
+    #[arg(long, value_name = "COMPONENT")]
+    subscriber: Vec<PathBuf>,
+    /// An argument for the publisher (repeatable).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    publisher_arg: Vec<String>,
+    /// An argument for every subscriber (repeatable).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    subscriber_arg: Vec<String>,
+    /// Seconds to wait for the subscribers to subscribe before starting the
+    /// publisher, and for them to finish after it.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Parser)]
+struct HostArgs {
     /// Print memory-block statistics (per component and in total) at exit.
     #[arg(long)]
     stats: bool,
@@ -51,11 +93,40 @@ struct RunArgs {
     /// Largest total size in bytes of the live blocks one component created.
     #[arg(long, default_value_t = Limits::default().max_bytes)]
     max_bytes: u64,
-    /// The command component to run.
-    component: PathBuf,
-    /// Arguments passed to the component.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// Messages queued per subscription at most.
+    #[arg(long, default_value_t = PubSubConfig::default().queue)]
+    queue: usize,
+    /// What a publisher does when a subscription's queue is full.
+    #[arg(long, value_enum, default_value_t = OverflowArg::Block)]
+    overflow: OverflowArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OverflowArg {
+    /// Wait until the subscriber takes a message.
+    Block,
+    /// Drop the subscriber's oldest queued message.
+    DropOldest,
+}
+
+impl HostArgs {
+    fn host(&self) -> ShmHost {
+        ShmHost::new(ShmConfig {
+            limits: Limits {
+                max_blocks: self.max_blocks,
+                max_bytes: self.max_bytes,
+                ..Limits::default()
+            },
+            pubsub: PubSubConfig {
+                queue: self.queue.max(1),
+                overflow: match self.overflow {
+                    OverflowArg::Block => Overflow::Block,
+                    OverflowArg::DropOldest => Overflow::DropOldest,
+                },
+                ..PubSubConfig::default()
+            },
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -64,14 +135,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {
-        Cmd::Run(args) => match run(args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("shm-host: error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command {
+        Cmd::Run(args) => run(args),
+        Cmd::Pubsub(args) => pubsub(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("shm-host: error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -81,7 +154,7 @@ fn component_name(path: &Path) -> String {
         .unwrap_or_else(|| "component".into())
 }
 
-fn wasi_for(args: &RunArgs, argv0: &str, argv: &[String]) -> Result<WasiCtxBuilder> {
+fn wasi_for(args: &HostArgs, argv0: &str, argv: &[String]) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio().arg(argv0).args(argv);
     for var in &args.env {
@@ -99,13 +172,7 @@ fn wasi_for(args: &RunArgs, argv0: &str, argv: &[String]) -> Result<WasiCtxBuild
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let host = ShmHost::new(ShmConfig {
-        limits: Limits {
-            max_blocks: args.max_blocks,
-            max_bytes: args.max_bytes,
-            ..Limits::default()
-        },
-    });
+    let host = args.host.host();
     let engine = Engine::new(&host.engine_config()).context("configuring wasmtime")?;
     let mut linker = link::linker(&engine)?;
     let mut linked_names = Vec::new();
@@ -113,10 +180,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     for path in &args.link {
         let component = link::load_component(&engine, path)?;
         let name = component_name(path);
-        let store = Store::new(
-            &engine,
-            GuestState::new(&host, &name, wasi_for(&args, &name, &[])?),
-        );
+        let wasi = wasi_for(&args.host, &name, &[])?;
+        let store = Store::new(&engine, GuestState::new(&host, &name, wasi));
         let provider = Provider::new(&name, store, &linker, &component)
             .with_context(|| format!("instantiating linked component {}", path.display()))?;
         let names = link::link_exports(&mut linker, &engine, &component, &provider)?;
@@ -130,33 +195,55 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         linked_names.extend(names);
         providers.push(provider);
     }
-
     let component = link::load_component(&engine, &args.component)?;
     let name = component_name(&args.component);
-    let mut store = Store::new(
+    let wasi = wasi_for(&args.host, &name, &args.args)?;
+    let result = run_command(
+        &host,
         &engine,
-        GuestState::new(&host, &name, wasi_for(&args, &name, &args.args)?),
+        &linker,
+        &component,
+        &args.component,
+        &name,
+        wasi,
+        &linked_names,
     );
-    let command = Command::instantiate(&mut store, &component, &linker).with_context(|| {
+    if args.host.stats {
+        print_stats(&host);
+    }
+    drop(providers);
+    result
+}
+
+/// Instantiates `component` as a command in a store of its own and runs it.
+#[allow(clippy::too_many_arguments)]
+fn run_command(
+    host: &ShmHost,
+    engine: &Engine,
+    linker: &Linker<GuestState>,
+    component: &Component,
+    path: &Path,
+    name: &str,
+    wasi: WasiCtxBuilder,
+    linked_names: &[String],
+) -> Result<ExitCode> {
+    let mut store = Store::new(engine, GuestState::new(host, name, wasi));
+    let command = Command::instantiate(&mut store, component, linker).with_context(|| {
         let linked = if linked_names.is_empty() {
             "none".to_string()
         } else {
             linked_names.join(", ")
         };
         format!(
-            "{} cannot be run: it must be a wasi:cli command component whose imports are WASI p2, {}, \
+            "{} cannot be run: it must be a wasi:cli command component whose imports are WASI p2, {}, {}, \
              or exports of --link components (linked: {linked})",
-            args.component.display(),
-            shm_host::EXCHANGE
+            path.display(),
+            shm_host::EXCHANGE,
+            shm_host::PUB_SUB,
         )
     })?;
     let result = command.wasi_cli_run().call_run(&mut store);
-
-    if args.stats {
-        print_stats(&host);
-    }
     drop(store);
-    drop(providers);
     match result {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(())) => Ok(ExitCode::FAILURE),
@@ -164,15 +251,98 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 return Ok(ExitCode::from(exit.0.clamp(0, 255) as u8));
             }
-            Err(e.context(format!("{} trapped", args.component.display())))
+            Err(e.context(format!("{name} trapped")))
         }
     }
+}
+
+fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
+    if args.subscriber.is_empty() {
+        bail!("give at least one --subscriber");
+    }
+    let host = args.host.host();
+    let engine = Engine::new(&host.engine_config()).context("configuring wasmtime")?;
+    let linker = link::linker(&engine)?;
+    let timeout = Duration::from_secs(args.timeout);
+    let (done_tx, done_rx) = mpsc::channel();
+    let before = host.subscriptions();
+    for (i, path) in args.subscriber.iter().enumerate() {
+        let component = link::load_component(&engine, path)?;
+        let name = format!("{}#{}", component_name(path), i + 1);
+        let wasi = wasi_for(&args.host, &name, &args.subscriber_arg)?;
+        let (host, engine, linker, path, done) = (
+            host.clone(),
+            engine.clone(),
+            linker.clone(),
+            path.clone(),
+            done_tx.clone(),
+        );
+        std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let r = run_command(&host, &engine, &linker, &component, &path, &name, wasi, &[]);
+                let _ = done.send((name, r));
+            })?;
+    }
+    drop(done_tx);
+    // Every subscriber component subscribes at least once before it reads:
+    // start the publisher when they all have, so none misses a message.
+    let deadline = Instant::now() + timeout;
+    while host.subscriptions() < before + args.subscriber.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if host.subscriptions() < before + args.subscriber.len() {
+        tracing::warn!(
+            "not every subscriber subscribed within {timeout:?}; starting the publisher anyway"
+        );
+    }
+    let component = link::load_component(&engine, &args.publisher)?;
+    let name = component_name(&args.publisher);
+    let wasi = wasi_for(&args.host, &name, &args.publisher_arg)?;
+    let mut code = run_command(
+        &host,
+        &engine,
+        &linker,
+        &component,
+        &args.publisher,
+        &name,
+        wasi,
+        &[],
+    )
+    .unwrap_or_else(|e| {
+        eprintln!("shm-host: publisher {name}: {e:#}");
+        ExitCode::FAILURE
+    });
+    // The publisher's store is gone, so its topics are closed: subscribers
+    // drain their queues and end.
+    for _ in 0..args.subscriber.len() {
+        match done_rx.recv_timeout(timeout) {
+            Ok((_, Ok(c))) if c == ExitCode::SUCCESS => {}
+            Ok((name, Ok(_))) => {
+                eprintln!("shm-host: subscriber {name} failed");
+                code = ExitCode::FAILURE;
+            }
+            Ok((name, Err(e))) => {
+                eprintln!("shm-host: subscriber {name}: {e:#}");
+                code = ExitCode::FAILURE;
+            }
+            Err(_) => {
+                eprintln!("shm-host: a subscriber did not finish within {timeout:?}");
+                code = ExitCode::FAILURE;
+                break;
+            }
+        }
+    }
+    if args.host.stats {
+        print_stats(&host);
+    }
+    Ok(code)
 }
 
 fn print_stats(host: &ShmHost) {
     let line = |name: &str, s: &StatsSnapshot| {
         println!(
-            "  {name:<16} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}",
+            "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}",
             s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors
         )
     };

@@ -605,6 +605,18 @@ impl<B> Ledger<B> {
         })
     }
 
+    /// How many live handles name the block (backing) of `handle`, through
+    /// any content.
+    pub fn handles_of_block(&self, handle: HandleId) -> Result<usize, UnknownHandle> {
+        let backing = self.content_of(handle)?.backing;
+        Ok(self
+            .contents
+            .values()
+            .filter(|c| c.backing == backing)
+            .map(|c| c.handles as usize)
+            .sum())
+    }
+
     /// How many blocks (backings) are alive.
     pub fn live_blocks(&self) -> usize {
         self.backings.len()

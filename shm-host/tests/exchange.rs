@@ -347,6 +347,7 @@ fn limits_are_reported_as_errors() {
             max_handles: 4,
             max_storage_regions: 2,
         },
+        ..ShmConfig::default()
     });
     let mut p = w.probe("limits");
     let a = p.create(6000).unwrap();

@@ -37,7 +37,7 @@ static DONATED: AtomicBool = AtomicBool::new(false);
 mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "zero-copy:shm/guest",
+        world: "zero-copy:shm/pub-sub-guest",
     });
 }
 
@@ -46,7 +46,14 @@ mod bindings {
 /// `with: { "zero-copy:shm/exchange@0.1.0": shm_guest::raw }`).
 pub mod raw {
     pub use crate::bindings::zero_copy::shm::exchange::*;
+
+    /// The generated bindings of the `pub-sub` interface.
+    pub mod pub_sub {
+        pub use crate::bindings::zero_copy::shm::pub_sub::*;
+    }
 }
+
+pub mod pubsub;
 
 use raw::{AttachFlags, MemoryArea, MemoryBlock};
 

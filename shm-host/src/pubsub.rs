@@ -1,0 +1,447 @@
+//! The `pub-sub` interface: topics, a publisher's pool of blocks, and one
+//! bounded queue per subscription.
+//!
+//! Every message is a block of the publisher's pool. Publishing makes one
+//! read-only clone of it per subscription (a ledger handle, no bytes) and
+//! queues it; `next` moves the clone to the subscriber's store. A pool block
+//! is free again when no handle but the pool's own names it: that is, when
+//! every subscriber dropped its clone (or trapped, or left). Nothing here
+//! needs a callback from the drops: `allocate` asks the ledger.
+//!
+//! Lock order: topic, then queue, then the ledger (inside [`ShmHost`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
+
+use crate::bindings::pub_sub::PubSubError;
+use crate::rules::{GuestId, HandleId};
+use crate::{MemoryBlock, ShmCtx, ShmHost};
+
+/// What `publish` does when a subscription's queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// Wait until the subscriber takes a message or leaves.
+    #[default]
+    Block,
+    /// Drop that subscriber's oldest queued message and count it.
+    DropOldest,
+}
+
+/// Publish/subscribe settings of a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PubSubConfig {
+    /// Messages queued per subscription at most.
+    pub queue: usize,
+    /// The policy for a full queue.
+    pub overflow: Overflow,
+    /// Blocks in one publisher's pool at most.
+    pub max_pool: u32,
+}
+
+impl Default for PubSubConfig {
+    fn default() -> Self {
+        PubSubConfig {
+            queue: 8,
+            overflow: Overflow::Block,
+            max_pool: 1024,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<HandleId>,
+    /// The topic's publisher is gone: `next` stops waiting once empty.
+    closed: bool,
+    /// The subscription was dropped: publishers stop queueing to it.
+    left: bool,
+    dropped: u64,
+}
+
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct TopicState {
+    publisher: bool,
+    had_publisher: bool,
+    queues: Vec<Arc<Queue>>,
+}
+
+#[derive(Default)]
+struct Topic {
+    state: Mutex<TopicState>,
+}
+
+/// The topics of one host. Pool blocks and queued messages are held by a
+/// ledger guest of its own.
+pub(crate) struct Broker {
+    guest: GuestId,
+    config: PubSubConfig,
+    topics: Mutex<HashMap<String, Arc<Topic>>>,
+    subscriptions: AtomicUsize,
+}
+
+impl Broker {
+    pub(crate) fn new(guest: GuestId, config: PubSubConfig) -> Broker {
+        Broker {
+            guest,
+            config,
+            topics: Mutex::new(HashMap::new()),
+            subscriptions: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::SeqCst)
+    }
+
+    fn topic(&self, name: &str) -> Arc<Topic> {
+        lock(&self.topics)
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn subscribe(&self, topic: &Arc<Topic>) -> Arc<Queue> {
+        let mut t = lock(&topic.state);
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                closed: t.had_publisher && !t.publisher,
+                ..QueueState::default()
+            }),
+            changed: Condvar::new(),
+        });
+        t.queues.push(queue.clone());
+        self.subscriptions.fetch_add(1, Ordering::SeqCst);
+        queue
+    }
+}
+
+/// The host type behind the WIT resource `publisher`.
+pub struct Publisher {
+    host: ShmHost,
+    name: String,
+    topic: Arc<Topic>,
+    /// The pool, held by the broker's guest.
+    pool: Vec<HandleId>,
+}
+
+/// The host type behind the WIT resource `subscriber`.
+pub struct Subscriber {
+    host: ShmHost,
+    topic: Arc<Topic>,
+    queue: Arc<Queue>,
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let mut t = lock(&self.topic.state);
+        t.publisher = false;
+        for q in &t.queues {
+            lock(&q.state).closed = true;
+            q.changed.notify_all();
+        }
+        drop(t);
+        // Blocks still queued or read stay alive through their clones.
+        for &h in &self.pool {
+            self.host.drop_detached(h);
+        }
+        tracing::debug!(topic = %self.name, "publisher closed");
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        lock(&self.topic.state)
+            .queues
+            .retain(|q| !Arc::ptr_eq(q, &self.queue));
+        let mut q = lock(&self.queue.state);
+        q.left = true;
+        let queued: Vec<HandleId> = q.items.drain(..).collect();
+        drop(q);
+        self.queue.changed.notify_all();
+        for h in queued {
+            self.host.drop_detached(h);
+        }
+    }
+}
+
+/// What the `pub-sub` host functions need: the store's block context and
+/// its resource table.
+pub struct PubSubView<'a> {
+    /// The store's memory-block context.
+    pub ctx: &'a mut ShmCtx,
+    /// The store's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+impl PubSubView<'_> {
+    fn broker(&self) -> &Broker {
+        self.ctx.host().broker()
+    }
+
+    fn new_publisher(
+        &mut self,
+        topic: String,
+        elements: u32,
+        size: u32,
+    ) -> Result<Publisher, PubSubError> {
+        let host = self.ctx.host().clone();
+        let broker = host.broker();
+        if elements == 0 || elements > broker.config.max_pool {
+            return Err(PubSubError::InvalidArgument);
+        }
+        let t = broker.topic(&topic);
+        {
+            let mut s = lock(&t.state);
+            if s.publisher {
+                return Err(PubSubError::TopicTaken);
+            }
+            s.publisher = true;
+            s.had_publisher = true;
+            for q in &s.queues {
+                lock(&q.state).closed = false;
+            }
+        }
+        let mut publisher = Publisher {
+            host: host.clone(),
+            name: topic,
+            topic: t,
+            pool: Vec::with_capacity(elements as usize),
+        };
+        for _ in 0..elements {
+            // Created by (and charged to) the publisher's guest, held by
+            // the broker's.
+            let h = self
+                .ctx
+                .create(size)
+                .map_err(|_| PubSubError::InvalidArgument)?;
+            if self.ctx.give_to(h, broker.guest).is_err() {
+                let _ = self.ctx.drop_handle(h);
+                return Err(PubSubError::Internal);
+            }
+            publisher.pool.push(h);
+        }
+        tracing::debug!(topic = %publisher.name, elements, size, "publisher created");
+        Ok(publisher)
+    }
+
+    fn allocate(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(Resource<MemoryBlock>, u32), PubSubError>> {
+        let publisher = self.table.get(this)?;
+        let host = publisher.host.clone();
+        let free = publisher
+            .pool
+            .iter()
+            .copied()
+            .find(|&h| host.handles_of_block(h) == 1);
+        let Some(pool_handle) = free else {
+            return Ok(Err(PubSubError::PoolExhausted));
+        };
+        let valid = host.valid_len(pool_handle);
+        let Ok(lent) = self.ctx.alias(pool_handle) else {
+            return Ok(Err(PubSubError::InvalidArgument));
+        };
+        let block = self.table.push(MemoryBlock::new(lent))?;
+        Ok(Ok((block, valid)))
+    }
+
+    fn publish(
+        &mut self,
+        this: &Resource<Publisher>,
+        block: Resource<MemoryBlock>,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        let handle = self.table.delete(block)?.handle();
+        let publisher = self.table.get(this)?;
+        let host = publisher.host.clone();
+        let verdict = (|| {
+            let backing = self
+                .ctx
+                .backing_id(handle)
+                .map_err(|_| PubSubError::Internal)?;
+            let pool_handle = publisher
+                .pool
+                .iter()
+                .copied()
+                .find(|&h| self.ctx.backing_id(h).ok() == Some(backing))
+                .ok_or(PubSubError::ForeignBlock)?;
+            if host.is_attached(handle) {
+                return Err(PubSubError::StillAttached);
+            }
+            Ok(pool_handle)
+        })();
+        let pool_handle = match verdict {
+            Ok(h) => h,
+            Err(e) => {
+                // The block was moved into the call: it goes back (to the
+                // pool, or to nothing), detached.
+                let _ = self.ctx.drop_handle(handle);
+                return Ok(Err(e));
+            }
+        };
+        let broker = host.broker();
+        let queues = lock(&publisher.topic.state).queues.clone();
+        for q in queues {
+            let Ok(clone) = host.clone_for(pool_handle, broker.guest) else {
+                return Ok(Err(PubSubError::Internal));
+            };
+            let mut s = lock(&q.state);
+            while s.items.len() >= broker.config.queue && !s.left {
+                match broker.config.overflow {
+                    Overflow::Block => s = q.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+                    Overflow::DropOldest => {
+                        let oldest = s.items.pop_front().expect("queue is full");
+                        s.dropped += 1;
+                        host.drop_detached(oldest);
+                    }
+                }
+            }
+            if s.left {
+                drop(s);
+                host.drop_detached(clone);
+                continue;
+            }
+            s.items.push_back(clone);
+            drop(s);
+            q.changed.notify_all();
+        }
+        let _ = self.ctx.drop_handle(handle);
+        Ok(Ok(()))
+    }
+
+    fn take(
+        &mut self,
+        this: &Resource<Subscriber>,
+        wait: bool,
+    ) -> wasmtime::Result<Option<Resource<MemoryBlock>>> {
+        let queue = self.table.get(this)?.queue.clone();
+        let mut s = lock(&queue.state);
+        let handle = loop {
+            if let Some(h) = s.items.pop_front() {
+                break h;
+            }
+            if !wait || s.closed {
+                return Ok(None);
+            }
+            s = queue.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        };
+        drop(s);
+        queue.changed.notify_all();
+        if self.ctx.adopt_from(handle).is_err() {
+            self.ctx.host().drop_detached(handle);
+            wasmtime::bail!("the subscriber's handle limit is exhausted");
+        }
+        Ok(Some(self.table.push(MemoryBlock::new(handle))?))
+    }
+}
+
+/// Adds the `zero-copy:shm/pub-sub` interface to `linker`.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> PubSubView<'_>,
+) -> wasmtime::Result<()> {
+    let mut inst = linker.instance(crate::PUB_SUB)?;
+    inst.resource(
+        "publisher",
+        ResourceType::host::<Publisher>(),
+        move |mut store, rep| {
+            get(store.data_mut())
+                .table
+                .delete(Resource::<Publisher>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    inst.resource(
+        "subscriber",
+        ResourceType::host::<Subscriber>(),
+        move |mut store, rep| {
+            get(store.data_mut())
+                .table
+                .delete(Resource::<Subscriber>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    inst.func_wrap(
+        "[constructor]publisher",
+        move |mut store, (topic, elements, size): (String, u32, u32)| {
+            let mut view = get(store.data_mut());
+            Ok((match view.new_publisher(topic, elements, size) {
+                Ok(p) => Ok(view.table.push(p)?),
+                Err(e) => Err(e),
+            },))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.subscribers",
+        move |mut store, (this,): (Resource<Publisher>,)| {
+            let view = get(store.data_mut());
+            let publisher = view.table.get(&this)?;
+            let (host, topic) = (publisher.host.clone(), publisher.topic.clone());
+            let queue = host.broker().subscribe(&topic);
+            Ok((view.table.push(Subscriber { host, topic, queue })?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.allocate",
+        move |mut store, (this,): (Resource<Publisher>,)| {
+            Ok((get(store.data_mut()).allocate(&this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.publish",
+        move |mut store, (this, block): (Resource<Publisher>, Resource<MemoryBlock>)| {
+            Ok((get(store.data_mut()).publish(&this, block)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.subscriber-count",
+        move |mut store, (this,): (Resource<Publisher>,)| {
+            let view = get(store.data_mut());
+            let n = lock(&view.table.get(&this)?.topic.state).queues.len();
+            Ok((u32::try_from(n).unwrap_or(u32::MAX),))
+        },
+    )?;
+    inst.func_wrap(
+        "[constructor]subscriber",
+        move |mut store, (topic,): (String,)| {
+            let view = get(store.data_mut());
+            let host = view.ctx.host().clone();
+            let topic = view.broker().topic(&topic);
+            let queue = host.broker().subscribe(&topic);
+            Ok((view.table.push(Subscriber { host, topic, queue })?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.next",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            Ok((get(store.data_mut()).take(&this, true)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.try-next",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            Ok((get(store.data_mut()).take(&this, false)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.dropped",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            let view = get(store.data_mut());
+            let dropped = lock(&view.table.get(&this)?.queue.state).dropped;
+            Ok((dropped,))
+        },
+    )?;
+    Ok(())
+}
