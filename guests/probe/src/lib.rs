@@ -6,17 +6,49 @@ mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
         world: "zero-copy:examples/probe-guest",
-        with: { "zero-copy:shm/exchange@0.1.0": shm_guest::raw },
+        with: {
+            "zero-copy:shm/exchange@0.1.0": shm_guest::raw,
+            "zero-copy:shm/pub-sub@0.1.0": shm_guest::raw::pub_sub,
+        },
     });
 }
 
 use std::cell::RefCell;
 
 use bindings::exports::zero_copy::examples::probe::Guest;
+use shm_guest::raw::pub_sub::{PubSubError, Publisher, Subscriber};
 use shm_guest::raw::{AttachFlags, Error, MemoryArea, MemoryBlock};
 
 thread_local! {
     static SLOTS: RefCell<Vec<Option<MemoryBlock>>> = const { RefCell::new(Vec::new()) };
+    static PUBLISHERS: RefCell<Vec<Option<Publisher>>> = const { RefCell::new(Vec::new()) };
+    static SUBSCRIBERS: RefCell<Vec<Option<Subscriber>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn keep<T>(table: &'static std::thread::LocalKey<RefCell<Vec<Option<T>>>>, value: T) -> u32 {
+    table.with(|t| {
+        let mut t = t.borrow_mut();
+        t.push(Some(value));
+        (t.len() - 1) as u32
+    })
+}
+
+fn using<T, R>(
+    table: &'static std::thread::LocalKey<RefCell<Vec<Option<T>>>>,
+    slot: u32,
+    f: impl FnOnce(&T) -> R,
+) -> R {
+    table.with(|t| {
+        f(t.borrow()
+            .get(slot as usize)
+            .and_then(|x| x.as_ref())
+            .expect("probe: empty slot"))
+    })
+}
+
+fn forget<T>(table: &'static std::thread::LocalKey<RefCell<Vec<Option<T>>>>, slot: u32) {
+    let value = table.with(|t| t.borrow_mut().get_mut(slot as usize).and_then(|x| x.take()));
+    drop(value);
 }
 
 fn store(block: MemoryBlock) -> u32 {
@@ -127,6 +159,43 @@ impl Guest for Probe {
     }
     fn checksum(address: u32, len: u32) -> u64 {
         region(address, len).iter().map(|&b| u64::from(b)).sum()
+    }
+    fn publisher_new(topic: String, elements: u32, size: u32) -> Result<u32, PubSubError> {
+        Publisher::new(&topic, elements, size).map(|p| keep(&PUBLISHERS, p))
+    }
+    fn publisher_allocate(publisher: u32) -> Result<(u32, u32), PubSubError> {
+        let (block, bytes) = using(&PUBLISHERS, publisher, |p| p.allocate())?;
+        Ok((store(block), bytes))
+    }
+    fn publisher_publish(publisher: u32, slot: u32) -> Result<(), PubSubError> {
+        let block = take_slot(slot);
+        using(&PUBLISHERS, publisher, |p| p.publish(block))
+    }
+    fn publisher_subscription(publisher: u32) -> u32 {
+        let s = using(&PUBLISHERS, publisher, |p| p.subscribers());
+        keep(&SUBSCRIBERS, s)
+    }
+    fn publisher_drop(publisher: u32) {
+        forget(&PUBLISHERS, publisher);
+    }
+    fn subscribe(topic: String) -> u32 {
+        keep(&SUBSCRIBERS, Subscriber::new(&topic))
+    }
+    fn subscriber_next(subscriber: u32, wait: bool) -> Option<u32> {
+        let m = using(&SUBSCRIBERS, subscriber, |s| {
+            if wait {
+                s.next()
+            } else {
+                s.try_next()
+            }
+        });
+        m.map(store)
+    }
+    fn subscriber_dropped(subscriber: u32) -> u64 {
+        using(&SUBSCRIBERS, subscriber, |s| s.dropped())
+    }
+    fn subscriber_drop(subscriber: u32) {
+        forget(&SUBSCRIBERS, subscriber);
     }
 }
 

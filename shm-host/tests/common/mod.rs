@@ -109,6 +109,15 @@ impl World {
             "read",
             "fill",
             "checksum",
+            "publisher-new",
+            "publisher-allocate",
+            "publisher-publish",
+            "publisher-subscription",
+            "publisher-drop",
+            "subscribe",
+            "subscriber-next",
+            "subscriber-dropped",
+            "subscriber-drop",
         ] {
             let idx = instance
                 .get_export_index(&mut store, Some(&iface), name)
@@ -305,6 +314,90 @@ impl Probe {
             Some(Val::U64(x)) => x,
             other => panic!("{other:?}"),
         }
+    }
+}
+
+impl Probe {
+    pub fn publisher(&mut self, topic: &str, elements: u32, size: u32) -> R<u32> {
+        self.u32_result(
+            "publisher-new",
+            &[
+                Val::String(topic.into()),
+                Val::U32(elements),
+                Val::U32(size),
+            ],
+        )
+    }
+
+    /// Allocates a pool block: (slot, initialized bytes).
+    pub fn allocate(&mut self, publisher: u32) -> R<(u32, u32)> {
+        self.result("publisher-allocate", &[Val::U32(publisher)])
+            .map(|v| match v {
+                Some(Val::Tuple(xs)) => match xs[..] {
+                    [Val::U32(a), Val::U32(b)] => (a, b),
+                    _ => panic!("{xs:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+    }
+
+    pub fn publish(&mut self, publisher: u32, slot: u32) -> R<()> {
+        self.result("publisher-publish", &[Val::U32(publisher), Val::U32(slot)])
+            .map(drop)
+    }
+
+    pub fn subscription(&mut self, publisher: u32) -> u32 {
+        self.u32_call("publisher-subscription", &[Val::U32(publisher)])
+    }
+
+    pub fn drop_publisher(&mut self, publisher: u32) {
+        self.call("publisher-drop", &[Val::U32(publisher)]);
+    }
+
+    pub fn subscribe(&mut self, topic: &str) -> u32 {
+        self.u32_call("subscribe", &[Val::String(topic.into())])
+    }
+
+    /// The next message's block slot (`wait`: block until one arrives).
+    pub fn next(&mut self, subscriber: u32, wait: bool) -> Option<u32> {
+        match self.call("subscriber-next", &[Val::U32(subscriber), Val::Bool(wait)]) {
+            Some(Val::Option(None)) => None,
+            Some(Val::Option(Some(v))) => match *v {
+                Val::U32(x) => Some(x),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn dropped(&mut self, subscriber: u32) -> u64 {
+        match self.call("subscriber-dropped", &[Val::U32(subscriber)]) {
+            Some(Val::U64(x)) => x,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn drop_subscriber(&mut self, subscriber: u32) {
+        self.call("subscriber-drop", &[Val::U32(subscriber)]);
+    }
+
+    /// Allocates, writes `bytes` at the start, commits them, publishes.
+    pub fn publish_bytes(&mut self, publisher: u32, bytes: &[u8]) -> R<()> {
+        let (slot, _) = self.allocate(publisher)?;
+        let (addr, _) = self.attach(slot, WRITE)?;
+        self.write(addr, bytes).unwrap();
+        self.detach(slot, bytes.len() as u32)?;
+        self.publish(publisher, slot)
+    }
+
+    /// Takes the next message and reads its valid bytes.
+    pub fn receive(&mut self, subscriber: u32, wait: bool) -> Option<Vec<u8>> {
+        let slot = self.next(subscriber, wait)?;
+        let (addr, size) = self.attach(slot, SHARED).unwrap();
+        let bytes = self.read(addr, size);
+        self.detach(slot, 0).unwrap();
+        self.drop_block(slot);
+        Some(bytes)
     }
 }
 

@@ -1,0 +1,317 @@
+//! Publish/subscribe end to end: the seed's test as components under the
+//! runner, zero copy proven, trapped and slow subscribers, queue policies,
+//! and the publisher's errors.
+
+mod common;
+
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{World, SHARED, WRITE};
+use shm_host::pubsub::{Overflow, PubSubConfig};
+use shm_host::ShmConfig;
+
+const PAGE: u32 = 4096;
+
+fn world(queue: usize, overflow: Overflow) -> World {
+    World::new(ShmConfig {
+        pubsub: PubSubConfig {
+            queue,
+            overflow,
+            ..PubSubConfig::default()
+        },
+        ..ShmConfig::default()
+    })
+}
+
+#[test]
+fn two_subscriber_components_receive_all_20_in_order() {
+    let g = |n: &str| common::guest(n).to_str().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_shm-host"))
+        .args(["pubsub", "--stats", "--publisher", &g("pubsub-publisher")])
+        .args([
+            "--subscriber",
+            &g("pubsub-subscriber"),
+            "--subscriber",
+            &g("pubsub-subscriber"),
+        ])
+        .args(["--subscriber-arg", "numbers", "--subscriber-arg", "20"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for s in ["pubsub-subscriber#1", "pubsub-subscriber#2"] {
+        let got: Vec<u32> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{s}: received ")))
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(got, (0..20).collect::<Vec<_>>(), "{s} in order:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("{s}: received 20 messages in order")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("published 20 messages of 64 bytes on numbers to 2 subscribers"));
+    let total = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .unwrap();
+    assert!(
+        total.contains("copied      0 (         0 bytes)"),
+        "{total}"
+    );
+}
+
+#[test]
+fn subscribers_read_the_publishers_own_pages() {
+    let w = World::shared();
+    let mut publisher = w.probe("pages-pub");
+    let mut subs: Vec<_> = (0..3).map(|i| w.probe(&format!("pages-sub{i}"))).collect();
+    let queues: Vec<u32> = subs.iter_mut().map(|s| s.subscribe("pages")).collect();
+    let n = publisher.optimum_size(1, 3 * PAGE);
+    publisher.storage(n);
+    let p = publisher.publisher("pages", 2, 3 * PAGE).unwrap();
+    let (slot, initialized) = publisher.allocate(p).unwrap();
+    assert_eq!(initialized, 0);
+    let (addr, _) = publisher.attach(slot, WRITE).unwrap();
+    publisher.fill(addr, 3 * PAGE, 0x5A).unwrap();
+    let block = publisher
+        .store
+        .data()
+        .shm
+        .page_backing(addr)
+        .unwrap()
+        .block
+        .unwrap();
+    publisher.detach(slot, 3 * PAGE).unwrap();
+    publisher.publish(p, slot).unwrap();
+    for (s, &q) in subs.iter_mut().zip(&queues) {
+        let n = s.optimum_size(1, 3 * PAGE);
+        s.storage(n);
+        let m = s.next(q, true).unwrap();
+        let (a, size) = s.attach(m, SHARED).unwrap();
+        assert_eq!(size, 3 * PAGE);
+        assert_eq!(s.checksum(a, size), 0x5A * u64::from(3 * PAGE));
+        // While attached, the subscriber's pages are the publisher's block.
+        for page in 0..3 {
+            let b = s.store.data().shm.page_backing(a + page * PAGE).unwrap();
+            assert_eq!(b.block, Some(block), "page {page}: {:?}", b.maps);
+            assert!(!b.maps.is_writable());
+        }
+        assert_eq!(s.store.data().shm.stats().bytes_copied, 0);
+    }
+    assert_eq!(publisher.store.data().shm.stats().bytes_copied, 0);
+}
+
+fn anonymous_bytes() -> u64 {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
+    let kb: u64 = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn eight_subscribers_of_a_16_mib_message_share_one_copy() {
+    const SIZE: u32 = 16 << 20;
+    let w = World::shared();
+    let mut publisher = w.probe("big-pub");
+    let mut subs: Vec<_> = (0..8).map(|i| w.probe(&format!("big-sub{i}"))).collect();
+    let queues: Vec<u32> = subs.iter_mut().map(|s| s.subscribe("big")).collect();
+    for s in subs.iter_mut() {
+        let n = s.optimum_size(1, SIZE);
+        s.storage(n);
+    }
+    let n = publisher.optimum_size(1, SIZE);
+    publisher.storage(n);
+    let p = publisher.publisher("big", 1, SIZE).unwrap();
+    let (slot, _) = publisher.allocate(p).unwrap();
+    let (addr, _) = publisher.attach(slot, WRITE).unwrap();
+    publisher.fill(addr, SIZE, 3).unwrap();
+    publisher.detach(slot, SIZE).unwrap();
+    publisher.publish(p, slot).unwrap();
+
+    let before = anonymous_bytes();
+    let mut held = Vec::new();
+    for (s, &q) in subs.iter_mut().zip(&queues) {
+        let m = s.next(q, true).unwrap();
+        let (a, size) = s.attach(m, SHARED).unwrap();
+        // Touch every page: each subscriber reads the whole message.
+        assert_eq!(s.checksum(a, size), 3 * u64::from(SIZE));
+        held.push(m);
+    }
+    let grown = anonymous_bytes().saturating_sub(before);
+    // Eight copies would be 128 MiB of private memory; the shared pages are
+    // the one message, in the block's memfd.
+    assert!(
+        grown < u64::from(SIZE),
+        "private memory grew by {grown} bytes for 8 readers"
+    );
+    let total_copied: u64 = subs
+        .iter()
+        .map(|s| s.store.data().shm.stats().bytes_copied)
+        .sum();
+    assert_eq!(total_copied, 0);
+}
+
+#[test]
+fn a_trapped_subscriber_does_not_stop_the_others_nor_leak_the_pool() {
+    let w = World::shared();
+    let mut publisher = w.probe("trap-pub");
+    let mut good = w.probe("trap-good");
+    let mut bad = w.probe("trap-bad");
+    let gq = good.subscribe("trap");
+    let bq = bad.subscribe("trap");
+    bad.storage(2 * PAGE);
+    good.storage(2 * PAGE);
+    publisher.storage(2 * PAGE);
+    let p = publisher.publisher("trap", 2, 64).unwrap();
+    publisher.publish_bytes(p, b"m0").unwrap();
+    let m = bad.next(bq, true).unwrap();
+    let (a, _) = bad.attach(m, SHARED).unwrap();
+    assert!(bad.write(a, b"X").is_err(), "the bad subscriber traps");
+    publisher.publish_bytes(p, b"m1").unwrap();
+    // The trapped subscriber's store goes away: its clones and its queue go
+    // with it.
+    drop(bad);
+    assert_eq!(good.receive(gq, true).unwrap(), b"m0");
+    assert_eq!(good.receive(gq, true).unwrap(), b"m1");
+    // Two pool blocks are enough while the good subscriber keeps up: the
+    // trapped one holds none any more.
+    for i in 2..20u32 {
+        publisher
+            .publish_bytes(p, format!("m{i}").as_bytes())
+            .unwrap();
+        assert_eq!(good.receive(gq, true).unwrap(), format!("m{i}").as_bytes());
+    }
+    w.host.check_invariants().unwrap();
+}
+
+#[test]
+fn a_full_queue_blocks_the_publisher_until_the_subscriber_reads() {
+    let w = world(2, Overflow::Block);
+    let mut sub = w.probe("block-sub");
+    let q = sub.subscribe("slow");
+    sub.storage(2 * PAGE);
+    let mut publisher = w.probe("block-pub");
+    publisher.storage(2 * PAGE);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let p = publisher.publisher("slow", 4, 64).unwrap();
+            for i in 0..3u8 {
+                publisher.publish_bytes(p, &[i]).unwrap();
+                tx.send(i).unwrap();
+            }
+            publisher.drop_publisher(p);
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(0));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(1));
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the third publish waits for space"
+        );
+        assert_eq!(sub.receive(q, true).unwrap(), [0]);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(2));
+    });
+    assert_eq!(sub.receive(q, true).unwrap(), [1]);
+    assert_eq!(sub.receive(q, true).unwrap(), [2]);
+    assert_eq!(
+        sub.next(q, true),
+        None,
+        "the publisher is gone and the queue is empty"
+    );
+    assert_eq!(sub.dropped(q), 0);
+}
+
+#[test]
+fn a_full_queue_drops_the_oldest_for_that_subscriber_only() {
+    let w = world(2, Overflow::DropOldest);
+    let mut slow = w.probe("drop-slow");
+    let mut fast = w.probe("drop-fast");
+    let sq = slow.subscribe("drop");
+    let fq = fast.subscribe("drop");
+    slow.storage(2 * PAGE);
+    fast.storage(2 * PAGE);
+    let mut publisher = w.probe("drop-pub");
+    publisher.storage(2 * PAGE);
+    let p = publisher.publisher("drop", 4, 64).unwrap();
+    for i in 0..3u8 {
+        publisher.publish_bytes(p, &[i]).unwrap();
+        assert_eq!(fast.receive(fq, true).unwrap(), [i]);
+    }
+    assert_eq!(slow.receive(sq, false).unwrap(), [1]);
+    assert_eq!(slow.receive(sq, false).unwrap(), [2]);
+    assert_eq!(slow.receive(sq, false), None);
+    assert_eq!(slow.dropped(sq), 1);
+    assert_eq!(fast.dropped(fq), 0);
+}
+
+#[test]
+fn publisher_errors_are_clear() {
+    let w = World::shared();
+    let mut a = w.probe("err-a");
+    let mut b = w.probe("err-b");
+    a.storage(4 * PAGE);
+    b.storage(4 * PAGE);
+    let p = a.publisher("errors", 1, 64).unwrap();
+    assert_eq!(a.publisher("errors", 1, 64), Err("topic-taken".into()));
+    assert_eq!(
+        a.publisher("errors-empty", 0, 64),
+        Err("invalid-argument".into())
+    );
+    let (slot, _) = a.allocate(p).unwrap();
+    assert_eq!(a.allocate(p), Err("pool-exhausted".into()));
+    a.attach(slot, WRITE).unwrap();
+    assert_eq!(a.publish(p, slot), Err("still-attached".into()));
+    // The failed publish consumed the block: it went back to the pool.
+    let (slot, _) = a.allocate(p).unwrap();
+    let plain = a.create(64).unwrap();
+    assert_eq!(a.publish(p, plain), Err("foreign-block".into()));
+    let q = b.publisher("errors-other", 1, 64).unwrap();
+    let (other, _) = b.allocate(q).unwrap();
+    let other = common::pass(&mut b, other, &mut a);
+    assert_eq!(a.publish(p, other), Err("foreign-block".into()));
+    a.publish(p, slot).unwrap();
+    // With no subscriber the message is dropped at once: the pool is free.
+    let (_, initialized) = a.allocate(p).unwrap();
+    assert_eq!(initialized, 0);
+}
+
+#[test]
+fn subscribers_join_and_leave_while_messages_flow() {
+    let w = world(1, Overflow::Block);
+    let mut publisher = w.probe("flow-pub");
+    let mut early = w.probe("flow-early");
+    let mut late = w.probe("flow-late");
+    publisher.storage(4 * PAGE);
+    early.storage(2 * PAGE);
+    late.storage(2 * PAGE);
+    let p = publisher.publisher("flow", 4, 64).unwrap();
+    let eq = early.subscribe("flow");
+    publisher.publish_bytes(p, b"1").unwrap();
+    assert_eq!(early.receive(eq, true).unwrap(), b"1");
+    let lq = late.subscribe("flow");
+    publisher.publish_bytes(p, b"2").unwrap();
+    // The early subscriber leaves with a message queued: with a queue of
+    // one and the block policy, the publisher must not wait for it.
+    early.drop_subscriber(eq);
+    assert_eq!(late.receive(lq, true).unwrap(), b"2");
+    publisher.publish_bytes(p, b"3").unwrap();
+    assert_eq!(late.receive(lq, true).unwrap(), b"3");
+    // A subscription handed out by the publisher works the same way.
+    let s = publisher.subscription(p);
+    publisher.publish_bytes(p, b"4").unwrap();
+    assert_eq!(late.receive(lq, true).unwrap(), b"4");
+    assert_eq!(publisher.receive(s, false).unwrap(), b"4");
+    publisher.drop_publisher(p);
+    assert_eq!(late.next(lq, true), None);
+}
