@@ -39,7 +39,7 @@ pub mod memory;
 pub mod pages;
 pub mod proof;
 pub mod pubsub;
-pub mod rules;
+pub use shm_rules as rules;
 
 pub use host::{
     add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost,

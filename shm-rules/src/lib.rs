@@ -1,4 +1,5 @@
-//! The attach rules as plain logic: no wasm, no system calls, no `unsafe`.
+//! The attach rules of zero-copy memory blocks as plain logic: no wasm, no
+//! system calls, no `unsafe`.
 //!
 //! A [`Ledger`] records blocks, handles, attachments and the storage each
 //! guest donated, and decides what an operation must do. It never touches
