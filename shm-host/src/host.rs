@@ -41,6 +41,11 @@ pub struct ShmConfig {
     pub limits: Limits,
     /// Publish/subscribe settings.
     pub pubsub: crate::pubsub::PubSubConfig,
+    /// After every mapped attach, check in `/proc/self/maps` that the
+    /// guest's pages are a mapping of the block's own memfd at the right
+    /// offset, and count the result ([`StatsSnapshot::verified`]). Costs a
+    /// read of `/proc/self/maps` per attach: for demonstrations and tests.
+    pub verify_sharing: bool,
 }
 
 /// Counters, per guest and in total. All are monotonic.
@@ -54,6 +59,8 @@ pub struct Stats {
     copies: AtomicU64,
     bytes_copied: AtomicU64,
     errors: AtomicU64,
+    verified: AtomicU64,
+    verify_failures: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -75,6 +82,11 @@ pub struct StatsSnapshot {
     pub bytes_copied: u64,
     /// Operations that returned an error to the guest.
     pub errors: u64,
+    /// Mapped attachments checked against `/proc/self/maps` (with
+    /// [`ShmConfig::verify_sharing`]) and found to be the block's own pages.
+    pub verified: u64,
+    /// Mapped attachments whose check failed (never expected).
+    pub verify_failures: u64,
 }
 
 impl Stats {
@@ -90,6 +102,8 @@ impl Stats {
             copies: r(&self.copies),
             bytes_copied: r(&self.bytes_copied),
             errors: r(&self.errors),
+            verified: r(&self.verified),
+            verify_failures: r(&self.verify_failures),
         }
     }
 }
@@ -579,6 +593,17 @@ impl ShmCtx {
             tracing::error!(guest = %self.name, "attach could not map: {e}");
             return self.fail("attach", PlaceFailed(e));
         }
+        if self.host.0.config.verify_sharing {
+            let shared = self.host.verify_mapping(&ledger, &attached.placement);
+            match shared {
+                Some(true) => self.bump(|s| &s.verified, 1),
+                Some(false) => {
+                    tracing::error!(guest = %self.name, "an attached range is not the block's own pages");
+                    self.bump(|s| &s.verify_failures, 1);
+                }
+                None => {}
+            }
+        }
         drop(ledger);
         self.bump(|s| &s.attaches, 1);
         match attached.placement {
@@ -824,6 +849,37 @@ impl ShmHost {
                 )
             }
         }
+    }
+
+    /// For a mapped placement: is every page of it, as `/proc/self/maps`
+    /// lists it, a shared mapping of the block's memfd at the right offset?
+    fn verify_mapping(&self, ledger: &Ledger<SharedPages>, placement: &Placement) -> Option<bool> {
+        let Placement::Mapped {
+            memory,
+            guest_offset,
+            backing,
+            file_offset,
+            len,
+            ..
+        } = *placement
+        else {
+            return None;
+        };
+        let pages = ledger.backing(backing)?;
+        let start = self.0.registry.host_address(memory, guest_offset)?;
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        let entries: Vec<MapsEntry> = maps.lines().filter_map(MapsEntry::parse).collect();
+        let page = page_size();
+        Some((0..len as usize / page).all(|i| {
+            let addr = start + i * page;
+            entries.iter().any(|e| {
+                e.start <= addr
+                    && addr < e.end
+                    && e.is_shared()
+                    && e.inode == pages.inode()
+                    && e.offset + (addr - e.start) as u64 == file_offset + (i * page) as u64
+            })
+        }))
     }
 
     /// Undoes a placement (with the ledger locked). A memory that is gone

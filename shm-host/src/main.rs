@@ -93,6 +93,11 @@ struct HostArgs {
     /// Largest total size in bytes of the live blocks one component created.
     #[arg(long, default_value_t = Limits::default().max_bytes)]
     max_bytes: u64,
+    /// Check after every mapped attach, in /proc/self/maps, that the guest's
+    /// pages are the block's own pages (a proof of sharing; costs a read of
+    /// /proc/self/maps per attach). Reported with --stats.
+    #[arg(long)]
+    verify_sharing: bool,
     /// Messages queued per subscription at most.
     #[arg(long, default_value_t = PubSubConfig::default().queue)]
     queue: usize,
@@ -125,6 +130,7 @@ impl HostArgs {
                 },
                 ..PubSubConfig::default()
             },
+            verify_sharing: self.verify_sharing,
         })
     }
 }
@@ -350,5 +356,14 @@ fn print_stats(host: &ShmHost) {
     for (name, s) in host.guest_stats() {
         line(&name, &s);
     }
-    line("total", &host.totals());
+    let total = host.totals();
+    line("total", &total);
+    if total.verified + total.verify_failures > 0 {
+        println!(
+            "proof of sharing: {} of {} mapped attaches checked in /proc/self/maps are the block's own memfd pages; bytes copied: {}",
+            total.verified,
+            total.verified + total.verify_failures,
+            total.bytes_copied
+        );
+    }
 }
