@@ -78,6 +78,17 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     Ok(linker)
 }
 
+/// A linker with WASI p2 (asynchronous, for stores whose guests wait on
+/// component-model streams and futures) and the `exchange` and `pub-sub`
+/// interfaces.
+pub fn linker_async(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    crate::add_to_linker(&mut linker, GuestState::shm_view)?;
+    crate::pubsub::add_to_linker(&mut linker, GuestState::pubsub_view)?;
+    Ok(linker)
+}
+
 /// Why a file could not be loaded as a component.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

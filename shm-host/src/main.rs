@@ -250,6 +250,72 @@ fn run_command(
     })?;
     let result = command.wasi_cli_run().call_run(&mut store);
     drop(store);
+    exit_code(name, result)
+}
+
+/// Like [`run_command`], but called asynchronously on a runtime of this
+/// thread's own, so that the guest may wait on component-model streams
+/// (e.g. a subscription's `get-stream`).
+fn run_command_async(
+    host: &ShmHost,
+    engine: &Engine,
+    linker: &Linker<GuestState>,
+    component: &Component,
+    path: &Path,
+    name: &str,
+    wasi: WasiCtxBuilder,
+) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting an async runtime")?;
+    // A component that exports a root `run: async func() -> result<_, string>`
+    // (it may block on streams from it) instead of `wasi:cli/run`.
+    let async_run = component.component_type().exports(engine).any(|(n, e)| {
+        n == "run"
+            && matches!(
+                e.ty,
+                wasmtime::component::types::ComponentItem::ComponentFunc(_)
+            )
+    });
+    runtime.block_on(async {
+        let mut store = Store::new(engine, GuestState::new(host, name, wasi));
+        let cannot_run = || {
+            format!(
+                "{} cannot be run: it must be a wasi:cli command component, or export `run: async func() -> \
+                 result<_, string>`, and import only WASI p2, {} and {}",
+                path.display(),
+                shm_host::EXCHANGE,
+                shm_host::PUB_SUB,
+            )
+        };
+        if async_run {
+            let instance = linker.instantiate_async(&mut store, component).await.with_context(cannot_run)?;
+            let run = instance
+                .get_typed_func::<(), (Result<(), String>,)>(&mut store, "run")
+                .with_context(cannot_run)?;
+            let result = run.call_async(&mut store, ()).await;
+            drop(store);
+            return match result {
+                Ok((Ok(()),)) => Ok(ExitCode::SUCCESS),
+                Ok((Err(message),)) => {
+                    eprintln!("{name}: {message}");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.context(format!("{name} trapped"))),
+            };
+        }
+        let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
+            .await
+            .with_context(cannot_run)?;
+        let result = command.wasi_cli_run().call_run(&mut store).await;
+        drop(store);
+        exit_code(name, result)
+    })
+}
+
+/// The exit code for a command's result.
+fn exit_code(name: &str, result: Result<Result<(), ()>>) -> Result<ExitCode> {
     match result {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(())) => Ok(ExitCode::FAILURE),
@@ -268,7 +334,8 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     }
     let host = args.host.host();
     let engine = Engine::new(&host.engine_config()).context("configuring wasmtime")?;
-    let linker = link::linker(&engine)?;
+    // Asynchronous calls: a subscriber may read its messages as a stream.
+    let linker = link::linker_async(&engine)?;
     let timeout = Duration::from_secs(args.timeout);
     let (done_tx, done_rx) = mpsc::channel();
     let before = host.subscriptions();
@@ -286,7 +353,7 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                let r = run_command(&host, &engine, &linker, &component, &path, &name, wasi, &[]);
+                let r = run_command_async(&host, &engine, &linker, &component, &path, &name, wasi);
                 let _ = done.send((name, r));
             })?;
     }
@@ -305,7 +372,7 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     let component = link::load_component(&engine, &args.publisher)?;
     let name = component_name(&args.publisher);
     let wasi = wasi_for(&args.host, &name, &args.publisher_arg)?;
-    let mut code = run_command(
+    let mut code = run_command_async(
         &host,
         &engine,
         &linker,
@@ -313,7 +380,6 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         &args.publisher,
         &name,
         wasi,
-        &[],
     )
     .unwrap_or_else(|e| {
         eprintln!("shm-host: publisher {name}: {e:#}");

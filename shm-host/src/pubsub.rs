@@ -11,10 +11,16 @@
 //! Lock order: topic, then queue, then the ledger (inside [`ShmHost`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::component::{
+    Destination, Linker, Resource, ResourceTable, ResourceType, StreamProducer, StreamReader,
+    StreamResult,
+};
+use wasmtime::StoreContextMut;
 
 use crate::bindings::pub_sub::PubSubError;
 use crate::rules::{GuestId, HandleId};
@@ -58,6 +64,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 struct QueueState {
     items: VecDeque<HandleId>,
+    /// Stream readers waiting for an item.
+    wakers: Vec<Waker>,
     /// The topic's publisher is gone: `next` stops waiting once empty.
     closed: bool,
     /// The subscription was dropped: publishers stop queueing to it.
@@ -68,6 +76,17 @@ struct QueueState {
 struct Queue {
     state: Mutex<QueueState>,
     changed: Condvar,
+}
+
+impl Queue {
+    /// Wakes blocked `next` calls and stream readers (with the state locked
+    /// by the caller, who passes it in).
+    fn wake(&self, s: &mut QueueState) {
+        self.changed.notify_all();
+        for w in s.wakers.drain(..) {
+            w.wake();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -148,8 +167,9 @@ impl Drop for Publisher {
         let mut t = lock(&self.topic.state);
         t.publisher = false;
         for q in &t.queues {
-            lock(&q.state).closed = true;
-            q.changed.notify_all();
+            let mut s = lock(&q.state);
+            s.closed = true;
+            q.wake(&mut s);
         }
         drop(t);
         // Blocks still queued or read stay alive through their clones.
@@ -168,8 +188,8 @@ impl Drop for Subscriber {
         let mut q = lock(&self.queue.state);
         q.left = true;
         let queued: Vec<HandleId> = q.items.drain(..).collect();
+        self.queue.wake(&mut q);
         drop(q);
-        self.queue.changed.notify_all();
         for h in queued {
             self.host.drop_detached(h);
         }
@@ -314,8 +334,8 @@ impl PubSubView<'_> {
                 continue;
             }
             s.items.push_back(clone);
+            q.wake(&mut s);
             drop(s);
-            q.changed.notify_all();
         }
         let _ = self.ctx.drop_handle(handle);
         Ok(Ok(()))
@@ -337,13 +357,60 @@ impl PubSubView<'_> {
             }
             s = queue.changed.wait(s).unwrap_or_else(|e| e.into_inner());
         };
+        // A publisher may wait for space.
+        queue.wake(&mut s);
         drop(s);
-        queue.changed.notify_all();
         if self.ctx.adopt_from(handle).is_err() {
             self.ctx.host().drop_detached(handle);
             wasmtime::bail!("the subscriber's handle limit is exhausted");
         }
         Ok(Some(self.table.push(MemoryBlock::new(handle))?))
+    }
+}
+
+/// A subscription's queue as a component-model stream: each read takes the
+/// next message (moving its handle into the reading store), or waits for
+/// one, or ends the stream once the publisher is gone.
+struct QueueStream<T> {
+    queue: Arc<Queue>,
+    get: fn(&mut T) -> PubSubView<'_>,
+}
+
+impl<T: 'static> StreamProducer<T> for QueueStream<T> {
+    type Item = Resource<MemoryBlock>;
+    type Buffer = Option<Resource<MemoryBlock>>;
+
+    fn poll_produce<'a>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut store: StoreContextMut<'a, T>,
+        mut destination: Destination<'a, Self::Item, Self::Buffer>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let mut s = lock(&self.queue.state);
+        let Some(handle) = s.items.pop_front() else {
+            if s.closed || s.left {
+                return Poll::Ready(Ok(StreamResult::Dropped));
+            }
+            if finish {
+                return Poll::Ready(Ok(StreamResult::Cancelled));
+            }
+            s.wakers.push(cx.waker().clone());
+            return Poll::Pending;
+        };
+        // A publisher may wait for space.
+        self.queue.wake(&mut s);
+        drop(s);
+        let view = (self.get)(store.data_mut());
+        if view.ctx.adopt_from(handle).is_err() {
+            view.ctx.host().drop_detached(handle);
+            return Poll::Ready(Err(wasmtime::format_err!(
+                "the subscriber's handle limit is exhausted"
+            )));
+        }
+        let block = view.table.push(MemoryBlock::new(handle))?;
+        destination.set_buffer(Some(block));
+        Poll::Ready(Ok(StreamResult::Completed))
     }
 }
 
@@ -433,6 +500,14 @@ pub fn add_to_linker<T: 'static>(
         "[method]subscriber.try-next",
         move |mut store, (this,): (Resource<Subscriber>,)| {
             Ok((get(store.data_mut()).take(&this, false)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.get-stream",
+        move |mut store: StoreContextMut<'_, T>, (this,): (Resource<Subscriber>,)| {
+            let queue = get(store.data_mut()).table.get(&this)?.queue.clone();
+            let reader = StreamReader::new(&mut store, QueueStream { queue, get })?;
+            Ok((reader,))
         },
     )?;
     inst.func_wrap(

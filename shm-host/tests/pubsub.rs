@@ -69,6 +69,53 @@ fn two_subscriber_components_receive_all_20_in_order() {
 }
 
 #[test]
+fn a_stream_subscriber_and_a_pull_subscriber_receive_the_same_messages() {
+    let g = |n: &str| common::guest(n).to_str().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_shm-host"))
+        .args(["pubsub", "--stats", "--publisher", &g("pubsub-publisher")])
+        .args([
+            "--subscriber",
+            &g("pubsub_stream_subscriber"),
+            "--subscriber",
+            &g("pubsub-subscriber"),
+        ])
+        .args([
+            "--subscriber-arg",
+            "numbers",
+            "--subscriber-arg",
+            "20",
+            "--queue",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for s in ["pubsub_stream_subscriber#1", "pubsub-subscriber#2"] {
+        let got: Vec<u32> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{s}: received ")))
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(got, (0..20).collect::<Vec<_>>(), "{s} in order:\n{stdout}");
+    }
+    assert!(stdout
+        .contains("pubsub_stream_subscriber#1: received 20 messages in order from the stream"));
+    let total = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .unwrap();
+    assert!(
+        total.contains("copied      0 (         0 bytes)"),
+        "{total}"
+    );
+}
+
+#[test]
 fn subscribers_read_the_publishers_own_pages() {
     let w = World::shared();
     let mut publisher = w.probe("pages-pub");

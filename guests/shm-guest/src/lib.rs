@@ -55,6 +55,10 @@ pub mod raw {
 
 pub mod pubsub;
 
+/// Runs a future to completion from synchronous code (e.g. `main`),
+/// waiting on the component model's own events (streams, futures).
+pub use wit_bindgen::block_on;
+
 use raw::{AttachFlags, MemoryArea, MemoryBlock};
 
 /// Why a memory-block operation failed (the WIT `error`, with messages).

@@ -129,6 +129,15 @@ impl Subscriber {
         self.raw.try_next().map(Block::from_raw)
     }
 
+    /// The messages as a component-model stream, for async code: read it
+    /// with [`Messages::next`]. It takes from the same queue as
+    /// [`Subscriber::next_message`].
+    pub fn messages(&self) -> Messages {
+        Messages {
+            stream: self.raw.get_stream(),
+        }
+    }
+
     /// Messages lost to the host's drop-oldest policy.
     pub fn dropped(&self) -> u64 {
         self.raw.dropped()
@@ -139,5 +148,25 @@ impl Iterator for Subscriber {
     type Item = Block;
     fn next(&mut self) -> Option<Block> {
         self.next_message()
+    }
+}
+
+/// A subscription's messages as a `stream<memory-block>`.
+pub struct Messages {
+    stream: wit_bindgen::StreamReader<crate::raw::MemoryBlock>,
+}
+
+impl Messages {
+    /// The next message, waiting for it without blocking other tasks of
+    /// this component; `None` once the publisher is gone and the queue is
+    /// empty.
+    pub async fn next(&mut self) -> Option<Block> {
+        self.stream.next().await.map(Block::from_raw)
+    }
+}
+
+impl core::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Messages").finish_non_exhaustive()
     }
 }
