@@ -661,19 +661,13 @@ impl ShmCtx {
         Ok(())
     }
 
-    /// Moves `handle` from guest `from` (which holds it unattached, like
-    /// the broker) to this guest.
-    pub(crate) fn adopt_from(&self, handle: HandleId) -> Result<(), Error> {
-        let r = self.host.ledger().transfer(handle, self.guest);
-        r.map(drop).or_else(|e| self.fail("transfer", e))
-    }
-
-    /// Moves `handle`, held unattached here, to guest `to`.
-    pub(crate) fn give_to(&self, handle: HandleId, to: GuestId) -> Result<(), Error> {
+    /// Moves `handle`, which `holder` holds, to guest `to`; an attachment
+    /// it had is ended in `holder`'s memory first.
+    fn move_handle(&self, handle: HandleId, to: GuestId, holder: &ShmCtx) -> Result<(), Error> {
         let mut ledger = self.host.ledger();
         match ledger.transfer(handle, to) {
             Ok(Some(release)) => {
-                self.release(&ledger, &release);
+                holder.release(&ledger, &release);
                 Ok(())
             }
             Ok(None) => Ok(()),
@@ -682,6 +676,16 @@ impl ShmCtx {
                 self.fail("transfer", e)
             }
         }
+    }
+
+    /// Moves `handle`, held by the broker's guest (never attached), here.
+    pub(crate) fn adopt_from(&self, handle: HandleId) -> Result<(), Error> {
+        self.move_handle(handle, self.guest, self)
+    }
+
+    /// Moves `handle`, held here, to guest `to`.
+    pub(crate) fn give_to(&self, handle: HandleId, to: GuestId) -> Result<(), Error> {
+        self.move_handle(handle, to, self)
     }
 
     /// A read-only handle to the same bytes, owned by this guest.
@@ -705,18 +709,7 @@ impl ShmCtx {
     /// Takes over `handle` from `from` (another store's context): the handle
     /// moves here; an attachment it had is ended in `from`'s memory first.
     pub fn adopt(&self, from: &ShmCtx, handle: HandleId) -> Result<(), Error> {
-        let mut ledger = self.host.ledger();
-        match ledger.transfer(handle, self.guest) {
-            Ok(Some(release)) => {
-                from.release(&ledger, &release);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => {
-                drop(ledger);
-                self.fail("transfer", e)
-            }
-        }
+        self.move_handle(handle, self.guest, from)
     }
 
     /// A new handle here with the rights of `handle` (which another store

@@ -241,11 +241,8 @@ fn run_command(
             linked_names.join(", ")
         };
         format!(
-            "{} cannot be run: it must be a wasi:cli command component whose imports are WASI p2, {}, {}, \
-             or exports of --link components (linked: {linked})",
-            path.display(),
-            shm_host::EXCHANGE,
-            shm_host::PUB_SUB,
+            "{}, or exports of --link components (linked: {linked})",
+            cannot_run(path, "")
         )
     })?;
     let result = command.wasi_cli_run().call_run(&mut store);
@@ -281,16 +278,16 @@ fn run_command_async(
     runtime.block_on(async {
         let mut store = Store::new(engine, GuestState::new(host, name, wasi));
         let cannot_run = || {
-            format!(
-                "{} cannot be run: it must be a wasi:cli command component, or export `run: async func() -> \
-                 result<_, string>`, and import only WASI p2, {} and {}",
-                path.display(),
-                shm_host::EXCHANGE,
-                shm_host::PUB_SUB,
+            cannot_run(
+                path,
+                " (or export `run: async func() -> result<_, string>`)",
             )
         };
         if async_run {
-            let instance = linker.instantiate_async(&mut store, component).await.with_context(cannot_run)?;
+            let instance = linker
+                .instantiate_async(&mut store, component)
+                .await
+                .with_context(cannot_run)?;
             let run = instance
                 .get_typed_func::<(), (Result<(), String>,)>(&mut store, "run")
                 .with_context(cannot_run)?;
@@ -305,13 +302,24 @@ fn run_command_async(
                 Err(e) => Err(e.context(format!("{name} trapped"))),
             };
         }
-        let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
-            .await
-            .with_context(cannot_run)?;
+        let command =
+            wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
+                .await
+                .with_context(cannot_run)?;
         let result = command.wasi_cli_run().call_run(&mut store).await;
         drop(store);
         exit_code(name, result)
     })
+}
+
+/// Why `path` could not be instantiated: what the runner accepts.
+fn cannot_run(path: &Path, alternative: &str) -> String {
+    format!(
+        "{} cannot be run: it must be a wasi:cli command component{alternative} whose imports are WASI p2, {}, {}",
+        path.display(),
+        shm_host::EXCHANGE,
+        shm_host::PUB_SUB,
+    )
 }
 
 /// The exit code for a command's result.

@@ -14,6 +14,51 @@ use shm_host::ShmConfig;
 
 const PAGE: u32 = 4096;
 
+/// Runs `shm-host pubsub --stats ARGS` (component names are resolved to the
+/// built guests); returns stdout, after checking the run succeeded.
+fn run_pubsub(args: &[&str]) -> String {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a.strip_prefix('@') {
+            Some(component) => common::guest(component).to_str().unwrap().to_string(),
+            None => a.to_string(),
+        })
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_shm-host"))
+        .args(["pubsub", "--stats"])
+        .args(&args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The numbers subscriber `name` printed, in order.
+fn numbers_received(stdout: &str, name: &str) -> Vec<u32> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}: received ")))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Checks the statistics' total line: nothing copied.
+fn assert_nothing_copied(stdout: &str) {
+    let total = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .expect(stdout);
+    assert!(
+        total.contains("copied      0 (         0 bytes)"),
+        "{total}"
+    );
+}
+
 fn world(queue: usize, overflow: Overflow) -> World {
     World::new(ShmConfig {
         pubsub: PubSubConfig {
@@ -27,92 +72,59 @@ fn world(queue: usize, overflow: Overflow) -> World {
 
 #[test]
 fn two_subscriber_components_receive_all_20_in_order() {
-    let g = |n: &str| common::guest(n).to_str().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_shm-host"))
-        .args(["pubsub", "--stats", "--publisher", &g("pubsub-publisher")])
-        .args([
-            "--subscriber",
-            &g("pubsub-subscriber"),
-            "--subscriber",
-            &g("pubsub-subscriber"),
-        ])
-        .args(["--subscriber-arg", "numbers", "--subscriber-arg", "20"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_pubsub(&[
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
     for s in ["pubsub-subscriber#1", "pubsub-subscriber#2"] {
-        let got: Vec<u32> = stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix(&format!("{s}: received ")))
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        assert_eq!(got, (0..20).collect::<Vec<_>>(), "{s} in order:\n{stdout}");
+        assert_eq!(
+            numbers_received(&stdout, s),
+            (0..20).collect::<Vec<_>>(),
+            "{s} in order:\n{stdout}"
+        );
         assert!(
             stdout.contains(&format!("{s}: received 20 messages in order")),
             "{stdout}"
         );
     }
     assert!(stdout.contains("published 20 messages of 64 bytes on numbers to 2 subscribers"));
-    let total = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("total"))
-        .unwrap();
-    assert!(
-        total.contains("copied      0 (         0 bytes)"),
-        "{total}"
-    );
+    assert_nothing_copied(&stdout);
 }
 
 #[test]
 fn a_stream_subscriber_and_a_pull_subscriber_receive_the_same_messages() {
-    let g = |n: &str| common::guest(n).to_str().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_shm-host"))
-        .args(["pubsub", "--stats", "--publisher", &g("pubsub-publisher")])
-        .args([
-            "--subscriber",
-            &g("pubsub_stream_subscriber"),
-            "--subscriber",
-            &g("pubsub-subscriber"),
-        ])
-        .args([
-            "--subscriber-arg",
-            "numbers",
-            "--subscriber-arg",
-            "20",
-            "--queue",
-            "2",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_pubsub(&[
+        "--queue",
+        "2",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub_stream_subscriber",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
     for s in ["pubsub_stream_subscriber#1", "pubsub-subscriber#2"] {
-        let got: Vec<u32> = stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix(&format!("{s}: received ")))
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        assert_eq!(got, (0..20).collect::<Vec<_>>(), "{s} in order:\n{stdout}");
+        assert_eq!(
+            numbers_received(&stdout, s),
+            (0..20).collect::<Vec<_>>(),
+            "{s} in order:\n{stdout}"
+        );
     }
     assert!(stdout
         .contains("pubsub_stream_subscriber#1: received 20 messages in order from the stream"));
-    let total = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("total"))
-        .unwrap();
-    assert!(
-        total.contains("copied      0 (         0 bytes)"),
-        "{total}"
-    );
+    assert_nothing_copied(&stdout);
 }
 
 #[test]
