@@ -3,12 +3,14 @@
 //! byte in place.
 //!
 //! Run it under the shm-host runner with the worker linked:
-//! `shm-host run minimal-main.wasm --link minimal-impl.wasm`.
+//! `shm-host run --link minimal_impl.wasm minimal-main.wasm`, or natively,
+//! from the same source: `cargo run -p minimal-main`.
 
 use std::process::ExitCode;
 
 use shm_guest::{Block, Error};
 
+#[cfg(target_arch = "wasm32")]
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -17,7 +19,12 @@ mod bindings {
     });
 }
 
+// The worker: another component on wasm (linked by the runner), the same
+// code linked in-process natively.
+#[cfg(target_arch = "wasm32")]
 use bindings::zero_copy::examples::counter;
+#[cfg(not(target_arch = "wasm32"))]
+use minimal_impl as counter;
 
 const SIZE: u32 = 64 * 1024;
 

@@ -1,6 +1,7 @@
 //! A test component that drives the `exchange` imports with arbitrary, also
 //! hostile, arguments: tests tell it which raw calls to make. It is built
 //! only for tests and deliberately skips the guest crate's safe API.
+#![cfg(target_arch = "wasm32")]
 
 mod bindings {
     wit_bindgen::generate!({

@@ -1,62 +1,10 @@
-//! Publishes `COUNT` messages on `TOPIC`, each a pool block holding its
-//! number (u32, little-endian) then `SIZE - 4` bytes of a pattern, with a
-//! `wasi:clocks` wait of `WAIT_MS` between them.
-//!
-//! Arguments: `[COUNT=20] [SIZE=64] [TOPIC=numbers] [WAIT_MS=10] [POOL=4]`.
+//! The `publisher` as a command: see the library for what it does.
 
 use std::process::ExitCode;
-use std::time::Duration;
-
-use shm_guest::pubsub::{PubSubError, Publisher};
-
-fn arg<T: std::str::FromStr>(i: usize, default: T) -> T {
-    std::env::args()
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
-fn run() -> Result<(), String> {
-    let count: u32 = arg(1, 20);
-    let size: u32 = arg(2, 64).max(4);
-    let topic: String = arg(3, "numbers".to_string());
-    let wait = Duration::from_millis(arg(4, 10));
-    let pool: u32 = arg(5, 4);
-    let publisher =
-        Publisher::new(&topic, pool, size).map_err(|e| format!("creating the publisher: {e}"))?;
-    for i in 0..count {
-        let (block, _) = loop {
-            match publisher.allocate() {
-                Ok(b) => break b,
-                // Every pool block is still being read: wait for subscribers.
-                Err(PubSubError::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
-                Err(e) => return Err(format!("allocating message {i}: {e}")),
-            }
-        };
-        {
-            let mut w = block
-                .attach_write()
-                .map_err(|e| format!("attaching message {i}: {e}"))?;
-            w[..4].copy_from_slice(&i.to_le_bytes());
-            let pattern = (i % 251) as u8;
-            w[4..].fill(pattern);
-            w.commit(size as usize)
-                .map_err(|e| format!("committing message {i}: {e}"))?;
-        }
-        publisher
-            .publish(block)
-            .map_err(|e| format!("publishing message {i}: {e}"))?;
-        std::thread::sleep(wait);
-    }
-    println!(
-        "publisher: published {count} messages of {size} bytes on {topic} to {} subscribers",
-        publisher.subscriber_count()
-    );
-    Ok(())
-}
 
 fn main() -> ExitCode {
-    match run() {
+    let args: Vec<String> = std::env::args().collect();
+    match pubsub_publisher::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("publisher: FAILED: {e}");

@@ -2,6 +2,7 @@
 //! component-model `stream<memory-block>` from an async export.
 //!
 //! Arguments (`wasi:cli/environment`): `[TOPIC=numbers] [EXPECT]`.
+#![cfg(target_arch = "wasm32")]
 
 mod bindings {
     wit_bindgen::generate!({

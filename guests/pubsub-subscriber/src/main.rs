@@ -1,54 +1,10 @@
-//! Receives every message on `TOPIC` (see the publisher) with the
-//! synchronous `next`, checks that the numbers arrive in order and that
-//! every byte of each message is the publisher's pattern, reading the block
-//! where it lies. (`pubsub-stream-subscriber` does the same from the
-//! subscription's stream.)
-//!
-//! Arguments: `[TOPIC=numbers] [EXPECT]`: with `EXPECT`, fail unless that
-//! many messages arrived. Prints each number when messages are small.
+//! The `subscriber` as a command: see the library for what it does.
 
 use std::process::ExitCode;
 
-use shm_guest::pubsub::Subscriber;
-
-mod check;
-
-use check::Checker;
-
-fn run() -> Result<(), String> {
-    let name = std::env::args()
-        .next()
-        .unwrap_or_else(|| "subscriber".into());
-    let topic = std::env::args().nth(1).unwrap_or_else(|| "numbers".into());
-    let expect: Option<u32> = std::env::args().nth(2).and_then(|a| a.parse().ok());
-    let subscriber = Subscriber::new(&topic);
-    let mut check = Checker {
-        name,
-        received: 0,
-        last: None,
-        bytes_read: 0,
-    };
-    while let Some(message) = subscriber.next_message() {
-        check.message(&message)?;
-    }
-    println!(
-        "{}: received {} messages in order ({} bytes read in place, {} dropped)",
-        check.name,
-        check.received,
-        check.bytes_read,
-        subscriber.dropped()
-    );
-    match expect {
-        Some(e) if e != check.received => Err(format!(
-            "expected {e} messages, received {}",
-            check.received
-        )),
-        _ => Ok(()),
-    }
-}
-
 fn main() -> ExitCode {
-    match run() {
+    let args: Vec<String> = std::env::args().collect();
+    match pubsub_subscriber::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("subscriber: FAILED: {e}");

@@ -33,6 +33,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// Has this component donated storage yet?
 static DONATED: AtomicBool = AtomicBool::new(false);
 
+#[cfg(target_arch = "wasm32")]
 #[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
@@ -41,9 +42,14 @@ mod bindings {
     });
 }
 
-/// The generated bindings of the `exchange` interface, for components that
-/// pass blocks through their own WIT interfaces (map it with wit-bindgen's
-/// `with: { "zero-copy:shm/exchange@0.1.0": shm_guest::raw }`).
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
+
+/// The `exchange` interface: on wasm the generated bindings (map them with
+/// wit-bindgen's `with: { "zero-copy:shm/exchange@0.1.0": shm_guest::raw }`
+/// in components that pass blocks through their own interfaces); natively
+/// the in-process backend, with the same names and signatures.
+#[cfg(target_arch = "wasm32")]
 pub mod raw {
     pub use crate::bindings::zero_copy::shm::exchange::*;
 
@@ -53,13 +59,59 @@ pub mod raw {
     }
 }
 
+/// The `exchange` interface: on wasm the generated bindings; natively the
+/// in-process backend, with the same names and signatures.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod raw {
+    pub use crate::native::exchange::*;
+
+    /// The `pub-sub` interface, in-process.
+    pub mod pub_sub {
+        pub use crate::native::pub_sub::*;
+    }
+}
+
 pub mod pubsub;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::block_on;
 /// Runs a future to completion from synchronous code (e.g. `main`),
-/// waiting on the component model's own events (streams, futures).
+/// waiting on the component model's own events (streams, futures); natively
+/// on this thread.
+#[cfg(target_arch = "wasm32")]
 pub use wit_bindgen::block_on;
 
-use raw::{AttachFlags, MemoryArea, MemoryBlock};
+/// Attaches `raw` and returns the visible bytes, borrowed from the handle.
+#[cfg(target_arch = "wasm32")]
+fn attach_slice(raw: &MemoryBlock, flags: AttachFlags) -> Result<&mut [u8], raw::Error> {
+    let area = raw.attach(flags)?;
+    if area.size == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: the host returned a range of `area.size` bytes at
+    // `area.address` in this component's own linear memory, inside storage
+    // donated by `donate_storage` (leaked, never referenced again) or, for a
+    // local block, bytes given up to `create-local`. No other Rust reference
+    // to these bytes exists. The slice borrows the handle, and the guards of
+    // this crate, which alone call this, detach (ending the mapping) only
+    // when they are dropped, after their last use of the slice. A read
+    // attachment is mapped read-only; the guards only give `&[u8]` for it.
+    Ok(unsafe {
+        core::slice::from_raw_parts_mut(area.address as usize as *mut u8, area.size as usize)
+    })
+}
+
+/// Attaches `raw` and returns the visible bytes, borrowed from the handle.
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::mut_from_ref)]
+fn attach_slice(raw: &MemoryBlock, flags: AttachFlags) -> Result<&mut [u8], raw::Error> {
+    // SAFETY: only the guards of this crate call this; they hold the
+    // handle borrowed for the slice's lifetime, detach when dropped, after
+    // their last use of the slice, and give out only `&[u8]` for reads.
+    unsafe { raw.attach_bytes(flags) }
+}
+
+use raw::{AttachFlags, MemoryBlock};
 
 /// Why a memory-block operation failed (the WIT `error`, with messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -257,14 +309,14 @@ impl<'a> BlockRef<'a> {
         self.raw.size()
     }
 
-    fn attach(&self, flags: AttachFlags) -> Result<MemoryArea, Error> {
+    fn attach(self, flags: AttachFlags) -> Result<&'a mut [u8], Error> {
         if !DONATED.load(Ordering::Relaxed) {
             donate_storage(self.raw.minimum_size())?;
         }
-        match self.raw.attach(flags) {
+        match attach_slice(self.raw, flags) {
             Err(raw::Error::NoStorage) => {
                 donate_storage(self.raw.minimum_size())?;
-                Ok(self.raw.attach(flags)?)
+                Ok(attach_slice(self.raw, flags)?)
             }
             other => Ok(other?),
         }
@@ -272,7 +324,7 @@ impl<'a> BlockRef<'a> {
 
     /// See [`Block::attach_write`].
     pub fn attach_write(self) -> Result<WriteGuard<'a>, Error> {
-        let bytes = area_slice(self.attach(AttachFlags::WRITE)?);
+        let bytes = self.attach(AttachFlags::WRITE)?;
         Ok(WriteGuard {
             raw: self.raw,
             bytes,
@@ -281,7 +333,7 @@ impl<'a> BlockRef<'a> {
 
     /// See [`Block::attach_read`].
     pub fn attach_read(self) -> Result<ReadGuard<'a>, Error> {
-        let bytes = area_slice(self.attach(AttachFlags::SHARED)?);
+        let bytes = &*self.attach(AttachFlags::SHARED)?;
         Ok(ReadGuard {
             raw: self.raw,
             bytes,
@@ -290,28 +342,12 @@ impl<'a> BlockRef<'a> {
 
     /// See [`Block::attach_consume`].
     pub fn attach_consume(self) -> Result<ConsumeGuard<'a>, Error> {
-        let bytes = area_slice(self.attach(AttachFlags::empty())?);
+        let bytes = &*self.attach(AttachFlags::empty())?;
         Ok(ConsumeGuard {
             raw: self.raw,
             bytes,
         })
     }
-}
-
-fn area_slice<'a>(area: MemoryArea) -> &'a mut [u8] {
-    if area.size == 0 {
-        return &mut [];
-    }
-    // SAFETY: the host returned a range of `area.size` bytes at
-    // `area.address` in this component's own linear memory, inside storage
-    // donated by `donate_storage` (leaked, never referenced again) or, for a
-    // local block, bytes given up to `create-local`. No other Rust reference
-    // to these bytes exists. The guards below never hand out the slice for
-    // longer than the attachment: they hold it for their own lifetime `'a`
-    // (a borrow of the block, so the handle outlives it) and
-    // detach on drop. A read attachment is mapped read-only; the guards only
-    // give `&[u8]` for it.
-    unsafe { core::slice::from_raw_parts_mut(area.address as usize as *mut u8, area.size as usize) }
 }
 
 /// A read-write attachment. Derefs to the whole block.

@@ -24,6 +24,14 @@
 use crate::raw::pub_sub as wit;
 use crate::Block;
 
+/// How many subscriptions this process ever made (native backend only: a
+/// native topology runner waits for its subscribers before it starts the
+/// publisher, as `shm-host pubsub` does).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn subscriptions() -> usize {
+    crate::raw::pub_sub::subscriptions()
+}
+
 /// Why a publish/subscribe operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PubSubError {
@@ -153,8 +161,13 @@ impl Iterator for Subscriber {
 
 /// A subscription's messages as a `stream<memory-block>`.
 pub struct Messages {
-    stream: wit_bindgen::StreamReader<crate::raw::MemoryBlock>,
+    stream: MessageStream,
 }
+
+#[cfg(target_arch = "wasm32")]
+type MessageStream = wit_bindgen::StreamReader<crate::raw::MemoryBlock>;
+#[cfg(not(target_arch = "wasm32"))]
+type MessageStream = crate::raw::pub_sub::StreamReader;
 
 impl Messages {
     /// The next message, waiting for it without blocking other tasks of

@@ -1,0 +1,304 @@
+//! The guest API's behavioral suite: the attach rules, errors, clones,
+//! partitions, and pub-sub ordering, pool backpressure and streams, written
+//! once against `shm_guest` and run against both backends so they cannot
+//! drift: natively by `cargo test -p api-suite`, and on wasm as the
+//! `api-suite` command component under `shm-host run` (a test of shm-host).
+
+use shm_guest::pubsub::{PubSubError, Publisher, Subscriber};
+use shm_guest::{Block, Error};
+
+type Case = Result<(), String>;
+
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn err<T: std::fmt::Debug>(r: Result<T, Error>) -> Option<Error> {
+    r.err()
+}
+
+fn e<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Writes `bytes` at the start of `block` and commits them.
+fn put(block: &Block, bytes: &[u8]) -> Case {
+    let mut w = block.attach_write().map_err(e)?;
+    w[..bytes.len()].copy_from_slice(bytes);
+    w.commit(bytes.len()).map_err(e)
+}
+
+fn new_blocks_read_as_zeros() -> Case {
+    let b = Block::new(8192).map_err(e)?;
+    let w = b.attach_write().map_err(e)?;
+    check!(
+        w.len() == 8192 && w.iter().all(|&x| x == 0),
+        "a new block is not all zeros"
+    );
+    Ok(())
+}
+
+fn committed_bytes_are_what_readers_see() -> Case {
+    let b = Block::new(4096).map_err(e)?;
+    put(&b, b"hello")?;
+    let r = b.attach_read().map_err(e)?;
+    check!(&*r == b"hello", "read {:?}", &*r);
+    Ok(())
+}
+
+fn an_uncommitted_write_leaves_no_valid_bytes() -> Case {
+    let b = Block::new(64).map_err(e)?;
+    put(&b, b"old")?;
+    {
+        let mut w = b.attach_write().map_err(e)?;
+        w[0] = b'X';
+    }
+    check!(
+        b.attach_read().map_err(e)?.is_empty(),
+        "valid bytes after a dropped write guard"
+    );
+    Ok(())
+}
+
+fn a_write_attach_is_exclusive() -> Case {
+    let b = Block::new(64).map_err(e)?;
+    let c = b.read_only_clone().map_err(e)?;
+    let w = b.attach_write().map_err(e)?;
+    check!(
+        err(c.attach_read()) == Some(Error::Busy),
+        "a read during a write"
+    );
+    check!(
+        err(b.attach_read()) == Some(Error::AlreadyAttached),
+        "a second attach of one handle"
+    );
+    drop(w);
+    let r = c.attach_read().map_err(e)?;
+    check!(
+        err(b.attach_write()) == Some(Error::Busy),
+        "a write during a read"
+    );
+    check!(
+        err(b.attach_consume()) == Some(Error::Busy),
+        "an exclusive read during a shared one"
+    );
+    let c2 = b.read_only_clone().map_err(e)?;
+    c2.attach_read().map_err(e)?;
+    drop(r);
+    Ok(())
+}
+
+fn clones_are_read_only() -> Case {
+    let b = Block::new(64).map_err(e)?;
+    let c = b.read_only_clone().map_err(e)?;
+    check!(
+        err(c.attach_write()) == Some(Error::ReadOnly),
+        "a write through a clone"
+    );
+    check!(
+        c.partition(0, 8, true).err() == Some(Error::ReadOnly),
+        "a writable partition of a clone"
+    );
+    check!(c.size() == 64, "clone size {}", c.size());
+    Ok(())
+}
+
+fn exclusive_readers_consume() -> Case {
+    let b = Block::new(64).map_err(e)?;
+    put(&b, b"0123456789")?;
+    let g = b.attach_consume().map_err(e)?;
+    check!(&*g == b"0123456789", "consumer saw {:?}", &*g);
+    g.consume(4).map_err(e)?;
+    check!(
+        &*b.attach_read().map_err(e)? == b"456789",
+        "after consuming 4"
+    );
+    Ok(())
+}
+
+fn partitions_share_the_blocks_bytes() -> Case {
+    let b = Block::new(8192).map_err(e)?;
+    let high = b.partition(4096, 4096, true).map_err(e)?;
+    check!(
+        b.partition(4096, 8192, true).err() == Some(Error::WrongSize),
+        "a partition past the end"
+    );
+    put(&high, b"high")?;
+    let w = b.attach_write().map_err(e)?;
+    check!(
+        &w[4096..4100] == b"high",
+        "the parent sees {:?}",
+        &w[4096..4100]
+    );
+    check!(
+        err(high.attach_read()) == Some(Error::Busy),
+        "a partition read during a parent write"
+    );
+    Ok(())
+}
+
+fn messages_arrive_in_order() -> Case {
+    let p = Publisher::new("suite-order", 4, 64).map_err(e)?;
+    let s = Subscriber::new("suite-order");
+    for i in 0..3u8 {
+        let (block, _) = p.allocate().map_err(e)?;
+        put(&block, &[i])?;
+        p.publish(block).map_err(e)?;
+    }
+    for i in 0..3u8 {
+        let m = s.try_next().ok_or("a message is missing")?;
+        check!(
+            *m.attach_read().map_err(e)? == [i],
+            "message {i} out of order"
+        );
+    }
+    check!(s.try_next().is_none(), "an extra message");
+    Ok(())
+}
+
+fn the_pool_returns_blocks_only_when_readers_drop_them() -> Case {
+    let p = Publisher::new("suite-pool", 2, 64).map_err(e)?;
+    let s = Subscriber::new("suite-pool");
+    for i in 0..2u8 {
+        let (block, _) = p.allocate().map_err(e)?;
+        put(&block, &[i])?;
+        p.publish(block).map_err(e)?;
+    }
+    let first = s.try_next().ok_or("no message")?;
+    let second = s.try_next().ok_or("no message")?;
+    check!(
+        p.allocate().err() == Some(PubSubError::PoolExhausted),
+        "allocate while both are read"
+    );
+    drop(first);
+    let (block, initialized) = p.allocate().map_err(e)?;
+    check!(initialized == 1, "initialized bytes {initialized}");
+    check!(
+        *block.attach_write().map_err(e)? == [0u8; 64],
+        "the pool block holds its last message"
+    );
+    drop(second);
+    Ok(())
+}
+
+fn publisher_errors() -> Case {
+    let p = Publisher::new("suite-errors", 1, 64).map_err(e)?;
+    check!(
+        Publisher::new("suite-errors", 1, 64).err() == Some(PubSubError::TopicTaken),
+        "a second publisher on a topic"
+    );
+    check!(
+        Publisher::new("suite-empty", 0, 64).err() == Some(PubSubError::InvalidArgument),
+        "an empty pool"
+    );
+    let (block, _) = p.allocate().map_err(e)?;
+    let plain = Block::new(64).map_err(e)?;
+    check!(
+        p.publish(plain).err() == Some(PubSubError::ForeignBlock),
+        "publishing a foreign block"
+    );
+    let attached = block.read_only_clone().map_err(e)?;
+    let guard = attached.attach_read().map_err(e)?;
+    drop(guard);
+    p.publish(block).map_err(e)?;
+    Ok(())
+}
+
+fn a_stream_delivers_the_same_messages() -> Case {
+    let p = Publisher::new("suite-stream", 4, 64).map_err(e)?;
+    let s = Subscriber::new("suite-stream");
+    for i in 0..2u8 {
+        let (block, _) = p.allocate().map_err(e)?;
+        put(&block, &[i])?;
+        p.publish(block).map_err(e)?;
+    }
+    // With the publisher gone the stream ends after the queued messages.
+    drop(p);
+    let mut messages = s.messages();
+    for i in 0..2u8 {
+        let m = shm_guest::block_on(messages.next()).ok_or("the stream ended early")?;
+        check!(*m.attach_read().map_err(e)? == [i], "stream message {i}");
+    }
+    check!(
+        shm_guest::block_on(messages.next()).is_none(),
+        "the stream did not end"
+    );
+    Ok(())
+}
+
+fn subscribers_that_leave_do_not_hold_the_publisher() -> Case {
+    let p = Publisher::new("suite-leave", 2, 64).map_err(e)?;
+    let gone = p.subscription();
+    drop(gone);
+    for i in 0..20u8 {
+        let (block, _) = p.allocate().map_err(e)?;
+        put(&block, &[i])?;
+        p.publish(block).map_err(e)?;
+    }
+    check!(
+        p.subscriber_count() == 0,
+        "subscribers {}",
+        p.subscriber_count()
+    );
+    let s = Subscriber::new("suite-leave");
+    drop(p);
+    check!(
+        s.next_message().is_none(),
+        "a message after the publisher left"
+    );
+    Ok(())
+}
+
+/// A named case.
+pub type NamedCase = (&'static str, fn() -> Case);
+
+/// Every case, by name.
+pub const CASES: &[NamedCase] = &[
+    ("new_blocks_read_as_zeros", new_blocks_read_as_zeros),
+    (
+        "committed_bytes_are_what_readers_see",
+        committed_bytes_are_what_readers_see,
+    ),
+    (
+        "an_uncommitted_write_leaves_no_valid_bytes",
+        an_uncommitted_write_leaves_no_valid_bytes,
+    ),
+    ("a_write_attach_is_exclusive", a_write_attach_is_exclusive),
+    ("clones_are_read_only", clones_are_read_only),
+    ("exclusive_readers_consume", exclusive_readers_consume),
+    (
+        "partitions_share_the_blocks_bytes",
+        partitions_share_the_blocks_bytes,
+    ),
+    ("messages_arrive_in_order", messages_arrive_in_order),
+    (
+        "the_pool_returns_blocks_only_when_readers_drop_them",
+        the_pool_returns_blocks_only_when_readers_drop_them,
+    ),
+    ("publisher_errors", publisher_errors),
+    (
+        "a_stream_delivers_the_same_messages",
+        a_stream_delivers_the_same_messages,
+    ),
+    (
+        "subscribers_that_leave_do_not_hold_the_publisher",
+        subscribers_that_leave_do_not_hold_the_publisher,
+    ),
+];
+
+/// Runs every case; returns the failures as `(name, reason)`.
+pub fn run_all(mut report: impl FnMut(&str, &Case)) -> Vec<(&'static str, String)> {
+    let mut failures = Vec::new();
+    for &(name, case) in CASES {
+        let result = case();
+        report(name, &result);
+        if let Err(why) = result {
+            failures.push((name, why));
+        }
+    }
+    failures
+}

@@ -1,0 +1,163 @@
+//! The native backend: memory blocks and publish/subscribe in-process, for
+//! running guest code as an ordinary program (development, debugging).
+//!
+//! It keeps the wasm host's rules by driving the same [`shm_rules::Ledger`]
+//! (exclusive writers, shared or consuming readers, valid and consumed
+//! bytes, clones, partitions, limits); only the placement differs. A native
+//! program has one address space, so an attach hands out the block's own
+//! bytes directly: zero copy without any mapping. Donated storage is
+//! accepted and not needed (`add-storage` records one virtual region for the
+//! rules' bookkeeping).
+//!
+//! The items mirror the generated bindings of `wit/` (same names, same
+//! signatures) so that guest source compiles unchanged for both targets.
+
+use std::cell::UnsafeCell;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use shm_rules::{Access, GuestId, HandleId, Ledger, Limits, MemoryId};
+
+pub mod exchange;
+pub mod pub_sub;
+
+/// A block's bytes on the heap.
+pub(crate) struct Bytes {
+    cells: Box<[UnsafeCell<u8>]>,
+}
+
+// SAFETY: the bytes are only reached through `Native::slice`, which the
+// ledger's rules gate: a write attachment is exclusive (no other attachment
+// of overlapping bytes exists while it lives), read attachments only exist
+// while no write attachment does. So no byte is written while another
+// thread reads or writes it.
+unsafe impl Sync for Bytes {}
+
+impl Bytes {
+    fn new(len: usize) -> Arc<Bytes> {
+        Arc::new(Bytes {
+            cells: (0..len).map(|_| UnsafeCell::new(0)).collect(),
+        })
+    }
+}
+
+/// The process-wide state of the native backend.
+pub(crate) struct Native {
+    pub(crate) ledger: Mutex<Ledger<Arc<Bytes>>>,
+    /// The one guest a native program is.
+    pub(crate) guest: GuestId,
+    /// The guest that holds pool blocks and queued messages.
+    pub(crate) broker: GuestId,
+    pub(crate) pubsub: pub_sub::Broker,
+}
+
+/// The virtual memory the rules place attachments in.
+const MEMORY: MemoryId = MemoryId(1);
+
+pub(crate) fn native() -> &'static Native {
+    static NATIVE: OnceLock<Native> = OnceLock::new();
+    NATIVE.get_or_init(|| {
+        let mut ledger = Ledger::new(4096);
+        let limits = Limits::default();
+        let guest = ledger.add_guest(Limits {
+            max_storage_regions: 1,
+            ..limits
+        });
+        // All of a 32-bit address space, virtually: natively attachments
+        // need no storage, but the rules keep their bookkeeping.
+        ledger
+            .add_storage(guest, MEMORY, 0, u32::MAX)
+            .expect("a fresh guest accepts storage");
+        let broker = ledger.add_guest(Limits {
+            max_blocks: u32::MAX,
+            max_bytes: u64::MAX,
+            max_handles: u32::MAX,
+            max_storage_regions: 0,
+        });
+        Native {
+            ledger: Mutex::new(ledger),
+            guest,
+            broker,
+            pubsub: pub_sub::Broker::default(),
+        }
+    })
+}
+
+impl Native {
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger<Arc<Bytes>>> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates a zeroed block for the native guest.
+    pub(crate) fn create(&self, size: u32) -> Result<HandleId, exchange::Error> {
+        self.ledger()
+            .create(self.guest, size, || Some(Bytes::new(size as usize)))
+            .map_err(|e| match e {
+                shm_rules::CreateError::LimitExceeded => exchange::Error::LimitExceeded,
+                _ => exchange::Error::Internal,
+            })
+    }
+
+    /// Attaches `handle` and returns its visible bytes.
+    ///
+    /// # Safety
+    ///
+    /// The caller must not use the slice after detaching `handle` (the
+    /// guards of this crate borrow the handle for the slice's lifetime and
+    /// detach on drop), and must not write through it unless `access` is
+    /// `Write`.
+    pub(crate) unsafe fn attach<'a>(
+        &self,
+        handle: HandleId,
+        access: Access,
+    ) -> Result<&'a mut [u8], exchange::Error> {
+        let mut ledger = self.ledger();
+        let attached = ledger
+            .attach(self.guest, handle, access)
+            .map_err(exchange::Error::from)?;
+        let (offset, len) = match access {
+            Access::Write => (0, attached.size),
+            _ => ledger
+                .valid_range(handle)
+                .map_err(|_| exchange::Error::Internal)?,
+        };
+        let (_, start, bytes) = ledger
+            .backing_of(handle)
+            .map_err(|_| exchange::Error::Internal)?;
+        let Some(bytes) = bytes else {
+            return Err(exchange::Error::WrongMemory);
+        };
+        let from = start as usize + offset as usize;
+        let cells = &bytes.cells[from..from + len as usize];
+        // SAFETY: `cells` lies inside the block's bytes, which live as long
+        // as any handle of the block, hence at least as long as the caller
+        // holds `handle` attached. The ledger just granted this attachment:
+        // for a write no other attachment of these bytes exists, for a read
+        // no write attachment does, so the slice aliases no live mutable
+        // access. `UnsafeCell<u8>` has the layout of `u8`.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(UnsafeCell::raw_get(cells.as_ptr()), cells.len())
+        })
+    }
+}
+
+/// Runs a future to completion on this thread (the native stand-in for
+/// wit-bindgen's `block_on`).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
