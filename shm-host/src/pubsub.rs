@@ -10,12 +10,11 @@
 //!
 //! Lock order: topic, then queue, then the ledger (inside [`ShmHost`]).
 
-use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use shm_rules::queue::{Queue, Topic, Topics};
 use wasmtime::component::{
     Destination, Linker, Resource, ResourceTable, ResourceType, StreamProducer, StreamReader,
     StreamResult,
@@ -26,15 +25,7 @@ use crate::bindings::pub_sub::PubSubError;
 use crate::rules::{GuestId, HandleId};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
 
-/// What `publish` does when a subscription's queue is full.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Overflow {
-    /// Wait until the subscriber takes a message or leaves.
-    #[default]
-    Block,
-    /// Drop that subscriber's oldest queued message and count it.
-    DropOldest,
-}
+pub use shm_rules::queue::Overflow;
 
 /// Publish/subscribe settings of a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,57 +48,12 @@ impl Default for PubSubConfig {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[derive(Default)]
-struct QueueState {
-    items: VecDeque<HandleId>,
-    /// Stream readers waiting for an item.
-    wakers: Vec<Waker>,
-    /// The topic's publisher is gone: `next` stops waiting once empty.
-    closed: bool,
-    /// The subscription was dropped: publishers stop queueing to it.
-    left: bool,
-    dropped: u64,
-}
-
-struct Queue {
-    state: Mutex<QueueState>,
-    changed: Condvar,
-}
-
-impl Queue {
-    /// Wakes blocked `next` calls and stream readers (with the state locked
-    /// by the caller, who passes it in).
-    fn wake(&self, s: &mut QueueState) {
-        self.changed.notify_all();
-        for w in s.wakers.drain(..) {
-            w.wake();
-        }
-    }
-}
-
-#[derive(Default)]
-struct TopicState {
-    publisher: bool,
-    had_publisher: bool,
-    queues: Vec<Arc<Queue>>,
-}
-
-#[derive(Default)]
-struct Topic {
-    state: Mutex<TopicState>,
-}
-
 /// The topics of one host. Pool blocks and queued messages are held by a
 /// ledger guest of its own.
 pub(crate) struct Broker {
     guest: GuestId,
     config: PubSubConfig,
-    topics: Mutex<HashMap<String, Arc<Topic>>>,
-    subscriptions: AtomicUsize,
+    topics: Topics,
 }
 
 impl Broker {
@@ -115,34 +61,12 @@ impl Broker {
         Broker {
             guest,
             config,
-            topics: Mutex::new(HashMap::new()),
-            subscriptions: AtomicUsize::new(0),
+            topics: Topics::default(),
         }
     }
 
     pub(crate) fn subscriptions(&self) -> usize {
-        self.subscriptions.load(Ordering::SeqCst)
-    }
-
-    fn topic(&self, name: &str) -> Arc<Topic> {
-        lock(&self.topics)
-            .entry(name.to_string())
-            .or_default()
-            .clone()
-    }
-
-    fn subscribe(&self, topic: &Arc<Topic>) -> Arc<Queue> {
-        let mut t = lock(&topic.state);
-        let queue = Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                closed: t.had_publisher && !t.publisher,
-                ..QueueState::default()
-            }),
-            changed: Condvar::new(),
-        });
-        t.queues.push(queue.clone());
-        self.subscriptions.fetch_add(1, Ordering::SeqCst);
-        queue
+        self.topics.subscriptions()
     }
 }
 
@@ -164,14 +88,7 @@ pub struct Subscriber {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        let mut t = lock(&self.topic.state);
-        t.publisher = false;
-        for q in &t.queues {
-            let mut s = lock(&q.state);
-            s.closed = true;
-            q.wake(&mut s);
-        }
-        drop(t);
+        self.topic.close_publisher();
         // Blocks still queued or read stay alive through their clones.
         for &h in &self.pool {
             self.host.drop_detached(h);
@@ -182,15 +99,7 @@ impl Drop for Publisher {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        lock(&self.topic.state)
-            .queues
-            .retain(|q| !Arc::ptr_eq(q, &self.queue));
-        let mut q = lock(&self.queue.state);
-        q.left = true;
-        let queued: Vec<HandleId> = q.items.drain(..).collect();
-        self.queue.wake(&mut q);
-        drop(q);
-        for h in queued {
+        for h in self.topic.leave(&self.queue) {
             self.host.drop_detached(h);
         }
     }
@@ -221,17 +130,9 @@ impl PubSubView<'_> {
         if elements == 0 || elements > broker.config.max_pool {
             return Err(PubSubError::InvalidArgument);
         }
-        let t = broker.topic(&topic);
-        {
-            let mut s = lock(&t.state);
-            if s.publisher {
-                return Err(PubSubError::TopicTaken);
-            }
-            s.publisher = true;
-            s.had_publisher = true;
-            for q in &s.queues {
-                lock(&q.state).closed = false;
-            }
+        let t = broker.topics.topic(&topic);
+        if !t.open_publisher() {
+            return Err(PubSubError::TopicTaken);
         }
         let mut publisher = Publisher {
             host: host.clone(),
@@ -312,30 +213,14 @@ impl PubSubView<'_> {
             }
         };
         let broker = host.broker();
-        let queues = lock(&publisher.topic.state).queues.clone();
-        for q in queues {
+        for q in publisher.topic.queues() {
             let Ok(clone) = host.clone_for(pool_handle, broker.guest) else {
                 return Ok(Err(PubSubError::Internal));
             };
-            let mut s = lock(&q.state);
-            while s.items.len() >= broker.config.queue && !s.left {
-                match broker.config.overflow {
-                    Overflow::Block => s = q.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
-                    Overflow::DropOldest => {
-                        let oldest = s.items.pop_front().expect("queue is full");
-                        s.dropped += 1;
-                        host.drop_detached(oldest);
-                    }
-                }
-            }
-            if s.left {
-                drop(s);
+            let (bound, overflow) = (broker.config.queue, broker.config.overflow);
+            if !q.push(clone, bound, overflow, |oldest| host.drop_detached(oldest)) {
                 host.drop_detached(clone);
-                continue;
             }
-            s.items.push_back(clone);
-            q.wake(&mut s);
-            drop(s);
         }
         let _ = self.ctx.drop_handle(handle);
         Ok(Ok(()))
@@ -347,19 +232,14 @@ impl PubSubView<'_> {
         wait: bool,
     ) -> wasmtime::Result<Option<Resource<MemoryBlock>>> {
         let queue = self.table.get(this)?.queue.clone();
-        let mut s = lock(&queue.state);
-        let handle = loop {
-            if let Some(h) = s.items.pop_front() {
-                break h;
-            }
-            if !wait || s.closed {
-                return Ok(None);
-            }
-            s = queue.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        let taken = if wait {
+            queue.pop_wait()
+        } else {
+            queue.try_pop()
         };
-        // A publisher may wait for space.
-        queue.wake(&mut s);
-        drop(s);
+        let Some(handle) = taken else {
+            return Ok(None);
+        };
         if self.ctx.adopt_from(handle).is_err() {
             self.ctx.host().drop_detached(handle);
             wasmtime::bail!("the subscriber's handle limit is exhausted");
@@ -387,20 +267,14 @@ impl<T: 'static> StreamProducer<T> for QueueStream<T> {
         mut destination: Destination<'a, Self::Item, Self::Buffer>,
         finish: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
-        let mut s = lock(&self.queue.state);
-        let Some(handle) = s.items.pop_front() else {
-            if s.closed || s.left {
-                return Poll::Ready(Ok(StreamResult::Dropped));
+        let handle = match self.queue.poll_pop(cx, finish) {
+            Poll::Ready(Some(h)) => h,
+            Poll::Ready(None) if finish && !self.queue.is_finished() => {
+                return Poll::Ready(Ok(StreamResult::Cancelled))
             }
-            if finish {
-                return Poll::Ready(Ok(StreamResult::Cancelled));
-            }
-            s.wakers.push(cx.waker().clone());
-            return Poll::Pending;
+            Poll::Ready(None) => return Poll::Ready(Ok(StreamResult::Dropped)),
+            Poll::Pending => return Poll::Pending,
         };
-        // A publisher may wait for space.
-        self.queue.wake(&mut s);
-        drop(s);
         let view = (self.get)(store.data_mut());
         if view.ctx.adopt_from(handle).is_err() {
             view.ctx.host().drop_detached(handle);
@@ -456,7 +330,7 @@ pub fn add_to_linker<T: 'static>(
             let view = get(store.data_mut());
             let publisher = view.table.get(&this)?;
             let (host, topic) = (publisher.host.clone(), publisher.topic.clone());
-            let queue = host.broker().subscribe(&topic);
+            let queue = host.broker().topics.subscribe(&topic);
             Ok((view.table.push(Subscriber { host, topic, queue })?,))
         },
     )?;
@@ -476,7 +350,7 @@ pub fn add_to_linker<T: 'static>(
         "[method]publisher.subscriber-count",
         move |mut store, (this,): (Resource<Publisher>,)| {
             let view = get(store.data_mut());
-            let n = lock(&view.table.get(&this)?.topic.state).queues.len();
+            let n = view.table.get(&this)?.topic.subscriber_count();
             Ok((u32::try_from(n).unwrap_or(u32::MAX),))
         },
     )?;
@@ -485,8 +359,8 @@ pub fn add_to_linker<T: 'static>(
         move |mut store, (topic,): (String,)| {
             let view = get(store.data_mut());
             let host = view.ctx.host().clone();
-            let topic = view.broker().topic(&topic);
-            let queue = host.broker().subscribe(&topic);
+            let topic = view.broker().topics.topic(&topic);
+            let queue = host.broker().topics.subscribe(&topic);
             Ok((view.table.push(Subscriber { host, topic, queue })?,))
         },
     )?;
@@ -514,7 +388,7 @@ pub fn add_to_linker<T: 'static>(
         "[method]subscriber.dropped",
         move |mut store, (this,): (Resource<Subscriber>,)| {
             let view = get(store.data_mut());
-            let dropped = lock(&view.table.get(&this)?.queue.state).dropped;
+            let dropped = view.table.get(&this)?.queue.dropped();
             Ok((dropped,))
         },
     )?;

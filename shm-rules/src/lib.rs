@@ -20,6 +20,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+pub mod queue;
+
 /// Identifies a guest (one store, one linear memory in the normal case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GuestId(pub u64);

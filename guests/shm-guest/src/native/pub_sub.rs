@@ -6,12 +6,12 @@
 //! flags set them on the wasm host: `SHM_QUEUE` (default 8) and
 //! `SHM_OVERFLOW` (`block`, the default, or `drop-oldest`).
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use shm_rules::queue::{Overflow, Queue, Topic, Topics};
 use shm_rules::HandleId;
 
 use super::exchange::MemoryBlock;
@@ -34,69 +34,16 @@ pub enum PubSubError {
     Internal,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[derive(Default)]
-struct QueueState {
-    items: VecDeque<HandleId>,
-    wakers: Vec<Waker>,
-    closed: bool,
-    left: bool,
-    dropped: u64,
-}
-
-#[derive(Default)]
-struct Queue {
-    state: Mutex<QueueState>,
-    changed: Condvar,
-}
-
-impl Queue {
-    fn wake(&self, s: &mut QueueState) {
-        self.changed.notify_all();
-        for w in s.wakers.drain(..) {
-            w.wake();
-        }
-    }
-}
-
-#[derive(Default)]
-struct TopicState {
-    publisher: bool,
-    had_publisher: bool,
-    queues: Vec<Arc<Queue>>,
-}
-
-#[derive(Default)]
-struct Topic {
-    state: Mutex<TopicState>,
-}
-
 /// The topics of this process.
 #[derive(Default)]
 pub(crate) struct Broker {
-    topics: Mutex<HashMap<String, Arc<Topic>>>,
-    subscriptions: std::sync::atomic::AtomicUsize,
+    topics: Topics,
 }
 
 /// How many subscriptions this process ever made (a native topology runner
 /// waits for its subscribers to subscribe before starting the publisher).
 pub fn subscriptions() -> usize {
-    native()
-        .pubsub
-        .subscriptions
-        .load(std::sync::atomic::Ordering::SeqCst)
-}
-
-impl Broker {
-    fn topic(&self, name: &str) -> Arc<Topic> {
-        lock(&self.topics)
-            .entry(name.to_string())
-            .or_default()
-            .clone()
-    }
+    native().pubsub.topics.subscriptions()
 }
 
 fn queue_bound() -> usize {
@@ -107,22 +54,17 @@ fn queue_bound() -> usize {
         .max(1)
 }
 
-fn drop_oldest() -> bool {
-    std::env::var("SHM_OVERFLOW").is_ok_and(|v| v == "drop-oldest")
+fn overflow() -> Overflow {
+    match std::env::var("SHM_OVERFLOW") {
+        Ok(v) if v == "drop-oldest" => Overflow::DropOldest,
+        _ => Overflow::Block,
+    }
 }
 
 fn subscribe(topic: &Arc<Topic>) -> Subscriber {
-    let mut t = lock(&topic.state);
-    let queue = Arc::new(Queue::default());
-    lock(&queue.state).closed = t.had_publisher && !t.publisher;
-    t.queues.push(queue.clone());
-    native()
-        .pubsub
-        .subscriptions
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     Subscriber {
         topic: topic.clone(),
-        queue,
+        queue: native().pubsub.topics.subscribe(topic),
     }
 }
 
@@ -142,14 +84,7 @@ impl std::fmt::Debug for Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        let mut t = lock(&self.topic.state);
-        t.publisher = false;
-        for q in &t.queues {
-            let mut s = lock(&q.state);
-            s.closed = true;
-            q.wake(&mut s);
-        }
-        drop(t);
+        self.topic.close_publisher();
         let mut ledger = native().ledger();
         for &h in &self.pool {
             let _ = ledger.drop_handle(h);
@@ -164,17 +99,9 @@ impl Publisher {
             return Err(PubSubError::InvalidArgument);
         }
         let n = native();
-        let topic = n.pubsub.topic(topic);
-        {
-            let mut t = lock(&topic.state);
-            if t.publisher {
-                return Err(PubSubError::TopicTaken);
-            }
-            t.publisher = true;
-            t.had_publisher = true;
-            for q in &t.queues {
-                lock(&q.state).closed = false;
-            }
+        let topic = n.pubsub.topics.topic(topic);
+        if !topic.open_publisher() {
+            return Err(PubSubError::TopicTaken);
         }
         let mut publisher = Publisher {
             topic,
@@ -234,30 +161,18 @@ impl Publisher {
             }
             pool_handle
         };
-        let queues = lock(&self.topic.state).queues.clone();
-        let (bound, drop_oldest) = (queue_bound(), drop_oldest());
-        for q in queues {
+        let (bound, overflow) = (queue_bound(), overflow());
+        for q in self.topic.queues() {
             let clone = n
                 .ledger()
                 .clone_handle(pool_handle, n.broker)
                 .map_err(|_| PubSubError::Internal)?;
-            let mut s = lock(&q.state);
-            while s.items.len() >= bound && !s.left {
-                if drop_oldest {
-                    let oldest = s.items.pop_front().expect("the queue is full");
-                    s.dropped += 1;
-                    let _ = n.ledger().drop_handle(oldest);
-                } else {
-                    s = q.changed.wait(s).unwrap_or_else(|e| e.into_inner());
-                }
+            let drop_handle = |h| {
+                let _ = n.ledger().drop_handle(h);
+            };
+            if !q.push(clone, bound, overflow, drop_handle) {
+                drop_handle(clone);
             }
-            if s.left {
-                drop(s);
-                let _ = n.ledger().drop_handle(clone);
-                continue;
-            }
-            s.items.push_back(clone);
-            q.wake(&mut s);
         }
         drop(block);
         Ok(())
@@ -265,7 +180,7 @@ impl Publisher {
 
     /// How many subscriptions the topic has.
     pub fn subscriber_count(&self) -> u32 {
-        lock(&self.topic.state).queues.len() as u32
+        self.topic.subscriber_count() as u32
     }
 }
 
@@ -283,14 +198,7 @@ impl std::fmt::Debug for Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        lock(&self.topic.state)
-            .queues
-            .retain(|q| !Arc::ptr_eq(q, &self.queue));
-        let mut s = lock(&self.queue.state);
-        s.left = true;
-        let queued: Vec<HandleId> = s.items.drain(..).collect();
-        self.queue.wake(&mut s);
-        drop(s);
+        let queued = self.topic.leave(&self.queue);
         let mut ledger = native().ledger();
         for h in queued {
             let _ = ledger.drop_handle(h);
@@ -299,9 +207,7 @@ impl Drop for Subscriber {
 }
 
 /// Moves a queued message to the program.
-fn deliver(queue: &Queue, s: &mut QueueState) -> Option<MemoryBlock> {
-    let handle = s.items.pop_front()?;
-    queue.wake(s);
+fn deliver(handle: HandleId) -> Option<MemoryBlock> {
     let n = native();
     n.ledger().transfer(handle, n.guest).ok()?;
     Some(MemoryBlock { handle })
@@ -310,35 +216,22 @@ fn deliver(queue: &Queue, s: &mut QueueState) -> Option<MemoryBlock> {
 impl Subscriber {
     /// Subscribes to `topic`.
     pub fn new(topic: &str) -> Subscriber {
-        subscribe(&native().pubsub.topic(topic))
+        subscribe(&native().pubsub.topics.topic(topic))
     }
 
     /// The next message, waiting for it.
     pub fn next(&self) -> Option<MemoryBlock> {
-        let mut s = lock(&self.queue.state);
-        loop {
-            if !s.items.is_empty() {
-                return deliver(&self.queue, &mut s);
-            }
-            if s.closed {
-                return None;
-            }
-            s = self
-                .queue
-                .changed
-                .wait(s)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        deliver(self.queue.pop_wait()?)
     }
 
     /// The next message if one is queued.
     pub fn try_next(&self) -> Option<MemoryBlock> {
-        deliver(&self.queue, &mut lock(&self.queue.state))
+        deliver(self.queue.try_pop()?)
     }
 
     /// Messages lost to the drop-oldest policy.
     pub fn dropped(&self) -> u64 {
-        lock(&self.queue.state).dropped
+        self.queue.dropped()
     }
 
     /// The messages as a stream.
@@ -372,14 +265,6 @@ impl Future for NextMessage<'_> {
     type Output = Option<MemoryBlock>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = lock(&self.queue.state);
-        if !s.items.is_empty() {
-            return Poll::Ready(deliver(self.queue, &mut s));
-        }
-        if s.closed || s.left {
-            return Poll::Ready(None);
-        }
-        s.wakers.push(cx.waker().clone());
-        Poll::Pending
+        self.queue.poll_pop(cx, false).map(|h| h.and_then(deliver))
     }
 }
