@@ -1,0 +1,489 @@
+//! Delivery cost: one payload to N subscriber components, zero copy against
+//! the canonical-ABI copy, side by side in one run.
+//!
+//! - `zero-copy`: a publisher component (the probe) owns a block filled with
+//!   the payload. Per message and subscriber the host has the publisher
+//!   clone the block (a read-only handle, `clone-block`), takes the clone out
+//!   of the publisher (`give`), moves it into the subscriber's store
+//!   (`link::move_block`: a ledger transfer, no bytes move), and calls the
+//!   subscriber's `consume-block(borrow<memory-block>, stride)`, which
+//!   attaches the block read-only (one `mmap` of the block's pages into its
+//!   storage), reads it, and detaches; then the host drops the handle.
+//! - `copy`: the same payload, held by the host, passed by value to the
+//!   subscriber's `consume-list(list<u8>, stride)`: the canonical ABI
+//!   allocates in the subscriber (`cabi_realloc`) and copies the bytes in;
+//!   the subscriber reads them the same way and frees them.
+//!
+//! Both read with a `stride`: `first` reads one byte (the cost of delivery
+//! itself), `page` one byte per 4 KiB page (every page touched once).
+//!
+//! One criterion iteration delivers one message to every subscriber; the
+//! summary printed at the end divides by the number of subscribers.
+//! Environment: `DELIVERY_SIZES` (e.g. `4K,1M`), `DELIVERY_SUBS` (e.g.
+//! `1,8`), `DELIVERY_READS` (`first,page`), `DELIVERY_MODES`
+//! (`zero-copy,copy`) trim the grid.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use shm_host::link::{self, GuestState};
+use shm_host::{MemoryBlock, ShmConfig, ShmHost};
+use wasmtime::component::{
+    Component, Func, Instance, Linker, Resource, ResourceAny, TypedFunc, Val,
+};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+
+const KIB: u32 = 1024;
+const MIB: u32 = 1024 * 1024;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Builds the probe (with the project's script) and the bench sink (a
+/// workspace of its own) for wasm32-wasip2; returns their paths.
+fn build_guests() -> (PathBuf, PathBuf) {
+    let root = root();
+    let status = Command::new("bash")
+        .arg(root.join("scripts/build-guests"))
+        .status()
+        .expect("running scripts/build-guests");
+    assert!(status.success(), "scripts/build-guests failed");
+    let probe = root.join("target/guests/wasm32-wasip2/release/shm_probe.wasm");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("bench-sink");
+    let status = Command::new("cargo")
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(root.join("guests/bench-sink/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("building guests/bench-sink");
+    assert!(status.success(), "building guests/bench-sink failed");
+    (probe, target.join("wasm32-wasip2/release/bench_sink.wasm"))
+}
+
+struct World {
+    host: ShmHost,
+    engine: Engine,
+    linker: Linker<GuestState>,
+    probe: Component,
+    sink: Component,
+}
+
+fn export(store: &mut Store<GuestState>, instance: &Instance, iface: &str, name: &str) -> Func {
+    let i = instance
+        .get_export_index(&mut *store, None, iface)
+        .unwrap_or_else(|| panic!("{iface} is not exported"));
+    let f = instance
+        .get_export_index(&mut *store, Some(&i), name)
+        .unwrap_or_else(|| panic!("{iface}#{name} is not exported"));
+    instance.get_func(&mut *store, f).expect("a function")
+}
+
+fn call(store: &mut Store<GuestState>, f: Func, args: &[Val]) -> Val {
+    let mut out = vec![Val::Bool(false); f.ty(&*store).results().len()];
+    f.call(&mut *store, args, &mut out).expect("call");
+    out.into_iter().next().unwrap_or(Val::Bool(false))
+}
+
+fn ok_u32(v: Val) -> u32 {
+    match v {
+        Val::Result(Ok(Some(b))) => match *b {
+            Val::U32(x) => x,
+            other => panic!("expected u32, got {other:?}"),
+        },
+        other => panic!("expected ok(u32), got {other:?}"),
+    }
+}
+
+/// The publisher: a probe holding one block filled with the payload.
+struct Publisher {
+    store: Store<GuestState>,
+    slot: u32,
+    clone: Func,
+    give: Func,
+}
+
+impl Publisher {
+    fn new(w: &World, size: u32) -> Publisher {
+        let mut store = Store::new(
+            &w.engine,
+            GuestState::new(&w.host, "publisher", WasiCtxBuilder::new()),
+        );
+        let instance = w.linker.instantiate(&mut store, &w.probe).expect("probe");
+        let iface = "zero-copy:examples/probe@0.1.0";
+        let f = |store: &mut Store<GuestState>, name| export(store, &instance, iface, name);
+        let (create, attach, fill, detach) = (
+            f(&mut store, "create"),
+            f(&mut store, "attach"),
+            f(&mut store, "fill"),
+            f(&mut store, "detach"),
+        );
+        let (alloc, donate) = (f(&mut store, "alloc"), f(&mut store, "donate"));
+        let (clone, give) = (f(&mut store, "clone-block"), f(&mut store, "give"));
+        let slot = ok_u32(call(&mut store, create, &[Val::U32(size)]));
+        // Storage for the write attach, then the payload written in place.
+        let need = size + 2 * 65536;
+        let Val::U32(at) = call(&mut store, alloc, &[Val::U32(need)]) else {
+            panic!("alloc")
+        };
+        call(&mut store, donate, &[Val::U32(at), Val::U32(need)]);
+        let area = call(
+            &mut store,
+            attach,
+            &[Val::U32(slot), Val::Flags(vec!["write".into()])],
+        );
+        let Val::Result(Ok(Some(area))) = area else {
+            panic!("attach: {area:?}")
+        };
+        let Val::Record(fields) = *area else {
+            panic!("memory-area")
+        };
+        let address = match fields.iter().find(|(k, _)| k == "address") {
+            Some((_, Val::U32(a))) => *a,
+            other => panic!("{other:?}"),
+        };
+        call(
+            &mut store,
+            fill,
+            &[Val::U32(address), Val::U32(size), Val::U8(1)],
+        );
+        call(&mut store, detach, &[Val::U32(slot), Val::U32(size)]);
+        Publisher {
+            store,
+            slot,
+            clone,
+            give,
+        }
+    }
+
+    /// A read-only clone of the payload's block, moved out of the publisher.
+    fn hand_out(&mut self) -> ResourceAny {
+        let slot = ok_u32(call(&mut self.store, self.clone, &[Val::U32(self.slot)]));
+        match call(&mut self.store, self.give, &[Val::U32(slot)]) {
+            Val::Resource(r) => r,
+            other => panic!("give: {other:?}"),
+        }
+    }
+}
+
+/// A subscriber: a bench-sink instance in a store of its own.
+struct Subscriber {
+    store: Store<GuestState>,
+    consume_block: Func,
+    consume_list: TypedFunc<(&'static [u8], u32), (u64,)>,
+}
+
+impl Subscriber {
+    fn new(w: &World, n: usize) -> Subscriber {
+        let mut store = Store::new(
+            &w.engine,
+            GuestState::new(&w.host, &format!("subscriber#{n}"), WasiCtxBuilder::new()),
+        );
+        let instance = w.linker.instantiate(&mut store, &w.sink).expect("sink");
+        let iface = "zero-copy:bench/sink@0.1.0";
+        let consume_block = export(&mut store, &instance, iface, "consume-block");
+        let consume_list = export(&mut store, &instance, iface, "consume-list")
+            .typed::<(&[u8], u32), (u64,)>(&store)
+            .expect("consume-list type");
+        Subscriber {
+            store,
+            consume_block,
+            consume_list,
+        }
+    }
+
+    /// Zero copy: receives the block, reads it in place, drops it.
+    fn receive_block(&mut self, publisher: &mut Publisher, stride: u32) -> u64 {
+        let block = publisher.hand_out();
+        let block = link::move_block(
+            block,
+            publisher.store.as_context_mut(),
+            self.store.as_context_mut(),
+        )
+        .expect("move");
+        let sum = match call(
+            &mut self.store,
+            self.consume_block,
+            &[Val::Resource(block), Val::U32(stride)],
+        ) {
+            Val::Result(Ok(Some(v))) => match *v {
+                Val::U64(x) => x,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("consume-block: {other:?}"),
+        };
+        // Drop the subscriber's handle as a guest's `resource.drop` would:
+        // out of the store's table, then out of the ledger.
+        let res: Resource<MemoryBlock> = block
+            .try_into_resource(&mut self.store)
+            .expect("a memory-block");
+        let block = self
+            .store
+            .data_mut()
+            .table
+            .delete(res)
+            .expect("in the table");
+        self.store
+            .data()
+            .shm
+            .drop_handle(block.handle())
+            .expect("drop");
+        sum
+    }
+
+    /// The canonical-ABI copy: the payload passed by value.
+    fn receive_list(&mut self, payload: &'static [u8], stride: u32) -> u64 {
+        let (sum,) = self
+            .consume_list
+            .call(&mut self.store, (payload, stride))
+            .expect("consume-list");
+        sum
+    }
+}
+
+use wasmtime::AsContextMut;
+
+/// Process memory from /proc/self/smaps_rollup, in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mem {
+    rss: i64,
+    pss_anon: i64,
+    pss_shmem: i64,
+}
+
+fn mem() -> Mem {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    Mem {
+        rss: field("Rss:"),
+        pss_anon: field("Pss_Anon:"),
+        pss_shmem: field("Pss_Shmem:"),
+    }
+}
+
+/// What the summary reports for one configuration.
+#[derive(Default)]
+struct Row {
+    /// Mean time per iteration (one message to every subscriber) of each
+    /// criterion sample.
+    samples: Vec<f64>,
+    /// Memory after the run minus memory before the setup.
+    mem: (i64, i64, i64),
+}
+
+static ROWS: Mutex<Vec<(String, Row)>> = Mutex::new(Vec::new());
+
+fn list(var: &str, default: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn parse_size(s: &str) -> u32 {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u32 = n.parse().expect("a size such as 4K or 16M");
+    n * match unit {
+        "K" => KIB,
+        "M" => MIB,
+        "" => 1,
+        other => panic!("unknown unit {other}"),
+    }
+}
+
+fn label(size: u32) -> String {
+    if size >= MIB {
+        format!("{} MiB", size / MIB)
+    } else {
+        format!("{} KiB", size / KIB)
+    }
+}
+
+fn delivery(c: &mut Criterion) {
+    // The ShmHost comes before the process's first Engine.
+    let host = ShmHost::new(ShmConfig::default());
+    let engine = Engine::new(&host.engine_config()).expect("engine");
+    let (probe, sink) = build_guests();
+    let world = World {
+        probe: link::load_component(&engine, &probe).expect("probe"),
+        sink: link::load_component(&engine, &sink).expect("sink"),
+        linker: link::linker(&engine).expect("linker"),
+        host,
+        engine,
+    };
+
+    let sizes: Vec<u32> = list("DELIVERY_SIZES", "4K,1M,16M,64M")
+        .iter()
+        .map(|s| parse_size(s))
+        .collect();
+    let subs: Vec<usize> = list("DELIVERY_SUBS", "1,2,8")
+        .iter()
+        .map(|s| s.parse().expect("a subscriber count"))
+        .collect();
+    let reads = list("DELIVERY_READS", "first,page");
+    let modes = list("DELIVERY_MODES", "zero-copy,copy");
+
+    // The copy's payload, held by the host: one buffer for every size (the
+    // typed function takes a `&'static [u8]`).
+    let max = sizes.iter().copied().max().unwrap_or(0) as usize;
+    let payload_buffer: &'static [u8] = Box::leak(vec![1u8; max].into_boxed_slice());
+
+    for read in &reads {
+        let mut group = c.benchmark_group(format!("delivery/{read}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2));
+        for &size in &sizes {
+            let stride = if read == "page" { 4096 } else { size };
+            for &n in &subs {
+                for mode in &modes {
+                    let before = mem();
+                    let mut publisher = Publisher::new(&world, size);
+                    let payload = &payload_buffer[..size as usize];
+                    let mut subscribers: Vec<Subscriber> =
+                        (0..n).map(|i| Subscriber::new(&world, i)).collect();
+                    let expected = u64::from(size.div_ceil(stride));
+                    let mut row = Row::default();
+                    let id = BenchmarkId::new(mode.as_str(), format!("{}x{n}", label(size)));
+                    group.bench_function(id.clone(), |b| {
+                        b.iter_custom(|iters| {
+                            let start = Instant::now();
+                            for _ in 0..iters {
+                                for s in subscribers.iter_mut() {
+                                    let sum = if mode == "copy" {
+                                        s.receive_list(payload, stride)
+                                    } else {
+                                        s.receive_block(&mut publisher, stride)
+                                    };
+                                    assert_eq!(sum, expected, "the payload read back");
+                                }
+                            }
+                            let t = start.elapsed();
+                            row.samples.push(t.as_secs_f64() / iters as f64);
+                            t
+                        })
+                    });
+                    let after = mem();
+                    row.mem = (
+                        after.rss - before.rss,
+                        after.pss_anon - before.pss_anon,
+                        after.pss_shmem - before.pss_shmem,
+                    );
+                    let stats = world.host.totals();
+                    ROWS.lock()
+                        .unwrap()
+                        .push((format!("{read}|{}|{n}|{mode}|{stats:?}", label(size)), row));
+                    drop(subscribers);
+                    drop(publisher);
+                }
+            }
+        }
+        group.finish();
+    }
+    summary();
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn time(s: f64) -> String {
+    if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} us", s * 1e6)
+    }
+}
+
+/// (read, payload, subscribers) of a row of the summary.
+type Key = (String, String, String);
+/// Time per message per subscriber, and the memory deltas.
+type Entry = (f64, (i64, i64, i64));
+
+/// Prints a Markdown table: per message per subscriber, zero copy and
+/// copy side by side, and the memory each configuration kept.
+fn summary() {
+    let rows = ROWS.lock().unwrap();
+    let mut by: HashMap<Key, Entry> = HashMap::new();
+    let mut keys: Vec<Key> = Vec::new();
+    for (key, row) in rows.iter() {
+        let parts: Vec<&str> = key.split('|').collect();
+        let (read, size, n, mode) = (parts[0], parts[1], parts[2], parts[3]);
+        let subs: f64 = n.parse().unwrap();
+        let k = (read.to_string(), size.to_string(), n.to_string());
+        if !keys.contains(&k) {
+            keys.push(k.clone());
+        }
+        by.insert(
+            (format!("{read}|{mode}"), size.to_string(), n.to_string()),
+            (median(&row.samples) / subs, row.mem),
+        );
+    }
+    println!();
+    println!("| read | payload | subscribers | zero copy / msg / sub | copy / msg / sub | copy / zero copy | zero copy: RSS, Pss_Anon, Pss_Shmem delta (KiB) | copy: RSS, Pss_Anon, Pss_Shmem delta (KiB) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (read, size, n) in keys {
+        let z = by.get(&(format!("{read}|zero-copy"), size.clone(), n.clone()));
+        let c = by.get(&(format!("{read}|copy"), size.clone(), n.clone()));
+        let t = |x: Option<&Entry>| x.map_or("-".into(), |x| time(x.0));
+        let m = |x: Option<&Entry>| {
+            x.map_or("-".into(), |x| {
+                format!("{}, {}, {}", x.1 .0, x.1 .1, x.1 .2)
+            })
+        };
+        let ratio = match (z, c) {
+            (Some(z), Some(c)) if c.0 < z.0 => format!("{:.2}x", c.0 / z.0),
+            (Some(z), Some(c)) => format!("{:.1}x", c.0 / z.0),
+            _ => "-".into(),
+        };
+        println!(
+            "| {read} | {size} | {n} | {} | {} | {ratio} | {} | {} |",
+            t(z),
+            t(c),
+            m(z),
+            m(c)
+        );
+    }
+    println!();
+    if let Some((key, _)) = rows.last() {
+        println!(
+            "host totals after the run: {}",
+            key.split('|').nth(4).unwrap_or("")
+        );
+    }
+}
+
+criterion_group!(benches, delivery);
+criterion_main!(benches);
