@@ -916,6 +916,18 @@ impl ShmHost {
     }
 }
 
+/// Puts a new handle into `table` as a `memory-block` resource; an error
+/// of the operation that made it passes through as the WIT error.
+fn push_block(
+    table: &mut ResourceTable,
+    made: Result<HandleId, Error>,
+) -> wasmtime::Result<Result<Resource<MemoryBlock>, Error>> {
+    Ok(match made {
+        Ok(handle) => Ok(table.push(MemoryBlock { handle })?),
+        Err(e) => Err(e),
+    })
+}
+
 /// Adds the `zero-copy:shm/exchange` interface to `linker`.
 ///
 /// `get` returns the [`ShmView`] of a store's data, as wasmtime's own
@@ -956,10 +968,7 @@ pub fn add_to_linker<T: 'static>(
         "[constructor]memory-block",
         move |mut store, (size,): (u32,)| {
             let view = get(store.data_mut());
-            Ok((match view.ctx.create(size) {
-                Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-                Err(e) => Err(e),
-            },))
+            Ok((push_block(view.table, view.ctx.create(size))?,))
         },
     )?;
 
@@ -968,10 +977,7 @@ pub fn add_to_linker<T: 'static>(
         move |mut store, (this,): (Block,)| {
             let view = get(store.data_mut());
             let handle = view.table.get(&this)?.handle;
-            Ok((match view.ctx.clone_handle(handle) {
-                Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-                Err(e) => Err(e),
-            },))
+            Ok((push_block(view.table, view.ctx.clone_handle(handle))?,))
         },
     )?;
 
@@ -1042,15 +1048,10 @@ pub fn add_to_linker<T: 'static>(
         move |mut store, (this, start, size, mode): (Block, u32, u32, AttachFlags)| {
             let view = get(store.data_mut());
             let handle = view.table.get(&this)?.handle;
-            Ok((
-                match view
-                    .ctx
-                    .partition(handle, start, size, mode.contains(AttachFlags::WRITE))
-                {
-                    Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-                    Err(e) => Err(e),
-                },
-            ))
+            let made = view
+                .ctx
+                .partition(handle, start, size, mode.contains(AttachFlags::WRITE));
+            Ok((push_block(view.table, made)?,))
         },
     )?;
 
@@ -1062,10 +1063,7 @@ pub fn add_to_linker<T: 'static>(
                 (bytes.as_ptr(), bytes.len())
             };
             let view = get(store.data_mut());
-            Ok((match view.ctx.create_local(ptr, len) {
-                Ok(handle) => Ok(view.table.push(MemoryBlock { handle })?),
-                Err(e) => Err(e),
-            },))
+            Ok((push_block(view.table, view.ctx.create_local(ptr, len))?,))
         },
     )?;
     Ok(())
