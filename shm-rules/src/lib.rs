@@ -74,6 +74,12 @@ pub enum Access {
     ReadExclusive,
     /// Read-only, shared with other readers.
     ReadShared,
+    /// A read-only mapping of a whole block that stays in a guest across
+    /// many messages (pooled publish/subscribe). It conflicts with nothing
+    /// and grants nothing by itself: each message is read through an
+    /// attachment made by [`Ledger::attach_in_pool`], which follows the
+    /// usual rules (shared read). Never requested through the WIT flags.
+    Pool,
 }
 
 impl Access {
@@ -87,6 +93,9 @@ impl Access {
     }
 
     fn conflicts_with(self, other: Access) -> bool {
+        if self == Access::Pool || other == Access::Pool {
+            return false;
+        }
         !(self == Access::ReadShared && other == Access::ReadShared)
     }
 }
@@ -123,6 +132,13 @@ pub enum Placement {
         guest_offset: u32,
         len: u32,
     },
+    /// The bytes already are at `guest_offset` of `memory`, inside a pool
+    /// mapping ([`Access::Pool`]) of the same guest: nothing to map or undo.
+    InPool {
+        memory: MemoryId,
+        guest_offset: u32,
+        len: u32,
+    },
 }
 
 impl Placement {
@@ -133,9 +149,9 @@ impl Placement {
             Placement::Mapped {
                 guest_offset, skew, ..
             } => guest_offset + skew,
-            Placement::Copied { guest_offset, .. } | Placement::Local { guest_offset, .. } => {
-                guest_offset
-            }
+            Placement::Copied { guest_offset, .. }
+            | Placement::Local { guest_offset, .. }
+            | Placement::InPool { guest_offset, .. } => guest_offset,
         }
     }
 }
@@ -242,6 +258,8 @@ error_enum! {
         AmbiguousMemory => "storage from several linear memories was donated through one store",
         /// A local block attached by a guest that does not hold its memory.
         WrongMemory => "a local block can only be attached by the component whose memory holds it",
+        /// An in-pool attach of a block the guest has not mapped as a pool.
+        NotMapped => "the block is not mapped in this guest's pool: map the pool first",
         /// The handle does not exist.
         Unknown => "unknown block handle",
     }
@@ -609,15 +627,22 @@ impl<B> Ledger<B> {
     }
 
     /// How many live handles name the block (backing) of `handle`, through
-    /// any content.
+    /// any content, not counting handles that only hold a pool mapping
+    /// ([`Access::Pool`]): those keep the bytes shown, not in use.
     pub fn handles_of_block(&self, handle: HandleId) -> Result<usize, UnknownHandle> {
         let backing = self.content_of(handle)?.backing;
-        Ok(self
+        let all: usize = self
             .contents
             .values()
             .filter(|c| c.backing == backing)
             .map(|c| c.handles as usize)
-            .sum())
+            .sum();
+        let pool_maps = self.backings[&backing]
+            .attached
+            .iter()
+            .filter(|h| self.handles[h].attachment.map(|a| a.access) == Some(Access::Pool))
+            .count();
+        Ok(all - pool_maps)
     }
 
     /// How many blocks (backings) are alive.
@@ -911,8 +936,10 @@ impl<B> Ledger<B> {
         }
         // The bytes the guest sees: the whole block for a writer, the valid
         // and not yet consumed bytes for a reader.
+        // A pool mapping covers the whole block too: its valid bytes change
+        // with every message.
         let (view_start, visible) = match access {
-            Access::Write => (0, c.size),
+            Access::Write | Access::Pool => (0, c.size),
             _ => (c.consumed, c.valid - c.consumed),
         };
         let g = self.guests.get(&guest).ok_or(AttachError::Unknown)?;
@@ -922,7 +949,7 @@ impl<B> Ledger<B> {
                 memory,
                 offset,
             } => {
-                if holder != guest {
+                if holder != guest || access == Access::Pool {
                     return Err(AttachError::WrongMemory);
                 }
                 let at = u64::from(offset) + c.start + u64::from(view_start);
@@ -947,6 +974,9 @@ impl<B> Ledger<B> {
                     _ => None,
                 };
                 match mapped {
+                    // A copy would be a snapshot, not a view of later
+                    // messages: a pool mapping is mapped or nothing.
+                    None if access == Access::Pool => return Err(AttachError::NoStorage),
                     Some((memory, guest_offset, len)) => Placement::Mapped {
                         memory,
                         guest_offset,
@@ -993,6 +1023,80 @@ impl<B> Ledger<B> {
     /// Undoes an attach whose placement could not be carried out.
     pub fn abort_attach(&mut self, handle: HandleId) {
         self.end_attachment(handle, None);
+    }
+
+    /// Attaches `handle` for `guest` read-only and shared, in place: its
+    /// bytes must lie inside a pool mapping ([`Access::Pool`]) that `guest`
+    /// holds of the same block, and the placement is
+    /// [`Placement::InPool`], so that nothing needs mapping. The attachment
+    /// follows the rules of [`Access::ReadShared`]: while it lasts no write
+    /// attachment of those bytes can be made.
+    pub fn attach_in_pool(
+        &mut self,
+        guest: GuestId,
+        handle: HandleId,
+    ) -> Result<Attached, AttachError> {
+        let h = self.handle(handle)?;
+        if h.owner != guest {
+            return Err(AttachError::Unknown);
+        }
+        if h.attachment.is_some() {
+            return Err(AttachError::AlreadyAttached);
+        }
+        let c = &self.contents[&h.content];
+        let backing_id = c.backing;
+        let b = &self.backings[&backing_id];
+        let (lo, hi) = (c.start, c.start + u64::from(c.size));
+        let mut pool = None;
+        for other in &b.attached {
+            let oh = &self.handles[other];
+            let a = oh.attachment.expect("listed as attached");
+            let overlap = a.lo < hi.max(lo + 1) && lo < a.hi.max(a.lo + 1);
+            if overlap && Access::ReadShared.conflicts_with(a.access) {
+                return Err(AttachError::Busy);
+            }
+            if let (
+                Access::Pool,
+                Placement::Mapped {
+                    memory,
+                    guest_offset,
+                    file_offset,
+                    ..
+                },
+            ) = (a.access, a.placement)
+            {
+                if oh.owner == guest && a.lo <= lo && hi <= a.hi {
+                    pool = Some((memory, guest_offset, file_offset));
+                }
+            }
+        }
+        let (memory, guest_offset, file_offset) = pool.ok_or(AttachError::NotMapped)?;
+        let first = c.start + u64::from(c.consumed);
+        let visible = c.valid - c.consumed;
+        let at = u64::from(guest_offset) + (first - file_offset);
+        let placement = Placement::InPool {
+            memory,
+            guest_offset: u32::try_from(at).map_err(|_| AttachError::NotMapped)?,
+            len: visible,
+        };
+        let attachment = Attachment {
+            access: Access::ReadShared,
+            placement,
+            visible,
+            lo,
+            hi,
+        };
+        self.handles.get_mut(&handle).expect("checked").attachment = Some(attachment);
+        self.backings
+            .get_mut(&backing_id)
+            .expect("live")
+            .attached
+            .push(handle);
+        Ok(Attached {
+            placement,
+            address: placement.address(),
+            size: visible,
+        })
     }
 
     /// Ends the attachment of `handle`. `consumed` is the valid length after
@@ -1043,13 +1147,44 @@ impl<B> Ledger<B> {
                     }
                 }
                 Access::ReadExclusive => c.consumed += n,
-                Access::ReadShared => {}
+                Access::ReadShared | Access::Pool => {}
             }
         }
         let backing = c.backing;
+        let owner = h.owner;
         let b = self.backings.get_mut(&backing).expect("live");
         b.attached.retain(|&x| x != handle);
-        let owner = h.owner;
+        if let (
+            Access::Pool,
+            Placement::Mapped {
+                memory,
+                guest_offset,
+                len,
+                ..
+            },
+        ) = (a.access, a.placement)
+        {
+            // The in-pool attachments inside this mapping end with it: their
+            // bytes are no longer shown.
+            let (from, to) = (
+                u64::from(guest_offset),
+                u64::from(guest_offset) + u64::from(len),
+            );
+            let dependents: Vec<HandleId> = b
+                .attached
+                .iter()
+                .copied()
+                .filter(|x| {
+                    let oh = &self.handles[x];
+                    matches!(oh.attachment.map(|a| a.placement), Some(Placement::InPool { memory: m, guest_offset: g, .. })
+                        if oh.owner == owner && m == memory && from <= u64::from(g) && u64::from(g) <= to)
+                })
+                .collect();
+            b.attached.retain(|x| !dependents.contains(x));
+            for x in dependents {
+                self.handles.get_mut(&x).expect("listed").attachment = None;
+            }
+        }
         match a.placement {
             Placement::Mapped {
                 memory,
@@ -1065,7 +1200,7 @@ impl<B> Ledger<B> {
                     g.free(memory, guest_offset);
                 }
             }
-            Placement::Empty | Placement::Local { .. } => {}
+            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => {}
         }
         Some(release)
     }
@@ -1133,6 +1268,42 @@ impl<B> Ledger<B> {
             let mut spans: Vec<(MemoryId, u64, u64)> = Vec::new();
             for h in self.handles.values().filter(|h| h.owner == *gid) {
                 let Some(a) = h.attachment else { continue };
+                if let Placement::InPool {
+                    memory,
+                    guest_offset,
+                    len,
+                } = a.placement
+                {
+                    let (at, end) = (
+                        u64::from(guest_offset),
+                        u64::from(guest_offset) + u64::from(len),
+                    );
+                    let in_mapping = self.handles.values().any(|p| {
+                        p.owner == *gid
+                            && matches!(p.attachment, Some(Attachment {
+                                access: Access::Pool,
+                                placement: Placement::Mapped { memory: m, guest_offset: g, len: l, .. },
+                                ..
+                            }) if m == memory && u64::from(g) <= at && end <= u64::from(g) + u64::from(l))
+                    });
+                    if !in_mapping || a.access != Access::ReadShared {
+                        return Err(format!(
+                            "in-pool attachment of {gid:?} outside its pool mappings"
+                        ));
+                    }
+                    continue;
+                }
+                if a.access == Access::Pool
+                    && !matches!(
+                        a.placement,
+                        Placement::Mapped {
+                            writable: false,
+                            ..
+                        } | Placement::Empty
+                    )
+                {
+                    return Err("a pool mapping that is not a read-only mapping".into());
+                }
                 let (memory, at, len) = match a.placement {
                     Placement::Mapped {
                         memory,

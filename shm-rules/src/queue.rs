@@ -111,6 +111,14 @@ impl Queue {
         }
     }
 
+    /// Puts a message just taken back at the front of the queue (a reader
+    /// that could not take it after all). It may exceed the bound by one.
+    pub fn unpop(&self, handle: HandleId) {
+        let mut s = lock(&self.state);
+        s.items.push_front(handle);
+        self.wake(&mut s);
+    }
+
     /// The next message if one is queued.
     pub fn try_pop(&self) -> Option<HandleId> {
         self.take(&mut lock(&self.state))
@@ -150,11 +158,23 @@ impl Queue {
     }
 }
 
+/// The pool of a publisher that lets its subscribers map it (a pooled
+/// topic): subscribers map every block once and receive messages as places
+/// in it. Compare pools with [`Arc::ptr_eq`].
+#[derive(Debug)]
+pub struct SharedPool {
+    /// The pool's blocks (handles held by the broker).
+    pub blocks: Vec<HandleId>,
+    /// The size of each block.
+    pub element_size: u32,
+}
+
 #[derive(Default)]
 struct TopicState {
     publisher: bool,
     had_publisher: bool,
     queues: Vec<Arc<Queue>>,
+    pool: Option<Arc<SharedPool>>,
 }
 
 /// A named topic: at most one publisher, any number of subscriptions.
@@ -179,10 +199,22 @@ impl Topic {
         true
     }
 
+    /// Offers the publisher's pool for mapping (after
+    /// [`Topic::open_publisher`]); it is withdrawn when the publisher closes.
+    pub fn share_pool(&self, pool: Arc<SharedPool>) {
+        lock(&self.state).pool = Some(pool);
+    }
+
+    /// The pool of the topic's publisher, if it shares it.
+    pub fn pool(&self) -> Option<Arc<SharedPool>> {
+        lock(&self.state).pool.clone()
+    }
+
     /// The publisher is gone: readers end once their queues are empty.
     pub fn close_publisher(&self) {
         let mut t = lock(&self.state);
         t.publisher = false;
+        t.pool = None;
         for q in &t.queues {
             q.set_closed(true);
         }
@@ -266,6 +298,28 @@ mod tests {
         assert_eq!(q.pop_wait(), Some(HandleId(3)));
         assert_eq!(q.pop_wait(), None);
         assert!(q.is_finished());
+    }
+
+    #[test]
+    fn unpop_and_shared_pools() {
+        let topics = Topics::default();
+        let t = topics.topic("t");
+        let q = topics.subscribe(&t);
+        assert!(q.push(HandleId(1), 4, Overflow::Block, |_| {}));
+        assert!(q.push(HandleId(2), 4, Overflow::Block, |_| {}));
+        let first = q.try_pop().unwrap();
+        q.unpop(first);
+        assert_eq!(q.try_pop(), Some(HandleId(1)));
+        assert!(t.pool().is_none());
+        assert!(t.open_publisher());
+        let pool = Arc::new(SharedPool {
+            blocks: vec![HandleId(7)],
+            element_size: 10,
+        });
+        t.share_pool(pool.clone());
+        assert!(Arc::ptr_eq(&t.pool().unwrap(), &pool));
+        t.close_publisher();
+        assert!(t.pool().is_none(), "a closed publisher's pool is withdrawn");
     }
 
     #[test]

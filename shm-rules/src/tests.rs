@@ -236,3 +236,81 @@ fn optimum_size_saturates() {
     assert_eq!(l.optimum_size(0, 5000), 0);
     assert_eq!(l.optimum_size(u32::MAX, u32::MAX), u32::MAX);
 }
+
+/// A pool mapping conflicts with nothing; reads in it follow the rules.
+#[test]
+fn pool_mapping_and_in_pool_reads() {
+    let (mut l, publisher) = ledger();
+    let sub = l.add_guest(Limits::default());
+    l.add_storage(publisher, MemoryId(1), 0, 64 * 1024).unwrap();
+    l.add_storage(sub, MemoryId(2), 100, 3 * PAGE).unwrap();
+    let b = l.create(publisher, 5000, || Some(())).unwrap();
+    // The subscriber maps the whole block once, read-only.
+    let map = l.clone_handle(b, sub).unwrap();
+    let mapped = l.attach(sub, map, Access::Pool).unwrap();
+    let Placement::Mapped {
+        guest_offset,
+        len,
+        writable,
+        ..
+    } = mapped.placement
+    else {
+        panic!("a pool is mapped, got {:?}", mapped.placement)
+    };
+    assert_eq!((guest_offset, len, writable), (PAGE, 2 * PAGE, false));
+    assert_eq!(l.handles_of_block(b).unwrap(), 1, "a pool mapping is not a use");
+    // The publisher writes while the pool is mapped.
+    l.attach(publisher, b, Access::Write).unwrap();
+    l.detach(publisher, b, 4500).unwrap();
+    // A message: another clone, attached in the pool.
+    let msg = l.clone_handle(b, sub).unwrap();
+    let a = l.attach_in_pool(sub, msg).unwrap();
+    assert_eq!((a.address, a.size), (PAGE, 4500));
+    assert!(matches!(a.placement, Placement::InPool { .. }));
+    assert_eq!(l.handles_of_block(b).unwrap(), 2);
+    // While it is read, the publisher cannot write.
+    assert_eq!(l.attach(publisher, b, Access::Write), Err(AttachError::Busy));
+    l.check_invariants().unwrap();
+    // Released: writable again, the mapping stays.
+    let release = l.drop_handle(msg).unwrap().release.unwrap();
+    assert!(matches!(release.placement, Placement::InPool { .. }));
+    l.attach(publisher, b, Access::Write).unwrap();
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn in_pool_needs_a_pool_mapping_of_the_same_guest() {
+    let (mut l, g) = ledger();
+    let other = l.add_guest(Limits::default());
+    l.add_storage(g, MemoryId(1), 0, 4 * PAGE).unwrap();
+    l.add_storage(other, MemoryId(2), 0, 4 * PAGE).unwrap();
+    let b = l.create(g, 100, || Some(())).unwrap();
+    let c = l.clone_handle(b, other).unwrap();
+    assert_eq!(l.attach_in_pool(other, c), Err(AttachError::NotMapped));
+    // A mapping held by another guest does not count.
+    let map = l.clone_handle(b, g).unwrap();
+    l.attach(g, map, Access::Pool).unwrap();
+    assert_eq!(l.attach_in_pool(other, c), Err(AttachError::NotMapped));
+    // A pool mapping is never a copy.
+    let small = l.add_guest(Limits::default());
+    l.add_storage(small, MemoryId(3), 0, 100).unwrap();
+    let s = l.clone_handle(b, small).unwrap();
+    assert_eq!(l.attach(small, s, Access::Pool), Err(AttachError::NoStorage));
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn ending_a_pool_mapping_ends_the_reads_in_it() {
+    let (mut l, g) = ledger();
+    let sub = l.add_guest(Limits::default());
+    l.add_storage(sub, MemoryId(2), 0, 4 * PAGE).unwrap();
+    let b = l.create(g, 100, || Some(())).unwrap();
+    let map = l.clone_handle(b, sub).unwrap();
+    l.attach(sub, map, Access::Pool).unwrap();
+    let msg = l.clone_handle(b, sub).unwrap();
+    l.attach_in_pool(sub, msg).unwrap();
+    l.drop_handle(map).unwrap();
+    assert_eq!(l.attached(msg).unwrap(), None);
+    l.check_invariants().unwrap();
+    assert_eq!(l.attach_in_pool(sub, msg), Err(AttachError::NotMapped));
+}
