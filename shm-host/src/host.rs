@@ -61,6 +61,7 @@ pub struct Stats {
     errors: AtomicU64,
     verified: AtomicU64,
     verify_failures: AtomicU64,
+    in_pool: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -87,6 +88,9 @@ pub struct StatsSnapshot {
     pub verified: u64,
     /// Mapped attachments whose check failed (never expected).
     pub verify_failures: u64,
+    /// Messages of pooled topics read in place in a pool mapped earlier:
+    /// attaches that needed no mapping (and no system call).
+    pub in_pool: u64,
 }
 
 impl Stats {
@@ -104,6 +108,7 @@ impl Stats {
             errors: r(&self.errors),
             verified: r(&self.verified),
             verify_failures: r(&self.verify_failures),
+            in_pool: r(&self.in_pool),
         }
     }
 }
@@ -258,6 +263,20 @@ impl ShmHost {
         drop(dropped);
     }
 
+    /// Drops a handle of any guest, undoing its attachment in that guest's
+    /// memory if the memory is still alive (a host-held handle, such as a
+    /// subscriber's pool mapping, whose owner's context may be gone).
+    pub(crate) fn drop_anywhere(&self, handle: HandleId) {
+        let mut ledger = self.ledger();
+        if let Ok(dropped) = ledger.drop_handle(handle) {
+            if let Some(release) = dropped.release {
+                self.unplace(&ledger, &release);
+            }
+            drop(ledger);
+            drop(dropped.freed);
+        }
+    }
+
     /// A read-only handle to `handle`'s block, owned by `owner`.
     pub(crate) fn clone_for(
         &self,
@@ -392,6 +411,7 @@ impl From<AttachError> for Error {
             AttachError::ReadOnly => Error::ReadOnly,
             AttachError::AmbiguousMemory => Error::AmbiguousMemory,
             AttachError::WrongMemory => Error::WrongMemory,
+            AttachError::NotMapped => Error::NoStorage,
             AttachError::Unknown => Error::Internal,
         }
     }
@@ -615,13 +635,30 @@ impl ShmCtx {
                 self.bump(|s| &s.copies, 1);
                 self.bump(|s| &s.bytes_copied, u64::from(len));
             }
-            Placement::Empty | Placement::Local { .. } => {}
+            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => {}
         }
         tracing::trace!(guest = %self.name, handle = handle.0, ?access, address = attached.address, size = attached.size, "attached");
         Ok(MemoryArea {
             address: attached.address,
             size: attached.size,
         })
+    }
+
+    /// Attaches `handle` read-only where its block already is: inside a
+    /// pool mapping of this guest ([`Access::Pool`]). Nothing is mapped.
+    pub fn attach_in_pool(&self, handle: HandleId) -> Result<MemoryArea, Error> {
+        let attached = self.host.ledger().attach_in_pool(self.guest, handle);
+        match attached {
+            Ok(a) => {
+                self.bump(|s| &s.attaches, 1);
+                self.bump(|s| &s.in_pool, 1);
+                Ok(MemoryArea {
+                    address: a.address,
+                    size: a.size,
+                })
+            }
+            Err(e) => self.fail("attach in pool", e),
+        }
     }
 
     /// Ends the attachment of `handle`.
@@ -807,7 +844,7 @@ impl ShmHost {
     /// Carries out a placement (with the ledger locked).
     fn place(&self, ledger: &Ledger<SharedPages>, placement: &Placement) -> Result<(), MapError> {
         match *placement {
-            Placement::Empty | Placement::Local { .. } => Ok(()),
+            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => Ok(()),
             Placement::Mapped {
                 memory,
                 guest_offset,
@@ -879,7 +916,7 @@ impl ShmHost {
     /// needs nothing undone.
     fn unplace(&self, ledger: &Ledger<SharedPages>, release: &Release) {
         let result = match release.placement {
-            Placement::Empty | Placement::Local { .. } => Ok(()),
+            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => Ok(()),
             Placement::Mapped {
                 memory,
                 guest_offset,

@@ -422,8 +422,8 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
 fn print_stats(host: &ShmHost) {
     let line = |name: &str, s: &StatsSnapshot| {
         println!(
-            "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}",
-            s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors
+            "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}  in-pool {:>8}",
+            s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors, s.in_pool
         )
     };
     println!("shm-host statistics:");

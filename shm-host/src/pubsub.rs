@@ -8,21 +8,29 @@
 //! every subscriber dropped its clone (or trapped, or left). Nothing here
 //! needs a callback from the drops: `allocate` asks the ledger.
 //!
+//! Pooled topics (`publisher.pooled`): a subscriber maps every block of the
+//! pool once, read-only ([`Access::Pool`] attachments of handles the
+//! subscription holds), and each message is then attached in place
+//! ([`crate::ShmCtx::attach_in_pool`]) and kept under a lease until
+//! `release`: no mapping per message.
+//!
 //! Lock order: topic, then queue, then the ledger (inside [`ShmHost`]).
 
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use shm_rules::queue::{Queue, Topic, Topics};
+use shm_rules::queue::{Queue, SharedPool, Topic, Topics};
 use wasmtime::component::{
     Destination, Linker, Resource, ResourceTable, ResourceType, StreamProducer, StreamReader,
     StreamResult,
 };
 use wasmtime::StoreContextMut;
 
-use crate::bindings::pub_sub::PubSubError;
-use crate::rules::{GuestId, HandleId};
+use crate::bindings::exchange::Error;
+use crate::bindings::pub_sub::{PooledMessage, PubSubError};
+use crate::rules::{Access, BackingId, GuestId, HandleId};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
 
 pub use shm_rules::queue::Overflow;
@@ -84,6 +92,31 @@ pub struct Subscriber {
     host: ShmHost,
     topic: Arc<Topic>,
     queue: Arc<Queue>,
+    /// The pool mapped in the subscriber's memory (pooled topics).
+    mapped: Option<MappedPool>,
+    /// Messages taken with `next-pooled` and not yet released, by lease.
+    leases: HashMap<u64, HandleId>,
+}
+
+/// A pool mapped into a subscriber: one read-only pool mapping per block.
+struct MappedPool {
+    pool: Arc<SharedPool>,
+    /// The mapping handles, held by the subscriber's guest.
+    maps: Vec<HandleId>,
+    backings: HashSet<BackingId>,
+}
+
+impl Subscriber {
+    fn new(host: ShmHost, topic: Arc<Topic>) -> Subscriber {
+        let queue = host.broker().topics.subscribe(&topic);
+        Subscriber {
+            host,
+            topic,
+            queue,
+            mapped: None,
+            leases: HashMap::new(),
+        }
+    }
 }
 
 impl Drop for Publisher {
@@ -101,6 +134,13 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         for h in self.topic.leave(&self.queue) {
             self.host.drop_detached(h);
+        }
+        // Messages first, then the pool mapping they lie in.
+        for (_, h) in self.leases.drain() {
+            self.host.drop_anywhere(h);
+        }
+        for h in self.mapped.take().map(|m| m.maps).unwrap_or_default() {
+            self.host.drop_anywhere(h);
         }
     }
 }
@@ -124,10 +164,11 @@ impl PubSubView<'_> {
         topic: String,
         elements: u32,
         size: u32,
+        pooled: bool,
     ) -> Result<Publisher, PubSubError> {
         let host = self.ctx.host().clone();
         let broker = host.broker();
-        if elements == 0 || elements > broker.config.max_pool {
+        if elements == 0 || elements > broker.config.max_pool || (pooled && size == 0) {
             return Err(PubSubError::InvalidArgument);
         }
         let t = broker.topics.topic(&topic);
@@ -153,7 +194,13 @@ impl PubSubView<'_> {
             }
             publisher.pool.push(h);
         }
-        tracing::debug!(topic = %publisher.name, elements, size, "publisher created");
+        if pooled {
+            publisher.topic.share_pool(Arc::new(SharedPool {
+                blocks: publisher.pool.clone(),
+                element_size: size,
+            }));
+        }
+        tracing::debug!(topic = %publisher.name, elements, size, pooled, "publisher created");
         Ok(publisher)
     }
 
@@ -246,6 +293,133 @@ impl PubSubView<'_> {
         }
         Ok(Some(self.table.push(MemoryBlock::new(handle))?))
     }
+
+    fn pool_storage(
+        &mut self,
+        this: &Resource<Subscriber>,
+    ) -> wasmtime::Result<Result<u32, PubSubError>> {
+        let topic = self.table.get(this)?.topic.clone();
+        Ok(match topic.pool() {
+            Some(pool) => {
+                let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
+                Ok(self.ctx.optimum_size(n, pool.element_size))
+            }
+            None => Err(PubSubError::NotPooled),
+        })
+    }
+
+    fn map_pool(
+        &mut self,
+        this: &Resource<Subscriber>,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        let sub = self.table.get_mut(this)?;
+        let Some(pool) = sub.topic.pool() else {
+            return Ok(Err(PubSubError::NotPooled));
+        };
+        if let Some(m) = &sub.mapped {
+            if Arc::ptr_eq(&m.pool, &pool) {
+                return Ok(Ok(()));
+            }
+            if !sub.leases.is_empty() {
+                return Ok(Err(PubSubError::MessagesHeld));
+            }
+        }
+        for h in sub.mapped.take().map(|m| m.maps).unwrap_or_default() {
+            let _ = self.ctx.drop_handle(h);
+        }
+        let mut maps = Vec::with_capacity(pool.blocks.len());
+        let mut backings = HashSet::with_capacity(pool.blocks.len());
+        for &block in &pool.blocks {
+            let mapped = self.ctx.clone_handle(block).and_then(|map| {
+                let attached = self.ctx.attach(map, Access::Pool);
+                let backing = attached.and_then(|_| self.ctx.backing_id(map));
+                backing.map(|b| (map, b)).inspect_err(|_| {
+                    let _ = self.ctx.drop_handle(map);
+                })
+            });
+            match mapped {
+                Ok((map, backing)) => {
+                    maps.push(map);
+                    backings.insert(backing);
+                }
+                Err(e) => {
+                    for map in maps {
+                        let _ = self.ctx.drop_handle(map);
+                    }
+                    return Ok(Err(match e {
+                        Error::NoStorage | Error::AmbiguousMemory => PubSubError::NoStorage,
+                        Error::LimitExceeded => PubSubError::InvalidArgument,
+                        _ => PubSubError::Internal,
+                    }));
+                }
+            }
+        }
+        tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), "pool mapped");
+        sub.mapped = Some(MappedPool {
+            pool,
+            maps,
+            backings,
+        });
+        Ok(Ok(()))
+    }
+
+    fn take_pooled(
+        &mut self,
+        this: &Resource<Subscriber>,
+        wait: bool,
+    ) -> wasmtime::Result<Result<Option<PooledMessage>, PubSubError>> {
+        let queue = self.table.get(this)?.queue.clone();
+        let taken = if wait {
+            queue.pop_wait()
+        } else {
+            queue.try_pop()
+        };
+        let Some(handle) = taken else {
+            return Ok(Ok(None));
+        };
+        let sub = self.table.get_mut(this)?;
+        let backing = self.ctx.backing_id(handle);
+        let in_pool = match (&sub.mapped, backing) {
+            (Some(m), Ok(b)) => m.backings.contains(&b),
+            _ => false,
+        };
+        if !in_pool {
+            queue.unpop(handle);
+            return Ok(Err(PubSubError::PoolChanged));
+        }
+        if self.ctx.adopt_from(handle).is_err() {
+            self.ctx.host().drop_detached(handle);
+            wasmtime::bail!("the subscriber's handle limit is exhausted");
+        }
+        match self.ctx.attach_in_pool(handle) {
+            Ok(area) => {
+                sub.leases.insert(handle.0, handle);
+                Ok(Ok(Some(PooledMessage {
+                    lease: handle.0,
+                    address: area.address,
+                    size: area.size,
+                })))
+            }
+            Err(_) => {
+                // Only a publisher that kept a writable partition attached
+                // gets here: the message is lost to this subscriber.
+                let _ = self.ctx.drop_handle(handle);
+                Ok(Err(PubSubError::StillAttached))
+            }
+        }
+    }
+
+    fn release(
+        &mut self,
+        this: &Resource<Subscriber>,
+        lease: u64,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        let sub = self.table.get_mut(this)?;
+        Ok(match sub.leases.remove(&lease) {
+            Some(h) => self.ctx.drop_handle(h).map_err(|_| PubSubError::Internal),
+            None => Err(PubSubError::UnknownLease),
+        })
+    }
 }
 
 /// A subscription's queue as a component-model stream: each read takes the
@@ -318,7 +492,17 @@ pub fn add_to_linker<T: 'static>(
         "[constructor]publisher",
         move |mut store, (topic, elements, size): (String, u32, u32)| {
             let mut view = get(store.data_mut());
-            Ok((match view.new_publisher(topic, elements, size) {
+            Ok((match view.new_publisher(topic, elements, size, false) {
+                Ok(p) => Ok(view.table.push(p)?),
+                Err(e) => Err(e),
+            },))
+        },
+    )?;
+    inst.func_wrap(
+        "[static]publisher.pooled",
+        move |mut store, (topic, elements, size): (String, u32, u32)| {
+            let mut view = get(store.data_mut());
+            Ok((match view.new_publisher(topic, elements, size, true) {
                 Ok(p) => Ok(view.table.push(p)?),
                 Err(e) => Err(e),
             },))
@@ -330,8 +514,7 @@ pub fn add_to_linker<T: 'static>(
             let view = get(store.data_mut());
             let publisher = view.table.get(&this)?;
             let (host, topic) = (publisher.host.clone(), publisher.topic.clone());
-            let queue = host.broker().topics.subscribe(&topic);
-            Ok((view.table.push(Subscriber { host, topic, queue })?,))
+            Ok((view.table.push(Subscriber::new(host, topic))?,))
         },
     )?;
     inst.func_wrap(
@@ -360,8 +543,7 @@ pub fn add_to_linker<T: 'static>(
             let view = get(store.data_mut());
             let host = view.ctx.host().clone();
             let topic = view.broker().topics.topic(&topic);
-            let queue = host.broker().topics.subscribe(&topic);
-            Ok((view.table.push(Subscriber { host, topic, queue })?,))
+            Ok((view.table.push(Subscriber::new(host, topic))?,))
         },
     )?;
     inst.func_wrap(
@@ -390,6 +572,36 @@ pub fn add_to_linker<T: 'static>(
             let view = get(store.data_mut());
             let dropped = view.table.get(&this)?.queue.dropped();
             Ok((dropped,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.pool-storage",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            Ok((get(store.data_mut()).pool_storage(&this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.map-pool",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            Ok((get(store.data_mut()).map_pool(&this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.next-pooled",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            Ok((get(store.data_mut()).take_pooled(&this, true)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.try-next-pooled",
+        move |mut store, (this,): (Resource<Subscriber>,)| {
+            Ok((get(store.data_mut()).take_pooled(&this, false)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.release",
+        move |mut store, (this, lease): (Resource<Subscriber>, u64)| {
+            Ok((get(store.data_mut()).release(&this, lease)?,))
         },
     )?;
     Ok(())

@@ -253,6 +253,96 @@ fn subscribers_that_leave_do_not_hold_the_publisher() -> Case {
     Ok(())
 }
 
+fn pooled_messages_are_read_in_place() -> Case {
+    let p = Publisher::pooled("suite-pooled", 2, 64).map_err(e)?;
+    let s = Subscriber::new("suite-pooled");
+    s.map_pool().map_err(e)?;
+    for i in 0..2u8 {
+        let (block, _) = p.allocate().map_err(e)?;
+        put(&block, &[i, i])?;
+        p.publish(block).map_err(e)?;
+    }
+    let first = s.try_next_pooled().map_err(e)?.ok_or("no message")?;
+    let second = s.try_next_pooled().map_err(e)?.ok_or("no message")?;
+    check!(
+        *first == [0, 0] && *second == [1, 1],
+        "messages {first:?} {second:?}"
+    );
+    check!(
+        p.allocate().err() == Some(PubSubError::PoolExhausted),
+        "allocate while both messages are held"
+    );
+    drop(first);
+    let (block, initialized) = p.allocate().map_err(e)?;
+    check!(initialized == 2, "initialized bytes {initialized}");
+    put(&block, &[2, 2, 2])?;
+    p.publish(block).map_err(e)?;
+    check!(*second == [1, 1], "a held message changed: {:?}", &*second);
+    let third = s.try_next_pooled().map_err(e)?.ok_or("no third message")?;
+    check!(*third == [2, 2, 2], "third message {:?}", &*third);
+    drop((second, third));
+    check!(
+        s.try_next_pooled().map_err(e)?.is_none(),
+        "an extra message"
+    );
+    drop(p);
+    check!(
+        s.next_pooled().map_err(e)?.is_none(),
+        "the end of the topic"
+    );
+    Ok(())
+}
+
+fn a_replaced_pool_is_mapped_again() -> Case {
+    let s = Subscriber::new("suite-replaced");
+    let old = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
+    let (block, _) = old.allocate().map_err(e)?;
+    put(&block, b"old")?;
+    old.publish(block).map_err(e)?;
+    // Mapped on first use.
+    let held = s.try_next_pooled().map_err(e)?.ok_or("no message")?;
+    drop(old);
+    let new = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
+    let (block, _) = new.allocate().map_err(e)?;
+    put(&block, b"new")?;
+    new.publish(block).map_err(e)?;
+    check!(
+        s.try_next_pooled().err() == Some(PubSubError::MessagesHeld),
+        "remapping while a message of the old pool is held"
+    );
+    check!(*held == *b"old", "the held message changed");
+    drop(held);
+    let m = s
+        .try_next_pooled()
+        .map_err(e)?
+        .ok_or("the message stayed queued")?;
+    check!(*m == *b"new", "message {:?}", &*m);
+    Ok(())
+}
+
+fn pooled_errors() -> Case {
+    check!(
+        Publisher::pooled("suite-pooled-empty", 1, 0).err() == Some(PubSubError::InvalidArgument),
+        "a pool of empty blocks"
+    );
+    let p = Publisher::new("suite-not-pooled", 1, 64).map_err(e)?;
+    let s = Subscriber::new("suite-not-pooled");
+    check!(
+        s.map_pool().err() == Some(PubSubError::NotPooled),
+        "mapping the pool of a topic that does not share it"
+    );
+    let (block, _) = p.allocate().map_err(e)?;
+    put(&block, b"x")?;
+    p.publish(block).map_err(e)?;
+    check!(
+        s.try_next_pooled().err() == Some(PubSubError::NotPooled),
+        "a pooled read of a plain topic"
+    );
+    let m = s.try_next().ok_or("the message was lost")?;
+    check!(*m.attach_read().map_err(e)? == *b"x", "the plain message");
+    Ok(())
+}
+
 /// A named case.
 pub type NamedCase = (&'static str, fn() -> Case);
 
@@ -288,6 +378,15 @@ pub const CASES: &[NamedCase] = &[
         "subscribers_that_leave_do_not_hold_the_publisher",
         subscribers_that_leave_do_not_hold_the_publisher,
     ),
+    (
+        "pooled_messages_are_read_in_place",
+        pooled_messages_are_read_in_place,
+    ),
+    (
+        "a_replaced_pool_is_mapped_again",
+        a_replaced_pool_is_mapped_again,
+    ),
+    ("pooled_errors", pooled_errors),
 ];
 
 /// Runs every case; returns the failures as `(name, reason)`.

@@ -20,6 +20,25 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Pooled topics: the subscriber maps the publisher's whole pool once and
+//! reads each message where it already is, with no system call per message.
+//!
+//! ```no_run
+//! use shm_guest::pubsub::{Publisher, Subscriber};
+//!
+//! let publisher = Publisher::pooled("frames", 4, 1 << 20)?;
+//! let subscriber = publisher.subscription();
+//! let (block, _) = publisher.allocate()?;
+//! block.attach_write()?.commit(1 << 20)?;
+//! publisher.publish(block)?;
+//!
+//! subscriber.map_pool()?; // once: donates storage and maps the pool
+//! while let Some(message) = subscriber.try_next_pooled()? {
+//!     println!("{} bytes", message.len()); // read in place
+//! } // dropping a message releases it to the pool
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::raw::pub_sub as wit;
 use crate::Block;
@@ -53,6 +72,21 @@ pub enum PubSubError {
     /// The host failed.
     #[error("the host failed; see its log")]
     Internal,
+    /// The topic's publisher does not share its pool.
+    #[error("the topic is not pooled (or has no publisher yet): receive with next_message")]
+    NotPooled,
+    /// The donated storage cannot hold the pool.
+    #[error("no storage can hold the pool: map_pool donates what it needs, or donate more")]
+    NoStorage,
+    /// The next message is not in the mapped pool.
+    #[error("the next message is not in the mapped pool: call map_pool again")]
+    PoolChanged,
+    /// Messages of the mapped pool are still held.
+    #[error("messages of the mapped pool are still held: drop them before mapping another pool")]
+    MessagesHeld,
+    /// No message is held under that lease.
+    #[error("no message is held under that lease")]
+    UnknownLease,
 }
 
 impl From<wit::PubSubError> for PubSubError {
@@ -64,6 +98,11 @@ impl From<wit::PubSubError> for PubSubError {
             wit::PubSubError::TopicTaken => PubSubError::TopicTaken,
             wit::PubSubError::InvalidArgument => PubSubError::InvalidArgument,
             wit::PubSubError::Internal => PubSubError::Internal,
+            wit::PubSubError::NotPooled => PubSubError::NotPooled,
+            wit::PubSubError::NoStorage => PubSubError::NoStorage,
+            wit::PubSubError::PoolChanged => PubSubError::PoolChanged,
+            wit::PubSubError::MessagesHeld => PubSubError::MessagesHeld,
+            wit::PubSubError::UnknownLease => PubSubError::UnknownLease,
         }
     }
 }
@@ -79,6 +118,16 @@ impl Publisher {
     pub fn new(topic: &str, elements: u32, size: u32) -> Result<Publisher, PubSubError> {
         Ok(Publisher {
             raw: wit::Publisher::new(topic, elements, size)?,
+        })
+    }
+
+    /// A publisher on `topic` whose subscribers may map the pool once and
+    /// receive messages in place ([`Subscriber::next_pooled`]). They can
+    /// then read every block of the pool, including one being written: pool
+    /// only topics whose subscribers may see all of their data.
+    pub fn pooled(topic: &str, elements: u32, size: u32) -> Result<Publisher, PubSubError> {
+        Ok(Publisher {
+            raw: wit::Publisher::pooled(topic, elements, size)?,
         })
     }
 
@@ -149,6 +198,105 @@ impl Subscriber {
     /// Messages lost to the host's drop-oldest policy.
     pub fn dropped(&self) -> u64 {
         self.raw.dropped()
+    }
+
+    /// Maps the topic's pool into this component, read-only, donating the
+    /// storage it needs: once per pool (again only if the topic's publisher
+    /// is replaced).
+    pub fn map_pool(&self) -> Result<(), PubSubError> {
+        match self.raw.map_pool() {
+            Err(wit::PubSubError::NoStorage) => {
+                let need = self.raw.pool_storage()?;
+                crate::donate_storage(need).map_err(|_| PubSubError::NoStorage)?;
+                Ok(self.raw.map_pool()?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The next message of a pooled topic, waiting for it, read in place
+    /// in the mapped pool (mapped first if needed); `None` once the
+    /// publisher is gone and the queue is empty. Dropping the message
+    /// releases it.
+    pub fn next_pooled(&self) -> Result<Option<PooledMessage<'_>>, PubSubError> {
+        self.pooled(|raw| raw.next_pooled())
+    }
+
+    /// The next message of a pooled topic if one is queued.
+    pub fn try_next_pooled(&self) -> Result<Option<PooledMessage<'_>>, PubSubError> {
+        self.pooled(|raw| raw.try_next_pooled())
+    }
+
+    fn pooled(
+        &self,
+        take: impl Fn(&wit::Subscriber) -> Result<Option<wit::PooledMessage>, wit::PubSubError>,
+    ) -> Result<Option<PooledMessage<'_>>, PubSubError> {
+        let message = match take(&self.raw) {
+            Err(wit::PubSubError::PoolChanged) => {
+                self.map_pool()?;
+                take(&self.raw)?
+            }
+            other => other?,
+        };
+        Ok(message.map(|m| PooledMessage {
+            bytes: self.lease_bytes(&m),
+            lease: m.lease,
+            subscriber: self,
+        }))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn lease_bytes(&self, m: &wit::PooledMessage) -> &[u8] {
+        if m.size == 0 {
+            return &[];
+        }
+        // SAFETY: the host attached the message read-only at `m.address`
+        // in this component's memory, inside the pool it mapped into
+        // storage donated by `donate_storage` (leaked, never referenced
+        // again). Until the lease is released the bytes cannot change (the
+        // lease is a shared read: no write attach of the block is possible)
+        // and stay mapped (the host refuses to unmap a pool while messages
+        // of it are held, and the subscription outlives the borrow). The
+        // slice borrows the subscription, and `PooledMessage` releases the
+        // lease only when dropped.
+        unsafe { core::slice::from_raw_parts(m.address as usize as *const u8, m.size as usize) }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn lease_bytes(&self, m: &wit::PooledMessage) -> &[u8] {
+        // SAFETY: the slice is used only while the `PooledMessage` holding
+        // the lease lives; it releases the lease when dropped, and borrows
+        // this subscription, which therefore outlives it.
+        unsafe { self.raw.lease_bytes(m.lease) }.unwrap_or(&[])
+    }
+}
+
+/// A message of a pooled topic, read in place; released when dropped.
+pub struct PooledMessage<'a> {
+    subscriber: &'a Subscriber,
+    lease: u64,
+    bytes: &'a [u8],
+}
+
+impl core::ops::Deref for PooledMessage<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl Drop for PooledMessage<'_> {
+    fn drop(&mut self) {
+        let _ = self.subscriber.raw.release(self.lease);
+    }
+}
+
+impl core::fmt::Debug for PooledMessage<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PooledMessage")
+            .field("lease", &self.lease)
+            .field("len", &self.bytes.len())
+            .finish()
     }
 }
 

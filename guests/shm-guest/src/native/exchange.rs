@@ -43,6 +43,7 @@ impl From<AttachError> for Error {
             AttachError::ReadOnly => Error::ReadOnly,
             AttachError::AmbiguousMemory => Error::AmbiguousMemory,
             AttachError::WrongMemory => Error::WrongMemory,
+            AttachError::NotMapped => Error::NoStorage,
             AttachError::Unknown => Error::Internal,
         }
     }

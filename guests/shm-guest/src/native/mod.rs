@@ -120,6 +120,49 @@ impl Native {
                 .valid_range(handle)
                 .map_err(|_| exchange::Error::Internal)?,
         };
+        // SAFETY: forwarded: the ledger just granted `access` to `handle`,
+        // and the caller keeps this function's contract.
+        unsafe { Self::bytes(&ledger, handle, offset, len) }
+    }
+
+    /// Attaches `handle` read-only in a pool mapping the native guest holds
+    /// of its block (pooled topics) and returns its valid bytes and the
+    /// virtual address the rules placed them at.
+    ///
+    /// # Safety
+    ///
+    /// The caller must not use the slice after the handle is dropped (the
+    /// pooled messages of this crate borrow their subscription and release
+    /// on drop).
+    pub(crate) unsafe fn attach_in_pool<'a>(
+        &self,
+        handle: HandleId,
+    ) -> Result<(&'a [u8], u32), shm_rules::AttachError> {
+        let mut ledger = self.ledger();
+        let attached = ledger.attach_in_pool(self.guest, handle)?;
+        let (offset, len) = ledger
+            .valid_range(handle)
+            .map_err(|_| shm_rules::AttachError::Unknown)?;
+        // SAFETY: the ledger just granted a shared read of `handle`, which
+        // lasts until the handle is dropped; the caller keeps the slice no
+        // longer and only reads through it.
+        let bytes = unsafe { Self::bytes(&ledger, handle, offset, len) }
+            .map_err(|_| shm_rules::AttachError::Unknown)?;
+        Ok((bytes, attached.address))
+    }
+
+    /// The bytes `offset .. offset + len` of `handle`'s content.
+    ///
+    /// # Safety
+    ///
+    /// `handle` must be attached with an access that covers the range (a
+    /// write for `&mut` use), and the slice must not outlive the attachment.
+    unsafe fn bytes<'a>(
+        ledger: &Ledger<Arc<Bytes>>,
+        handle: HandleId,
+        offset: u32,
+        len: u32,
+    ) -> Result<&'a mut [u8], exchange::Error> {
         let (_, start, bytes) = ledger
             .backing_of(handle)
             .map_err(|_| exchange::Error::Internal)?;

@@ -5,14 +5,22 @@
 //! The queue bound and policy come from the environment, as the runner's
 //! flags set them on the wasm host: `SHM_QUEUE` (default 8) and
 //! `SHM_OVERFLOW` (`block`, the default, or `drop-oldest`).
+//!
+//! Pooled topics keep the host's rules too: a subscription holds a pool
+//! mapping ([`shm_rules::Access::Pool`]) of every block, and each message is
+//! an in-pool shared read until released. Natively the "mapping" is only
+//! bookkeeping (the bytes are already in this address space), and a
+//! message's `address` is the rules' virtual one: read it with
+//! [`Subscriber::lease_bytes`].
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use shm_rules::queue::{Overflow, Queue, Topic, Topics};
-use shm_rules::HandleId;
+use shm_rules::queue::{Overflow, Queue, SharedPool, Topic, Topics};
+use shm_rules::{Access, BackingId, HandleId};
 
 use super::exchange::MemoryBlock;
 use super::native;
@@ -32,6 +40,27 @@ pub enum PubSubError {
     InvalidArgument,
     /// The backend failed.
     Internal,
+    /// The topic's publisher does not share its pool.
+    NotPooled,
+    /// The storage cannot hold the pool.
+    NoStorage,
+    /// The next message is not in the mapped pool.
+    PoolChanged,
+    /// Messages of the mapped pool are still held.
+    MessagesHeld,
+    /// No message is held under that lease.
+    UnknownLease,
+}
+
+/// A message of a pooled topic (the WIT `pooled-message`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PooledMessage {
+    /// Names the message for `release`.
+    pub lease: u64,
+    /// Natively a virtual address (see the module's notes).
+    pub address: u32,
+    /// How many bytes are valid.
+    pub size: u32,
 }
 
 /// The topics of this process.
@@ -65,6 +94,7 @@ fn subscribe(topic: &Arc<Topic>) -> Subscriber {
     Subscriber {
         topic: topic.clone(),
         queue: native().pubsub.topics.subscribe(topic),
+        pooled: Mutex::default(),
     }
 }
 
@@ -95,7 +125,21 @@ impl Drop for Publisher {
 impl Publisher {
     /// A publisher on `topic` with `elements` blocks of `element_size` bytes.
     pub fn new(topic: &str, elements: u32, element_size: u32) -> Result<Publisher, PubSubError> {
-        if elements == 0 || elements > 1024 {
+        Publisher::open(topic, elements, element_size, false)
+    }
+
+    /// A publisher whose subscribers may map its pool (a pooled topic).
+    pub fn pooled(topic: &str, elements: u32, element_size: u32) -> Result<Publisher, PubSubError> {
+        Publisher::open(topic, elements, element_size, true)
+    }
+
+    fn open(
+        topic: &str,
+        elements: u32,
+        element_size: u32,
+        pooled: bool,
+    ) -> Result<Publisher, PubSubError> {
+        if elements == 0 || elements > 1024 || (pooled && element_size == 0) {
             return Err(PubSubError::InvalidArgument);
         }
         let n = native();
@@ -115,6 +159,12 @@ impl Publisher {
                 .transfer(h, n.broker)
                 .map_err(|_| PubSubError::Internal)?;
             publisher.pool.push(h);
+        }
+        if pooled {
+            publisher.topic.share_pool(Arc::new(SharedPool {
+                blocks: publisher.pool.clone(),
+                element_size,
+            }));
         }
         Ok(publisher)
     }
@@ -188,6 +238,17 @@ impl Publisher {
 pub struct Subscriber {
     topic: Arc<Topic>,
     queue: Arc<Queue>,
+    pooled: Mutex<Pooled>,
+}
+
+/// A subscription's pool mapping and held messages.
+#[derive(Default)]
+struct Pooled {
+    pool: Option<Arc<SharedPool>>,
+    maps: Vec<HandleId>,
+    backings: HashSet<BackingId>,
+    /// Held messages: the handle and its bytes.
+    leases: HashMap<u64, (HandleId, &'static [u8])>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -199,8 +260,10 @@ impl std::fmt::Debug for Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         let queued = self.topic.leave(&self.queue);
+        let pooled = std::mem::take(&mut *self.pooled.lock().unwrap_or_else(|e| e.into_inner()));
         let mut ledger = native().ledger();
-        for h in queued {
+        let held = pooled.leases.into_values().map(|(h, _)| h);
+        for h in queued.into_iter().chain(held).chain(pooled.maps) {
             let _ = ledger.drop_handle(h);
         }
     }
@@ -232,6 +295,119 @@ impl Subscriber {
     /// Messages lost to the drop-oldest policy.
     pub fn dropped(&self) -> u64 {
         self.queue.dropped()
+    }
+
+    /// Storage the topic's pool needs (natively only for the rules'
+    /// bookkeeping).
+    pub fn pool_storage(&self) -> Result<u32, PubSubError> {
+        let pool = self.topic.pool().ok_or(PubSubError::NotPooled)?;
+        let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
+        Ok(native().ledger().optimum_size(n, pool.element_size))
+    }
+
+    /// Maps the topic's pool: a pool mapping of every block.
+    pub fn map_pool(&self) -> Result<(), PubSubError> {
+        let pool = self.topic.pool().ok_or(PubSubError::NotPooled)?;
+        let mut pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mapped) = &pooled.pool {
+            if Arc::ptr_eq(mapped, &pool) {
+                return Ok(());
+            }
+            if !pooled.leases.is_empty() {
+                return Err(PubSubError::MessagesHeld);
+            }
+        }
+        let n = native();
+        let mut ledger = n.ledger();
+        for h in std::mem::take(&mut pooled.maps) {
+            let _ = ledger.drop_handle(h);
+        }
+        pooled.backings.clear();
+        pooled.pool = None;
+        for &block in &pool.blocks {
+            let map = ledger
+                .clone_handle(block, n.guest)
+                .map_err(|_| PubSubError::Internal)?;
+            pooled.maps.push(map);
+            ledger
+                .attach(n.guest, map, Access::Pool)
+                .map_err(|e| match e {
+                    shm_rules::AttachError::NoStorage => PubSubError::NoStorage,
+                    _ => PubSubError::Internal,
+                })?;
+            let backing = ledger.backing_of(map).map_err(|_| PubSubError::Internal)?.0;
+            pooled.backings.insert(backing);
+        }
+        pooled.pool = Some(pool);
+        Ok(())
+    }
+
+    fn take_pooled(&self, taken: Option<HandleId>) -> Result<Option<PooledMessage>, PubSubError> {
+        let Some(handle) = taken else {
+            return Ok(None);
+        };
+        let n = native();
+        let mut pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
+        let backing = n.ledger().backing_of(handle).map(|b| b.0);
+        if !backing.is_ok_and(|b| pooled.backings.contains(&b)) {
+            self.queue.unpop(handle);
+            return Err(PubSubError::PoolChanged);
+        }
+        n.ledger()
+            .transfer(handle, n.guest)
+            .map_err(|_| PubSubError::Internal)?;
+        // SAFETY: the slice is kept with the lease and handed out only by
+        // `lease_bytes`, whose contract ends its use at `release` (when
+        // the handle is dropped).
+        match unsafe { n.attach_in_pool(handle) } {
+            Ok((bytes, address)) => {
+                pooled.leases.insert(handle.0, (handle, bytes));
+                Ok(Some(PooledMessage {
+                    lease: handle.0,
+                    address,
+                    size: bytes.len() as u32,
+                }))
+            }
+            Err(_) => {
+                let _ = n.ledger().drop_handle(handle);
+                Err(PubSubError::StillAttached)
+            }
+        }
+    }
+
+    /// The next message in the mapped pool, waiting for it.
+    pub fn next_pooled(&self) -> Result<Option<PooledMessage>, PubSubError> {
+        self.take_pooled(self.queue.pop_wait())
+    }
+
+    /// The next message in the mapped pool if one is queued.
+    pub fn try_next_pooled(&self) -> Result<Option<PooledMessage>, PubSubError> {
+        self.take_pooled(self.queue.try_pop())
+    }
+
+    /// Gives a message back to the pool.
+    pub fn release(&self, lease: u64) -> Result<(), PubSubError> {
+        let held = self
+            .pooled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leases
+            .remove(&lease);
+        let (handle, _) = held.ok_or(PubSubError::UnknownLease)?;
+        let _ = native().ledger().drop_handle(handle);
+        Ok(())
+    }
+
+    /// The bytes of a held message (native only: wasm guests read them at
+    /// the message's address).
+    ///
+    /// # Safety
+    ///
+    /// The slice must not be used after `release(lease)` or after this
+    /// subscription is dropped.
+    pub unsafe fn lease_bytes(&self, lease: u64) -> Option<&[u8]> {
+        let pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
+        pooled.leases.get(&lease).map(|&(_, bytes)| bytes)
     }
 
     /// The messages as a stream.
