@@ -99,6 +99,70 @@ fn two_subscriber_components_receive_all_20_in_order() {
     assert_nothing_copied(&stdout);
 }
 
+/// The number after `word` in a statistics line.
+fn stat(line: &str, word: &str) -> u64 {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == word).expect(line);
+    words.next().and_then(|n| n.parse().ok()).expect(line)
+}
+
+#[test]
+fn pooled_subscribers_map_the_pool_once_and_read_every_message_in_place() {
+    let stdout = run_pubsub(&[
+        "--verify-sharing",
+        "--publisher",
+        "@pubsub-publisher",
+        "--publisher-arg",
+        "--pooled",
+        "--publisher-arg",
+        "40",
+        "--publisher-arg",
+        "12288",
+        "--publisher-arg",
+        "pooled",
+        "--publisher-arg",
+        "1",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "--pooled",
+        "--subscriber-arg",
+        "pooled",
+        "--subscriber-arg",
+        "40",
+    ]);
+    assert!(
+        stdout.contains("published 40 messages of 12288 bytes on pooled to 2 subscribers"),
+        "{stdout}"
+    );
+    for s in ["pubsub-subscriber#1", "pubsub-subscriber#2"] {
+        assert!(
+            stdout.contains(&format!(
+                "{s}: received 40 messages in order (491520 bytes read in place"
+            )),
+            "{stdout}"
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(s) && l.contains(" blocks "))
+            .expect(&stdout);
+        // The pool's 4 blocks were mapped once; the 40 messages needed no
+        // mapping.
+        assert_eq!(stat(line, "mapped"), 4, "{line}");
+        assert_eq!(stat(line, "in-pool"), 40, "{line}");
+        assert_eq!(stat(line, "attaches"), 44, "{line}");
+    }
+    assert_nothing_copied(&stdout);
+    // Every mapping (the publisher's 40 write attaches, the subscribers' 8
+    // pool blocks) is the block's own memfd pages.
+    assert!(
+        stdout.contains("proof of sharing: 48 of 48 mapped attaches"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_stream_subscriber_and_a_pull_subscriber_receive_the_same_messages() {
     let stdout = run_pubsub(&[

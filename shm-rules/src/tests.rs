@@ -258,7 +258,11 @@ fn pool_mapping_and_in_pool_reads() {
         panic!("a pool is mapped, got {:?}", mapped.placement)
     };
     assert_eq!((guest_offset, len, writable), (PAGE, 2 * PAGE, false));
-    assert_eq!(l.handles_of_block(b).unwrap(), 1, "a pool mapping is not a use");
+    assert_eq!(
+        l.handles_of_block(b).unwrap(),
+        1,
+        "a pool mapping is not a use"
+    );
     // The publisher writes while the pool is mapped.
     l.attach(publisher, b, Access::Write).unwrap();
     l.detach(publisher, b, 4500).unwrap();
@@ -269,7 +273,10 @@ fn pool_mapping_and_in_pool_reads() {
     assert!(matches!(a.placement, Placement::InPool { .. }));
     assert_eq!(l.handles_of_block(b).unwrap(), 2);
     // While it is read, the publisher cannot write.
-    assert_eq!(l.attach(publisher, b, Access::Write), Err(AttachError::Busy));
+    assert_eq!(
+        l.attach(publisher, b, Access::Write),
+        Err(AttachError::Busy)
+    );
     l.check_invariants().unwrap();
     // Released: writable again, the mapping stays.
     let release = l.drop_handle(msg).unwrap().release.unwrap();
@@ -295,7 +302,10 @@ fn in_pool_needs_a_pool_mapping_of_the_same_guest() {
     let small = l.add_guest(Limits::default());
     l.add_storage(small, MemoryId(3), 0, 100).unwrap();
     let s = l.clone_handle(b, small).unwrap();
-    assert_eq!(l.attach(small, s, Access::Pool), Err(AttachError::NoStorage));
+    assert_eq!(
+        l.attach(small, s, Access::Pool),
+        Err(AttachError::NoStorage)
+    );
     l.check_invariants().unwrap();
 }
 

@@ -320,6 +320,26 @@ fn a_replaced_pool_is_mapped_again() -> Case {
     Ok(())
 }
 
+fn a_leaving_pooled_subscriber_releases_everything() -> Case {
+    let p = Publisher::pooled("suite-pooled-leave", 1, 64).map_err(e)?;
+    let s = Subscriber::new("suite-pooled-leave");
+    let (block, _) = p.allocate().map_err(e)?;
+    put(&block, b"held")?;
+    p.publish(block).map_err(e)?;
+    let held = s.try_next_pooled().map_err(e)?.ok_or("no message")?;
+    // Never released by the subscriber itself...
+    std::mem::forget(held);
+    check!(
+        p.allocate().err() == Some(PubSubError::PoolExhausted),
+        "allocate while the message is held"
+    );
+    // ...but leaving releases it, and the pool mapping.
+    drop(s);
+    let (block, _) = p.allocate().map_err(e)?;
+    drop(block);
+    Ok(())
+}
+
 fn pooled_errors() -> Case {
     check!(
         Publisher::pooled("suite-pooled-empty", 1, 0).err() == Some(PubSubError::InvalidArgument),
@@ -385,6 +405,10 @@ pub const CASES: &[NamedCase] = &[
     (
         "a_replaced_pool_is_mapped_again",
         a_replaced_pool_is_mapped_again,
+    ),
+    (
+        "a_leaving_pooled_subscriber_releases_everything",
+        a_leaving_pooled_subscriber_releases_everything,
     ),
     ("pooled_errors", pooled_errors),
 ];

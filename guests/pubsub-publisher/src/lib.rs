@@ -2,7 +2,9 @@
 //! number (u32, little-endian) then `SIZE - 4` bytes of a pattern, with a
 //! `wasi:clocks` wait of `WAIT_MS` between them.
 //!
-//! Arguments: `[COUNT=20] [SIZE=64] [TOPIC=numbers] [WAIT_MS=10] [POOL=4]`.
+//! Arguments: `[--pooled] [COUNT=20] [SIZE=64] [TOPIC=numbers] [WAIT_MS=10]
+//! [POOL=4]`; `--pooled` makes the topic pooled (subscribers may map the
+//! pool and read messages in place).
 
 use std::time::Duration;
 
@@ -14,13 +16,23 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
 
 /// Runs with `args` (`args[0]` is the name it prints).
 pub fn run(args: &[String]) -> Result<(), String> {
+    let pooled = args.iter().any(|a| a == "--pooled");
+    let args: &[String] = &args
+        .iter()
+        .filter(|a| *a != "--pooled")
+        .cloned()
+        .collect::<Vec<_>>();
     let count: u32 = arg(args, 1, 20);
     let size: u32 = arg(args, 2, 64).max(4);
     let topic: String = arg(args, 3, "numbers".to_string());
     let wait = Duration::from_millis(arg(args, 4, 10));
     let pool: u32 = arg(args, 5, 4);
-    let publisher =
-        Publisher::new(&topic, pool, size).map_err(|e| format!("creating the publisher: {e}"))?;
+    let publisher = if pooled {
+        Publisher::pooled(&topic, pool, size)
+    } else {
+        Publisher::new(&topic, pool, size)
+    }
+    .map_err(|e| format!("creating the publisher: {e}"))?;
     for i in 0..count {
         let (block, _) = loop {
             match publisher.allocate() {

@@ -16,6 +16,11 @@ impl Checker {
         let bytes = message
             .attach_read()
             .map_err(|e| format!("attaching: {e}"))?;
+        self.bytes(&bytes)
+    }
+
+    /// Checks a message's bytes, wherever they are.
+    pub fn bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
         if bytes.len() < 4 {
             return Err(format!("a message of {} bytes", bytes.len()));
         }

@@ -4,8 +4,10 @@
 //! where it lies. (`pubsub-stream-subscriber` does the same from the
 //! subscription's stream.)
 //!
-//! Arguments: `[TOPIC=numbers] [EXPECT]`: with `EXPECT`, fail unless that
-//! many messages arrived. Prints each number when messages are small.
+//! Arguments: `[--pooled] [TOPIC=numbers] [EXPECT]`: with `EXPECT`, fail
+//! unless that many messages arrived; with `--pooled` (for a pooled
+//! publisher), map the topic's pool once and read each message in place
+//! there (`next-pooled`). Prints each number when messages are small.
 
 use shm_guest::pubsub::Subscriber;
 
@@ -15,6 +17,8 @@ use check::Checker;
 
 /// Runs with `args` (`args[0]` is the name it prints).
 pub fn run(args: &[String]) -> Result<(), String> {
+    let pooled = args.iter().any(|a| a == "--pooled");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--pooled").cloned().collect();
     let name = args.first().cloned().unwrap_or_else(|| "subscriber".into());
     let topic = args.get(1).cloned().unwrap_or_else(|| "numbers".into());
     let expect: Option<u32> = args.get(2).and_then(|a| a.parse().ok());
@@ -25,8 +29,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         last: None,
         bytes_read: 0,
     };
-    while let Some(message) = subscriber.next_message() {
-        check.message(&message)?;
+    if pooled {
+        while let Some(message) = subscriber
+            .next_pooled()
+            .map_err(|e| format!("receiving in the pool: {e}"))?
+        {
+            check.bytes(&message)?;
+        }
+    } else {
+        while let Some(message) = subscriber.next_message() {
+            check.message(&message)?;
+        }
     }
     println!(
         "{}: received {} messages in order ({} bytes read in place, {} dropped)",
