@@ -92,6 +92,10 @@ enum Op {
     AbortAttach {
         handle: u8,
     },
+    /// A read in the owner's pool mapping of the block (pooled topics).
+    AttachInPool {
+        handle: u8,
+    },
     /// `consumed`: a share of the visible bytes in 254ths; 255 is one too many.
     Detach {
         guest: Option<u8>,
@@ -243,15 +247,65 @@ impl Model {
                     c.consumed = 0;
                 }
                 Access::ReadExclusive => c.consumed += n,
-                Access::ReadShared => {}
+                Access::ReadShared | Access::Pool => {}
             }
         }
+        self.cascade(h, &a);
         Some(a)
+    }
+
+    /// When a pool mapping ends, the in-pool reads inside it end too.
+    fn cascade(&mut self, h: usize, a: &MAttach) {
+        let Placement::Mapped {
+            memory,
+            guest_offset,
+            len,
+            ..
+        } = a.attached.placement
+        else {
+            return;
+        };
+        if a.access != Access::Pool {
+            return;
+        }
+        let owner = self.handles[h].owner;
+        let backing = self.contents[self.handles[h].content].backing;
+        let (from, to) = (u64::from(guest_offset), u64::from(guest_offset) + u64::from(len));
+        for i in 0..self.handles.len() {
+            let o = &self.handles[i];
+            let inside = matches!(o.att.map(|x| x.attached.placement),
+                Some(Placement::InPool { memory: m, guest_offset: g, .. })
+                    if m == memory && from <= u64::from(g) && u64::from(g) <= to);
+            if o.alive && o.owner == owner && inside && self.contents[o.content].backing == backing {
+                self.handles[i].att = None;
+            }
+        }
+    }
+
+    /// The pool mapping (`Access::Pool`) held by `h`'s owner that covers
+    /// `h`'s bytes, if any.
+    fn pool_mapping(&self, h: usize) -> Option<usize> {
+        let c = self.handles[h].content;
+        let (lo, hi) = self.range(c);
+        let backing = self.contents[c].backing;
+        (0..self.handles.len()).find(|&i| {
+            let o = &self.handles[i];
+            let (olo, ohi) = self.range(o.content);
+            o.alive
+                && o.owner == self.handles[h].owner
+                && o.att.is_some_and(|a| a.access == Access::Pool)
+                && self.contents[o.content].backing == backing
+                && olo <= lo
+                && hi <= ohi
+        })
     }
 
     /// Removes handle `h` from the model; returns the tag of the backing
     /// when it was the backing's last handle.
     fn kill(&mut self, h: usize) -> Option<u32> {
+        if let Some(a) = self.handles[h].att {
+            self.cascade(h, &a);
+        }
         self.handles[h].alive = false;
         self.handles[h].att = None;
         let backing = self.contents[self.handles[h].content].backing;
@@ -557,10 +611,11 @@ impl Model {
             } => {
                 let Some(h) = self.handle(handle) else { return };
                 let g = guest.map_or(self.handles[h].owner, |g| self.guest(g));
-                let access = match access % 3 {
+                let access = match access % 4 {
                     0 => Access::Write,
                     1 => Access::ReadExclusive,
-                    _ => Access::ReadShared,
+                    2 => Access::ReadShared,
+                    _ => Access::Pool,
                 };
                 let id = self.handles[h].id;
                 let r = self.ledger.attach(self.guests[g].id, id, access);
@@ -580,9 +635,16 @@ impl Model {
                         assert!(!conflict, "conflicting attach accepted");
                         let c = self.contents[mh.content];
                         let visible = match access {
-                            Access::Write => c.size,
+                            Access::Write | Access::Pool => c.size,
                             _ => c.valid - c.consumed,
                         };
+                        if access == Access::Pool {
+                            assert!(
+                                matches!(attached.placement, Placement::Mapped { writable: false, .. } | Placement::Empty),
+                                "a pool mapping that is not a read-only mapping: {:?}",
+                                attached.placement
+                            );
+                        }
                         assert_eq!(attached.size, visible);
                         assert_eq!(attached.address, attached.placement.address());
                         self.handles[h].att = Some(MAttach { access, attached });
@@ -604,6 +666,43 @@ impl Model {
                             );
                         }
                     }
+                }
+            }
+            Op::AttachInPool { handle } => {
+                let Some(h) = self.handle(handle) else { return };
+                let id = self.handles[h].id;
+                let g = self.handles[h].owner;
+                let r = self.ledger.attach_in_pool(self.guests[g].id, id);
+                let mh = &self.handles[h];
+                let conflict = self.conflicts(h, Access::ReadShared);
+                let pool = mh.alive.then(|| self.pool_mapping(h)).flatten();
+                match r {
+                    Ok(attached) => {
+                        assert!(mh.alive && mh.att.is_none(), "in-pool attach of an attached handle");
+                        assert!(!conflict, "conflicting in-pool attach accepted");
+                        let p = pool.expect("in-pool attach without a pool mapping");
+                        let c = self.contents[mh.content];
+                        assert_eq!(attached.size, c.valid - c.consumed);
+                        // The bytes are where the pool mapping shows them.
+                        let pa = self.handles[p].att.expect("mapped");
+                        let Placement::Mapped { guest_offset, file_offset, .. } = pa.attached.placement else {
+                            panic!("a pool mapping that is not mapped")
+                        };
+                        let first = c.start + u64::from(c.consumed);
+                        assert_eq!(
+                            u64::from(attached.address),
+                            u64::from(guest_offset) + first - file_offset,
+                            "in-pool bytes at the wrong address"
+                        );
+                        self.handles[h].att = Some(MAttach {
+                            access: Access::ReadShared,
+                            attached,
+                        });
+                    }
+                    Err(e) => assert!(
+                        !mh.alive || mh.att.is_some() || conflict || pool.is_none(),
+                        "in-pool attach refused: {e:?}"
+                    ),
                 }
             }
             Op::AbortAttach { handle } => {
@@ -746,7 +845,8 @@ impl Model {
             }
             let (olo, ohi) = self.range(oc);
             let both_shared = access == Access::ReadShared && a.access == Access::ReadShared;
-            !both_shared && overlap(lo, hi.max(lo + 1), olo, ohi.max(olo + 1))
+            let pool = access == Access::Pool || a.access == Access::Pool;
+            !both_shared && !pool && overlap(lo, hi.max(lo + 1), olo, ohi.max(olo + 1))
         })
     }
 
@@ -810,11 +910,13 @@ impl Model {
             assert!(hi <= b.len, "a handle's range lies outside its backing");
 
             let Some(a) = h.att else { continue };
-            // An exclusive attachment overlaps no other attachment.
-            if a.access != Access::ReadShared {
+            // An exclusive attachment overlaps no other attachment (pool
+            // mappings aside: they grant nothing by themselves).
+            if a.access == Access::Write || a.access == Access::ReadExclusive {
                 for &j in &attached {
                     let oc = self.contents[self.handles[j].content];
-                    if j == i || oc.backing != c.backing {
+                    let pool = self.handles[j].att.is_some_and(|x| x.access == Access::Pool);
+                    if j == i || oc.backing != c.backing || pool {
                         continue;
                     }
                     let (olo, ohi) = (oc.start, oc.start + u64::from(oc.size));
@@ -825,6 +927,14 @@ impl Model {
                 }
             }
             let (memory, at, len) = match a.attached.placement {
+                Placement::InPool { .. } => {
+                    assert_eq!(a.access, Access::ReadShared);
+                    assert!(
+                        self.pool_mapping(i).is_some(),
+                        "an in-pool read outlived its pool mapping"
+                    );
+                    continue;
+                }
                 Placement::Empty => {
                     assert_eq!(a.attached.size, 0);
                     continue;

@@ -13,6 +13,19 @@
 //!   subscriber's `consume-list(list<u8>, stride)`: the canonical ABI
 //!   allocates in the subscriber (`cabi_realloc`) and copies the bytes in;
 //!   the subscriber reads them the same way and frees them.
+//! - `pooled`: a pooled topic. A bench-sink instance publishes (a pooled
+//!   publisher whose two pool blocks hold the payload); every subscriber
+//!   mapped the pool once when it subscribed. Per message the host calls the
+//!   publisher's `pooled-publish` (allocate a free pool block and publish
+//!   it: one read-only clone queued per subscriber), then each subscriber's
+//!   `pooled-consume(stride)`, which takes the message in place
+//!   (`try-next-pooled`: no mapping), reads it, and releases it.
+//! - `guest-copy`: the copy between two components, as a composition has it
+//!   today: each subscriber is a bench-relay composed with a bench-sink
+//!   (`wac plug`, one component); the relay holds the payload in its own
+//!   memory and passes it to the sink's `consume-list`, so the canonical ABI
+//!   copies it from one component's memory into the other's. Needs `wac`
+//!   (`cargo install wac-cli`); without it the mode is skipped.
 //!
 //! Both read with a `stride`: `first` reads one byte (the cost of delivery
 //! itself), `page` one byte per 4 KiB page (every page touched once).
@@ -21,7 +34,7 @@
 //! summary printed at the end divides by the number of subscribers.
 //! Environment: `DELIVERY_SIZES` (e.g. `4K,1M`), `DELIVERY_SUBS` (e.g.
 //! `1,8`), `DELIVERY_READS` (`first,page`), `DELIVERY_MODES`
-//! (`zero-copy,copy`) trim the grid.
+//! (`zero-copy,pooled,copy,guest-copy`) trim the grid.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,8 +61,46 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the probe (with the project's script) and the bench sink (a
-/// workspace of its own) for wasm32-wasip2; returns their paths.
+/// The `wac` command, if installed.
+fn wac() -> Option<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(home.map(|h| h.join("bin")));
+    candidates.map(|d| d.join("wac")).find(|p| p.is_file())
+}
+
+/// The relay composed with a bench sink (`wac plug`), or `None` without
+/// `wac`.
+fn compose(sink: &Path) -> Option<PathBuf> {
+    let Some(wac) = wac() else {
+        eprintln!(
+            "delivery: `wac` not found (cargo install wac-cli): the guest-copy mode is skipped"
+        );
+        return None;
+    };
+    let relay = sink.with_file_name("bench_relay.wasm");
+    let out = sink.with_file_name("bench_relay_sink.wasm");
+    let status = Command::new(wac)
+        .arg("plug")
+        .arg(&relay)
+        .arg("--plug")
+        .arg(sink)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("running wac");
+    assert!(status.success(), "wac plug failed");
+    Some(out)
+}
+
+/// Builds the probe (with the project's script) and the bench sink and
+/// relay (a workspace of their own) for wasm32-wasip2; returns the paths of
+/// the probe and the sink.
 fn build_guests() -> (PathBuf, PathBuf) {
     let root = root();
     let status = Command::new("bash")
@@ -63,7 +114,8 @@ fn build_guests() -> (PathBuf, PathBuf) {
         .unwrap_or_else(|| root.join("target"))
         .join("bench-sink");
     let status = Command::new("cargo")
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .args(["build", "--quiet", "--release", "--workspace"])
+        .args(["--target", "wasm32-wasip2"])
         .arg("--manifest-path")
         .arg(root.join("guests/bench-sink/Cargo.toml"))
         .arg("--target-dir")
@@ -80,6 +132,39 @@ struct World {
     linker: Linker<GuestState>,
     probe: Component,
     sink: Component,
+    /// The relay composed with a sink (guest-copy mode), if `wac` is there.
+    relay: Option<Component>,
+}
+
+/// A composed relay and sink in a store of its own (guest-copy mode).
+struct Relay {
+    store: Store<GuestState>,
+    send: TypedFunc<(u32,), (u64,)>,
+}
+
+impl Relay {
+    fn new(w: &World, name: &str, size: u32) -> Relay {
+        let component = w.relay.as_ref().expect("the composed relay");
+        let mut store = Store::new(
+            &w.engine,
+            GuestState::new(&w.host, name, WasiCtxBuilder::new()),
+        );
+        let instance = w.linker.instantiate(&mut store, component).expect("relay");
+        let iface = "zero-copy:bench/relay@0.1.0";
+        let prepare = export(&mut store, &instance, iface, "prepare")
+            .typed::<(u32,), ()>(&store)
+            .expect("prepare type");
+        prepare.call(&mut store, (size,)).expect("prepare");
+        let send = export(&mut store, &instance, iface, "send")
+            .typed(&store)
+            .expect("send type");
+        Relay { store, send }
+    }
+
+    /// Sends the payload from the relay's memory into the sink's.
+    fn send(&mut self, stride: u32) -> u64 {
+        self.send.call(&mut self.store, (stride,)).expect("send").0
+    }
 }
 
 fn export(store: &mut Store<GuestState>, instance: &Instance, iface: &str, name: &str) -> Func {
@@ -179,30 +264,88 @@ impl Publisher {
     }
 }
 
-/// A subscriber: a bench-sink instance in a store of its own.
+/// A bench-sink instance in a store of its own: a subscriber, or the
+/// publisher of the pooled mode.
 struct Subscriber {
     store: Store<GuestState>,
     consume_block: Func,
     consume_list: TypedFunc<(&'static [u8], u32), (u64,)>,
+    pooled_publisher: TypedFunc<(&'static str, u32, u32), (bool,)>,
+    pooled_publish: TypedFunc<(), (bool,)>,
+    pooled_subscribe: TypedFunc<(&'static str,), (bool,)>,
+    pooled_consume: TypedFunc<(u32,), (Option<u64>,)>,
 }
 
+const SINK: &str = "zero-copy:bench/sink@0.1.0";
+
 impl Subscriber {
-    fn new(w: &World, n: usize) -> Subscriber {
+    fn new(w: &World, name: &str) -> Subscriber {
         let mut store = Store::new(
             &w.engine,
-            GuestState::new(&w.host, &format!("subscriber#{n}"), WasiCtxBuilder::new()),
+            GuestState::new(&w.host, name, WasiCtxBuilder::new()),
         );
         let instance = w.linker.instantiate(&mut store, &w.sink).expect("sink");
-        let iface = "zero-copy:bench/sink@0.1.0";
-        let consume_block = export(&mut store, &instance, iface, "consume-block");
-        let consume_list = export(&mut store, &instance, iface, "consume-list")
-            .typed::<(&[u8], u32), (u64,)>(&store)
+        let consume_block = export(&mut store, &instance, SINK, "consume-block");
+        let consume_list = export(&mut store, &instance, SINK, "consume-list")
+            .typed(&store)
             .expect("consume-list type");
+        let pooled_publisher = export(&mut store, &instance, SINK, "pooled-publisher")
+            .typed(&store)
+            .expect("pooled-publisher type");
+        let pooled_publish = export(&mut store, &instance, SINK, "pooled-publish")
+            .typed(&store)
+            .expect("pooled-publish type");
+        let pooled_subscribe = export(&mut store, &instance, SINK, "pooled-subscribe")
+            .typed(&store)
+            .expect("pooled-subscribe type");
+        let pooled_consume = export(&mut store, &instance, SINK, "pooled-consume")
+            .typed(&store)
+            .expect("pooled-consume type");
         Subscriber {
             store,
             consume_block,
             consume_list,
+            pooled_publisher,
+            pooled_publish,
+            pooled_subscribe,
+            pooled_consume,
         }
+    }
+
+    /// Pooled mode: this instance becomes the pooled publisher of `topic`.
+    fn open_pooled_publisher(&mut self, topic: &'static str, size: u32) {
+        let (ok,) = self
+            .pooled_publisher
+            .call(&mut self.store, (topic, 2, size))
+            .expect("pooled-publisher");
+        assert!(ok, "the pooled publisher could not be opened");
+    }
+
+    /// Pooled mode: publishes the next message.
+    fn publish_pooled(&mut self) {
+        let (ok,) = self
+            .pooled_publish
+            .call(&mut self.store, ())
+            .expect("pooled-publish");
+        assert!(ok, "pooled-publish failed");
+    }
+
+    /// Pooled mode: subscribes to `topic` and maps its pool.
+    fn subscribe_pooled(&mut self, topic: &'static str) {
+        let (ok,) = self
+            .pooled_subscribe
+            .call(&mut self.store, (topic,))
+            .expect("pooled-subscribe");
+        assert!(ok, "pooled-subscribe failed");
+    }
+
+    /// Pooled mode: reads the queued message in place and releases it.
+    fn receive_pooled(&mut self, stride: u32) -> u64 {
+        let (sum,) = self
+            .pooled_consume
+            .call(&mut self.store, (stride,))
+            .expect("pooled-consume");
+        sum.expect("a queued message")
     }
 
     /// Zero copy: receives the block, reads it in place, drops it.
@@ -330,9 +473,19 @@ fn delivery(c: &mut Criterion) {
     let host = ShmHost::new(ShmConfig::default());
     let engine = Engine::new(&host.engine_config()).expect("engine");
     let (probe, sink) = build_guests();
+    let mut modes = list("DELIVERY_MODES", "zero-copy,pooled,copy,guest-copy");
+    let relay = if modes.iter().any(|m| m == "guest-copy") {
+        compose(&sink).map(|c| link::load_component(&engine, &c).expect("composed relay"))
+    } else {
+        None
+    };
+    if relay.is_none() {
+        modes.retain(|m| m != "guest-copy");
+    }
     let world = World {
         probe: link::load_component(&engine, &probe).expect("probe"),
         sink: link::load_component(&engine, &sink).expect("sink"),
+        relay,
         linker: link::linker(&engine).expect("linker"),
         host,
         engine,
@@ -347,7 +500,6 @@ fn delivery(c: &mut Criterion) {
         .map(|s| s.parse().expect("a subscriber count"))
         .collect();
     let reads = list("DELIVERY_READS", "first,page");
-    let modes = list("DELIVERY_MODES", "zero-copy,copy");
 
     // The copy's payload, held by the host: one buffer for every size (the
     // typed function takes a `&'static [u8]`).
@@ -367,8 +519,27 @@ fn delivery(c: &mut Criterion) {
                     let before = mem();
                     let mut publisher = Publisher::new(&world, size);
                     let payload = &payload_buffer[..size as usize];
-                    let mut subscribers: Vec<Subscriber> =
-                        (0..n).map(|i| Subscriber::new(&world, i)).collect();
+                    let mut subscribers: Vec<Subscriber> = (0..n)
+                        .map(|i| Subscriber::new(&world, &format!("subscriber#{i}")))
+                        .collect();
+                    let mut relays: Vec<Relay> = if mode == "guest-copy" {
+                        (0..n)
+                            .map(|i| Relay::new(&world, &format!("relay#{i}"), size))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut pooled = None;
+                    if mode == "pooled" {
+                        let topic: &'static str =
+                            Box::leak(format!("{read}-{size}-{n}").into_boxed_str());
+                        let mut p = Subscriber::new(&world, "pooled-publisher");
+                        p.open_pooled_publisher(topic, size);
+                        for s in subscribers.iter_mut() {
+                            s.subscribe_pooled(topic);
+                        }
+                        pooled = Some(p);
+                    }
                     let expected = u64::from(size.div_ceil(stride));
                     let mut row = Row::default();
                     let id = BenchmarkId::new(mode.as_str(), format!("{}x{n}", label(size)));
@@ -376,11 +547,17 @@ fn delivery(c: &mut Criterion) {
                         b.iter_custom(|iters| {
                             let start = Instant::now();
                             for _ in 0..iters {
-                                for s in subscribers.iter_mut() {
-                                    let sum = if mode == "copy" {
-                                        s.receive_list(payload, stride)
-                                    } else {
-                                        s.receive_block(&mut publisher, stride)
+                                if let Some(p) = pooled.as_mut() {
+                                    p.publish_pooled();
+                                }
+                                for r in relays.iter_mut() {
+                                    assert_eq!(r.send(stride), expected, "the payload read back");
+                                }
+                                for s in subscribers.iter_mut().filter(|_| relays.is_empty()) {
+                                    let sum = match mode.as_str() {
+                                        "copy" => s.receive_list(payload, stride),
+                                        "pooled" => s.receive_pooled(stride),
+                                        _ => s.receive_block(&mut publisher, stride),
                                     };
                                     assert_eq!(sum, expected, "the payload read back");
                                 }
@@ -401,6 +578,8 @@ fn delivery(c: &mut Criterion) {
                         .unwrap()
                         .push((format!("{read}|{}|{n}|{mode}|{stats:?}", label(size)), row));
                     drop(subscribers);
+                    drop(relays);
+                    drop(pooled);
                     drop(publisher);
                 }
             }
@@ -422,6 +601,8 @@ fn median(xs: &[f64]) -> f64 {
 fn time(s: f64) -> String {
     if s >= 1e-3 {
         format!("{:.2} ms", s * 1e3)
+    } else if s < 1e-5 {
+        format!("{:.2} us", s * 1e6)
     } else {
         format!("{:.1} us", s * 1e6)
     }
@@ -452,28 +633,40 @@ fn summary() {
         );
     }
     println!();
-    println!("| read | payload | subscribers | zero copy / msg / sub | copy / msg / sub | copy / zero copy | zero copy: RSS, Pss_Anon, Pss_Shmem delta (KiB) | copy: RSS, Pss_Anon, Pss_Shmem delta (KiB) |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| read | payload | subscribers | zero copy / msg / sub | pooled / msg / sub | copy (host to guest) / msg / sub | copy (guest to guest) / msg / sub | copy / zero copy | copy / pooled | guest copy / pooled | zero copy: RSS, Pss_Anon, Pss_Shmem delta (KiB) | pooled: delta | copy: delta | guest copy: delta |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (read, size, n) in keys {
-        let z = by.get(&(format!("{read}|zero-copy"), size.clone(), n.clone()));
-        let c = by.get(&(format!("{read}|copy"), size.clone(), n.clone()));
+        let get = |mode: &str| by.get(&(format!("{read}|{mode}"), size.clone(), n.clone()));
+        let (z, p, c, g) = (
+            get("zero-copy"),
+            get("pooled"),
+            get("copy"),
+            get("guest-copy"),
+        );
         let t = |x: Option<&Entry>| x.map_or("-".into(), |x| time(x.0));
         let m = |x: Option<&Entry>| {
             x.map_or("-".into(), |x| {
                 format!("{}, {}, {}", x.1 .0, x.1 .1, x.1 .2)
             })
         };
-        let ratio = match (z, c) {
-            (Some(z), Some(c)) if c.0 < z.0 => format!("{:.2}x", c.0 / z.0),
-            (Some(z), Some(c)) => format!("{:.1}x", c.0 / z.0),
+        let ratio = |ours: Option<&Entry>, c: Option<&Entry>| match (ours, c) {
+            (Some(o), Some(c)) if c.0 < o.0 => format!("{:.2}x", c.0 / o.0),
+            (Some(o), Some(c)) => format!("{:.1}x", c.0 / o.0),
             _ => "-".into(),
         };
         println!(
-            "| {read} | {size} | {n} | {} | {} | {ratio} | {} | {} |",
+            "| {read} | {size} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             t(z),
+            t(p),
             t(c),
+            t(g),
+            ratio(z, c),
+            ratio(p, c),
+            ratio(p, g),
             m(z),
-            m(c)
+            m(p),
+            m(c),
+            m(g)
         );
     }
     println!();

@@ -11,9 +11,35 @@ mod bindings {
     });
 }
 
+use std::cell::RefCell;
+
 use bindings::exports::zero_copy::bench::sink::Guest;
+use shm_guest::pubsub::{Publisher, Subscriber};
 use shm_guest::raw::{Error, MemoryBlock};
 use shm_guest::BlockRef;
+
+thread_local! {
+    static PUBLISHER: RefCell<Option<Publisher>> = const { RefCell::new(None) };
+    static SUBSCRIBER: RefCell<Option<Subscriber>> = const { RefCell::new(None) };
+}
+
+/// Fills every block of a new pooled publisher's pool with ones.
+fn pooled_publisher(topic: &str, elements: u32, size: u32) -> Result<Publisher, String> {
+    let publisher = Publisher::pooled(topic, elements, size).map_err(|e| e.to_string())?;
+    shm_guest::reserve_storage(1, size).map_err(|e| e.to_string())?;
+    let mut blocks = Vec::new();
+    for _ in 0..elements {
+        let (block, _) = publisher.allocate().map_err(|e| e.to_string())?;
+        {
+            let mut w = block.attach_write().map_err(|e| e.to_string())?;
+            w.fill(1);
+            w.commit(size as usize).map_err(|e| e.to_string())?;
+        }
+        // Held until all are written, so that each allocate is a new block.
+        blocks.push(block);
+    }
+    Ok(publisher)
+}
 
 /// Sums one byte every `stride` bytes.
 fn sum(bytes: &[u8], stride: u32) -> u64 {
@@ -31,6 +57,43 @@ impl Guest for Sink {
 
     fn consume_list(bytes: Vec<u8>, stride: u32) -> u64 {
         sum(&bytes, stride)
+    }
+
+    fn pooled_publisher(topic: String, elements: u32, size: u32) -> bool {
+        match pooled_publisher(&topic, elements, size) {
+            Ok(p) => {
+                PUBLISHER.with(|slot| *slot.borrow_mut() = Some(p));
+                true
+            }
+            Err(e) => {
+                eprintln!("bench-sink: pooled publisher: {e}");
+                false
+            }
+        }
+    }
+
+    fn pooled_publish() -> bool {
+        PUBLISHER.with(|slot| {
+            let slot = slot.borrow();
+            let Some(p) = slot.as_ref() else { return false };
+            // The block keeps the bytes committed when it was filled.
+            p.allocate().and_then(|(block, _)| p.publish(block)).is_ok()
+        })
+    }
+
+    fn pooled_subscribe(topic: String) -> bool {
+        let s = Subscriber::new(&topic);
+        let mapped = s.map_pool();
+        SUBSCRIBER.with(|slot| *slot.borrow_mut() = Some(s));
+        mapped.is_ok()
+    }
+
+    fn pooled_consume(stride: u32) -> Option<u64> {
+        SUBSCRIBER.with(|slot| {
+            let slot = slot.borrow();
+            let message = slot.as_ref()?.try_next_pooled().ok()??;
+            Some(sum(&message, stride))
+        })
     }
 }
 

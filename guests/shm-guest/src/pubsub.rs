@@ -145,9 +145,7 @@ impl Publisher {
 
     /// A new subscription to this publisher's topic.
     pub fn subscription(&self) -> Subscriber {
-        Subscriber {
-            raw: self.raw.subscribers(),
-        }
+        Subscriber::from_raw(self.raw.subscribers())
     }
 
     /// How many subscriptions the topic has.
@@ -161,19 +159,22 @@ impl Publisher {
 #[derive(Debug)]
 pub struct Subscriber {
     raw: wit::Subscriber,
+    /// Has storage been donated for a pool of this subscription?
+    pool_storage: core::cell::Cell<bool>,
 }
 
 impl Subscriber {
     /// Subscribes to `topic`.
     pub fn new(topic: &str) -> Subscriber {
-        Subscriber {
-            raw: wit::Subscriber::new(topic),
-        }
+        Subscriber::from_raw(wit::Subscriber::new(topic))
     }
 
     /// Wraps a subscription received through another interface.
     pub fn from_raw(raw: wit::Subscriber) -> Subscriber {
-        Subscriber { raw }
+        Subscriber {
+            raw,
+            pool_storage: core::cell::Cell::new(false),
+        }
     }
 
     /// The next message, waiting for it.
@@ -204,10 +205,21 @@ impl Subscriber {
     /// storage it needs: once per pool (again only if the topic's publisher
     /// is replaced).
     pub fn map_pool(&self) -> Result<(), PubSubError> {
+        let donate = || -> Result<(), PubSubError> {
+            let need = self.raw.pool_storage()?;
+            crate::donate_storage(need).map_err(|_| PubSubError::NoStorage)
+        };
+        // The first pool gets storage of its own; a later one (the
+        // publisher was replaced) reuses the storage of the one it replaces
+        // when it fits.
+        if !self.pool_storage.get() {
+            donate()?;
+            self.pool_storage.set(true);
+            return Ok(self.raw.map_pool()?);
+        }
         match self.raw.map_pool() {
             Err(wit::PubSubError::NoStorage) => {
-                let need = self.raw.pool_storage()?;
-                crate::donate_storage(need).map_err(|_| PubSubError::NoStorage)?;
+                donate()?;
                 Ok(self.raw.map_pool()?)
             }
             other => Ok(other?),
