@@ -293,7 +293,9 @@ impl Model {
             let (olo, ohi) = self.range(o.content);
             o.alive
                 && o.owner == self.handles[h].owner
-                && o.att.is_some_and(|a| a.access == Access::Pool)
+                && o.att.is_some_and(|a| {
+                    a.access == Access::Pool && matches!(a.attached.placement, Placement::Mapped { .. })
+                })
                 && self.contents[o.content].backing == backing
                 && olo <= lo
                 && hi <= ohi
@@ -432,16 +434,29 @@ impl Model {
                     .any(|(m, s, l)| {
                         m == memory && overlap(a0, a1, u64::from(s), u64::from(s) + u64::from(l))
                     });
+                // A region that continues an earlier one extends it (the
+                // first such region, in donation order).
+                let continues = mg.storage.iter().position(|&(m, s, l)| {
+                    m == memory
+                        && u64::from(s) + u64::from(l) == u64::from(offset)
+                        && l.checked_add(len).is_some()
+                });
                 if r.is_ok() {
                     assert!(mg.alive, "storage of a removed guest");
                     assert!(!clash, "overlapping storage accepted");
-                    assert!(mg.storage.len() < mg.limits.max_storage_regions as usize);
-                    self.guests[g].storage.push((memory, offset, len));
+                    match continues {
+                        Some(i) => self.guests[g].storage[i].2 += len,
+                        None => {
+                            assert!(mg.storage.len() < mg.limits.max_storage_regions as usize);
+                            self.guests[g].storage.push((memory, offset, len));
+                        }
+                    }
                 } else {
                     assert!(
                         !mg.alive
                             || clash
-                            || mg.storage.len() >= mg.limits.max_storage_regions as usize,
+                            || (continues.is_none()
+                                && mg.storage.len() >= mg.limits.max_storage_regions as usize),
                         "add_storage refused: {r:?}"
                     );
                 }

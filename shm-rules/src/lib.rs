@@ -863,6 +863,15 @@ impl<B> Ledger<B> {
         if g.overlaps(memory, offset, len) {
             return Err(StorageError::Overlapping);
         }
+        // A region that continues one donated earlier extends it, so that a
+        // large donation can arrive in pieces (a host may bound the bytes
+        // one call passes) and still hold a large attachment.
+        if let Some(r) = g.regions.iter_mut().find(|r| {
+            r.memory == memory && r.end() == u64::from(offset) && r.len.checked_add(len).is_some()
+        }) {
+            r.len += len;
+            return Ok(());
+        }
         if g.regions.len() >= g.limits.max_storage_regions as usize {
             return Err(StorageError::LimitExceeded);
         }

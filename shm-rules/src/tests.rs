@@ -180,7 +180,7 @@ fn limits_are_reported() {
     assert_eq!(l.clone_handle(a, g), Err(HandleError::LimitExceeded));
     l.add_storage(g, MemoryId(1), 0, 10).unwrap();
     assert_eq!(
-        l.add_storage(g, MemoryId(1), 10, 10),
+        l.add_storage(g, MemoryId(1), 20, 10),
         Err(StorageError::LimitExceeded)
     );
     l.drop_handle(a).unwrap();
@@ -323,4 +323,29 @@ fn ending_a_pool_mapping_ends_the_reads_in_it() {
     assert_eq!(l.attached(msg).unwrap(), None);
     l.check_invariants().unwrap();
     assert_eq!(l.attach_in_pool(sub, msg), Err(AttachError::NotMapped));
+}
+
+#[test]
+fn storage_donated_in_pieces_is_one_region() {
+    let (mut l, g) = ledger();
+    l.add_storage(g, MemoryId(1), 0, 2 * PAGE).unwrap();
+    l.add_storage(g, MemoryId(1), 2 * PAGE, 2 * PAGE).unwrap();
+    // Another memory does not continue it.
+    l.add_storage(g, MemoryId(2), 4 * PAGE, PAGE).unwrap();
+    let b = l.create(g, 4 * PAGE, || Some(())).unwrap();
+    // Four pages fit only across both pieces (storage in two memories is
+    // ambiguous, so drop the other memory's guest first: use a fresh one).
+    let (mut l2, g2) = ledger();
+    l2.add_storage(g2, MemoryId(1), 0, 2 * PAGE).unwrap();
+    l2.add_storage(g2, MemoryId(1), 2 * PAGE, 2 * PAGE).unwrap();
+    let b2 = l2.create(g2, 4 * PAGE, || Some(())).unwrap();
+    let a = l2.attach(g2, b2, Access::Write).unwrap();
+    assert!(
+        matches!(a.placement, Placement::Mapped { guest_offset: 0, len, .. } if len == 4 * PAGE)
+    );
+    l2.check_invariants().unwrap();
+    assert_eq!(
+        l.attach(g, b, Access::Write),
+        Err(AttachError::AmbiguousMemory)
+    );
 }

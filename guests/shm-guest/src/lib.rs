@@ -192,6 +192,9 @@ impl From<Error> for raw::Error {
     }
 }
 
+/// The largest piece of storage passed to `add-storage` in one call.
+const DONATION_PIECE: usize = 64 << 20;
+
 /// Donates `bytes` of fresh heap memory as storage for attachments.
 ///
 /// The memory is given up for good: the host maps block pages there, and
@@ -201,9 +204,13 @@ pub fn donate_storage(bytes: u32) -> Result<(), Error> {
         return Ok(());
     }
     let storage: &'static mut [u8] = Box::leak(vec![0u8; bytes as usize].into_boxed_slice());
-    // The slice is passed once, as a `list<u8>` argument that the host reads
-    // in place, and never touched again.
-    MemoryBlock::add_storage(storage)?;
+    // The slice is passed once, as `list<u8>` arguments that the host reads
+    // in place, and never touched again. In pieces: wasmtime bounds the
+    // bytes one call may pass to the host (its "hostcall fuel", 128 MiB by
+    // default), and the host joins contiguous pieces into one region.
+    for piece in storage.chunks(DONATION_PIECE) {
+        MemoryBlock::add_storage(piece)?;
+    }
     DONATED.store(true, Ordering::Relaxed);
     Ok(())
 }
