@@ -270,13 +270,17 @@ impl Model {
         }
         let owner = self.handles[h].owner;
         let backing = self.contents[self.handles[h].content].backing;
-        let (from, to) = (u64::from(guest_offset), u64::from(guest_offset) + u64::from(len));
+        let (from, to) = (
+            u64::from(guest_offset),
+            u64::from(guest_offset) + u64::from(len),
+        );
         for i in 0..self.handles.len() {
             let o = &self.handles[i];
             let inside = matches!(o.att.map(|x| x.attached.placement),
                 Some(Placement::InPool { memory: m, guest_offset: g, .. })
                     if m == memory && from <= u64::from(g) && u64::from(g) <= to);
-            if o.alive && o.owner == owner && inside && self.contents[o.content].backing == backing {
+            if o.alive && o.owner == owner && inside && self.contents[o.content].backing == backing
+            {
                 self.handles[i].att = None;
             }
         }
@@ -285,21 +289,29 @@ impl Model {
     /// The pool mapping (`Access::Pool`) held by `h`'s owner that covers
     /// `h`'s bytes, if any.
     fn pool_mapping(&self, h: usize) -> Option<usize> {
+        self.pool_mappings(h).first().copied()
+    }
+
+    /// Every pool mapping held by `h`'s owner that covers `h`'s bytes.
+    fn pool_mappings(&self, h: usize) -> Vec<usize> {
         let c = self.handles[h].content;
         let (lo, hi) = self.range(c);
         let backing = self.contents[c].backing;
-        (0..self.handles.len()).find(|&i| {
-            let o = &self.handles[i];
-            let (olo, ohi) = self.range(o.content);
-            o.alive
-                && o.owner == self.handles[h].owner
-                && o.att.is_some_and(|a| {
-                    a.access == Access::Pool && matches!(a.attached.placement, Placement::Mapped { .. })
-                })
-                && self.contents[o.content].backing == backing
-                && olo <= lo
-                && hi <= ohi
-        })
+        (0..self.handles.len())
+            .filter(|&i| {
+                let o = &self.handles[i];
+                let (olo, ohi) = self.range(o.content);
+                o.alive
+                    && o.owner == self.handles[h].owner
+                    && o.att.is_some_and(|a| {
+                        a.access == Access::Pool
+                            && matches!(a.attached.placement, Placement::Mapped { .. })
+                    })
+                    && self.contents[o.content].backing == backing
+                    && olo <= lo
+                    && hi <= ohi
+            })
+            .collect()
     }
 
     /// Removes handle `h` from the model; returns the tag of the backing
@@ -655,7 +667,13 @@ impl Model {
                         };
                         if access == Access::Pool {
                             assert!(
-                                matches!(attached.placement, Placement::Mapped { writable: false, .. } | Placement::Empty),
+                                matches!(
+                                    attached.placement,
+                                    Placement::Mapped {
+                                        writable: false,
+                                        ..
+                                    } | Placement::Empty
+                                ),
                                 "a pool mapping that is not a read-only mapping: {:?}",
                                 attached.placement
                             );
@@ -693,22 +711,31 @@ impl Model {
                 let pool = mh.alive.then(|| self.pool_mapping(h)).flatten();
                 match r {
                     Ok(attached) => {
-                        assert!(mh.alive && mh.att.is_none(), "in-pool attach of an attached handle");
+                        assert!(
+                            mh.alive && mh.att.is_none(),
+                            "in-pool attach of an attached handle"
+                        );
                         assert!(!conflict, "conflicting in-pool attach accepted");
-                        let p = pool.expect("in-pool attach without a pool mapping");
+                        assert!(pool.is_some(), "in-pool attach without a pool mapping");
                         let c = self.contents[mh.content];
                         assert_eq!(attached.size, c.valid - c.consumed);
-                        // The bytes are where the pool mapping shows them.
-                        let pa = self.handles[p].att.expect("mapped");
-                        let Placement::Mapped { guest_offset, file_offset, .. } = pa.attached.placement else {
-                            panic!("a pool mapping that is not mapped")
-                        };
+                        // The bytes are where a pool mapping of the owner
+                        // (it may hold several of one block) shows them.
                         let first = c.start + u64::from(c.consumed);
-                        assert_eq!(
-                            u64::from(attached.address),
-                            u64::from(guest_offset) + first - file_offset,
-                            "in-pool bytes at the wrong address"
-                        );
+                        let shown = self.pool_mappings(h).into_iter().any(|p| {
+                            let pa = self.handles[p].att.expect("mapped");
+                            let Placement::Mapped {
+                                guest_offset,
+                                file_offset,
+                                ..
+                            } = pa.attached.placement
+                            else {
+                                return false;
+                            };
+                            u64::from(attached.address)
+                                == u64::from(guest_offset) + first - file_offset
+                        });
+                        assert!(shown, "in-pool bytes at the wrong address: {attached:?}");
                         self.handles[h].att = Some(MAttach {
                             access: Access::ReadShared,
                             attached,
@@ -930,7 +957,9 @@ impl Model {
             if a.access == Access::Write || a.access == Access::ReadExclusive {
                 for &j in &attached {
                     let oc = self.contents[self.handles[j].content];
-                    let pool = self.handles[j].att.is_some_and(|x| x.access == Access::Pool);
+                    let pool = self.handles[j]
+                        .att
+                        .is_some_and(|x| x.access == Access::Pool);
                     if j == i || oc.backing != c.backing || pool {
                         continue;
                     }
