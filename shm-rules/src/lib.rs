@@ -178,6 +178,15 @@ struct Attachment {
     hi: u64,
 }
 
+impl Attachment {
+    /// Does this attachment cover any of the backing bytes `lo .. hi`? An
+    /// empty range counts as its first byte, so that empty blocks still
+    /// conflict.
+    fn overlaps(&self, lo: u64, hi: u64) -> bool {
+        self.lo < hi.max(lo + 1) && lo < self.hi.max(self.lo + 1)
+    }
+}
+
 /// What the mapping layer must do when an attachment ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Release {
@@ -582,7 +591,7 @@ impl<B> Ledger<B> {
         let b = &self.backings[&c.backing];
         Ok(b.attached.iter().any(|other| {
             let a = self.handles[other].attachment.expect("listed as attached");
-            a.access == Access::Write && a.lo < hi.max(lo + 1) && lo < a.hi.max(a.lo + 1)
+            a.access == Access::Write && a.overlaps(lo, hi)
         }))
     }
 
@@ -921,28 +930,15 @@ impl<B> Ledger<B> {
         handle: HandleId,
         access: Access,
     ) -> Result<Attached, AttachError> {
-        let h = self.handle(handle)?;
-        if h.owner != guest {
-            return Err(AttachError::Unknown);
-        }
-        if h.attachment.is_some() {
-            return Err(AttachError::AlreadyAttached);
-        }
+        let h = self.unattached(guest, handle)?;
         if access == Access::Write && !h.writable {
             return Err(AttachError::ReadOnly);
         }
-        let content_id = h.content;
-        let c = &self.contents[&content_id];
+        let c = &self.contents[&h.content];
         let backing_id = c.backing;
         let b = &self.backings[&backing_id];
         let (lo, hi) = (c.start, c.start + u64::from(c.size));
-        for other in &b.attached {
-            let a = self.handles[other].attachment.expect("listed as attached");
-            let overlap = a.lo < hi.max(lo + 1) && lo < a.hi.max(a.lo + 1);
-            if overlap && access.conflicts_with(a.access) {
-                return Err(AttachError::Busy);
-            }
-        }
+        self.check_conflicts(backing_id, lo, hi, access)?;
         // The bytes the guest sees: the whole block for a writer, the valid
         // and not yet consumed bytes for a reader.
         // A pool mapping covers the whole block too: its valid bytes change
@@ -1009,24 +1005,65 @@ impl<B> Ledger<B> {
                 }
             }
         };
-        let attachment = Attachment {
-            access,
-            placement,
-            visible,
-            lo,
-            hi,
-        };
+        Ok(self.record(
+            handle,
+            backing_id,
+            Attachment {
+                access,
+                placement,
+                visible,
+                lo,
+                hi,
+            },
+        ))
+    }
+
+    /// `handle`, if `guest` holds it and it is not attached.
+    fn unattached(&self, guest: GuestId, handle: HandleId) -> Result<&Handle, AttachError> {
+        let h = self.handle(handle)?;
+        if h.owner != guest {
+            return Err(AttachError::Unknown);
+        }
+        if h.attachment.is_some() {
+            return Err(AttachError::AlreadyAttached);
+        }
+        Ok(h)
+    }
+
+    /// `Busy` if an attachment of `backing` overlapping `lo .. hi`
+    /// conflicts with `access`.
+    fn check_conflicts(
+        &self,
+        backing: BackingId,
+        lo: u64,
+        hi: u64,
+        access: Access,
+    ) -> Result<(), AttachError> {
+        let busy = self.backings[&backing].attached.iter().any(|other| {
+            let a = self.handles[other].attachment.expect("listed as attached");
+            a.overlaps(lo, hi) && access.conflicts_with(a.access)
+        });
+        if busy {
+            Err(AttachError::Busy)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records `attachment` of `handle` (of `backing`) and describes it.
+    fn record(&mut self, handle: HandleId, backing: BackingId, attachment: Attachment) -> Attached {
         self.handles.get_mut(&handle).expect("checked").attachment = Some(attachment);
         self.backings
-            .get_mut(&backing_id)
+            .get_mut(&backing)
             .expect("live")
             .attached
             .push(handle);
-        Ok(Attached {
+        let placement = attachment.placement;
+        Attached {
             placement,
             address: placement.address(),
-            size: visible,
-        })
+            size: attachment.visible,
+        }
     }
 
     /// Undoes an attach whose placement could not be carried out.
@@ -1045,40 +1082,33 @@ impl<B> Ledger<B> {
         guest: GuestId,
         handle: HandleId,
     ) -> Result<Attached, AttachError> {
-        let h = self.handle(handle)?;
-        if h.owner != guest {
-            return Err(AttachError::Unknown);
-        }
-        if h.attachment.is_some() {
-            return Err(AttachError::AlreadyAttached);
-        }
+        let h = self.unattached(guest, handle)?;
         let c = &self.contents[&h.content];
         let backing_id = c.backing;
-        let b = &self.backings[&backing_id];
         let (lo, hi) = (c.start, c.start + u64::from(c.size));
-        let mut pool = None;
-        for other in &b.attached {
-            let oh = &self.handles[other];
-            let a = oh.attachment.expect("listed as attached");
-            let overlap = a.lo < hi.max(lo + 1) && lo < a.hi.max(a.lo + 1);
-            if overlap && Access::ReadShared.conflicts_with(a.access) {
-                return Err(AttachError::Busy);
-            }
-            if let (
-                Access::Pool,
-                Placement::Mapped {
-                    memory,
-                    guest_offset,
-                    file_offset,
-                    ..
-                },
-            ) = (a.access, a.placement)
-            {
-                if oh.owner == guest && a.lo <= lo && hi <= a.hi {
-                    pool = Some((memory, guest_offset, file_offset));
+        self.check_conflicts(backing_id, lo, hi, Access::ReadShared)?;
+        // The first pool mapping of this guest that covers the bytes.
+        let pool = self.backings[&backing_id]
+            .attached
+            .iter()
+            .find_map(|other| {
+                let oh = &self.handles[other];
+                let a = oh.attachment.expect("listed as attached");
+                match (a.access, a.placement) {
+                    (
+                        Access::Pool,
+                        Placement::Mapped {
+                            memory,
+                            guest_offset,
+                            file_offset,
+                            ..
+                        },
+                    ) if oh.owner == guest && a.lo <= lo && hi <= a.hi => {
+                        Some((memory, guest_offset, file_offset))
+                    }
+                    _ => None,
                 }
-            }
-        }
+            });
         let (memory, guest_offset, file_offset) = pool.ok_or(AttachError::NotMapped)?;
         let first = c.start + u64::from(c.consumed);
         let visible = c.valid - c.consumed;
@@ -1088,24 +1118,17 @@ impl<B> Ledger<B> {
             guest_offset: u32::try_from(at).map_err(|_| AttachError::NotMapped)?,
             len: visible,
         };
-        let attachment = Attachment {
-            access: Access::ReadShared,
-            placement,
-            visible,
-            lo,
-            hi,
-        };
-        self.handles.get_mut(&handle).expect("checked").attachment = Some(attachment);
-        self.backings
-            .get_mut(&backing_id)
-            .expect("live")
-            .attached
-            .push(handle);
-        Ok(Attached {
-            placement,
-            address: placement.address(),
-            size: visible,
-        })
+        Ok(self.record(
+            handle,
+            backing_id,
+            Attachment {
+                access: Access::ReadShared,
+                placement,
+                visible,
+                lo,
+                hi,
+            },
+        ))
     }
 
     /// Ends the attachment of `handle`. `consumed` is the valid length after
@@ -1264,8 +1287,7 @@ impl<B> Ledger<B> {
                 .collect::<Result<_, _>>()?;
             for (i, a) in attached.iter().enumerate() {
                 for x in &attached[i + 1..] {
-                    let overlap = a.lo < x.hi.max(x.lo + 1) && x.lo < a.hi.max(a.lo + 1);
-                    if overlap && a.access.conflicts_with(x.access) {
+                    if a.overlaps(x.lo, x.hi) && a.access.conflicts_with(x.access) {
                         return Err(format!("conflicting attachments on {bid:?}"));
                     }
                 }
