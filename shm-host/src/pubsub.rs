@@ -287,10 +287,7 @@ impl PubSubView<'_> {
         let Some(handle) = taken else {
             return Ok(None);
         };
-        if self.ctx.adopt_from(handle).is_err() {
-            self.ctx.host().drop_detached(handle);
-            wasmtime::bail!("the subscriber's handle limit is exhausted");
-        }
+        receive(self.ctx, handle)?;
         Ok(Some(self.table.push(MemoryBlock::new(handle))?))
     }
 
@@ -387,10 +384,7 @@ impl PubSubView<'_> {
             queue.unpop(handle);
             return Ok(Err(PubSubError::PoolChanged));
         }
-        if self.ctx.adopt_from(handle).is_err() {
-            self.ctx.host().drop_detached(handle);
-            wasmtime::bail!("the subscriber's handle limit is exhausted");
-        }
+        receive(self.ctx, handle)?;
         match self.ctx.attach_in_pool(handle) {
             Ok(area) => {
                 sub.leases.insert(handle.0, handle);
@@ -422,6 +416,17 @@ impl PubSubView<'_> {
     }
 }
 
+/// Moves a message taken from a queue (a handle the broker holds) to the
+/// subscriber's guest; when its handle limit refuses it, the message is
+/// dropped and the call fails (traps).
+fn receive(ctx: &ShmCtx, handle: HandleId) -> wasmtime::Result<()> {
+    if ctx.adopt_from(handle).is_err() {
+        ctx.host().drop_detached(handle);
+        wasmtime::bail!("the subscriber's handle limit is exhausted");
+    }
+    Ok(())
+}
+
 /// A subscription's queue as a component-model stream: each read takes the
 /// next message (moving its handle into the reading store), or waits for
 /// one, or ends the stream once the publisher is gone.
@@ -450,12 +455,7 @@ impl<T: 'static> StreamProducer<T> for QueueStream<T> {
             Poll::Pending => return Poll::Pending,
         };
         let view = (self.get)(store.data_mut());
-        if view.ctx.adopt_from(handle).is_err() {
-            view.ctx.host().drop_detached(handle);
-            return Poll::Ready(Err(wasmtime::format_err!(
-                "the subscriber's handle limit is exhausted"
-            )));
-        }
+        receive(view.ctx, handle)?;
         let block = view.table.push(MemoryBlock::new(handle))?;
         destination.set_buffer(Some(block));
         Poll::Ready(Ok(StreamResult::Completed))
