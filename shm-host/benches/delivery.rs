@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use shm_host::link::{self, GuestState};
-use shm_host::{MemoryBlock, ShmConfig, ShmHost};
+use shm_host::{Grants, MemoryBlock, ShmConfig, ShmHost};
 use wasmtime::component::{
     Component, Func, Instance, Linker, Resource, ResourceAny, TypedFunc, Val,
 };
@@ -145,9 +145,9 @@ struct Relay {
 impl Relay {
     fn new(w: &World, name: &str, size: u32) -> Relay {
         let component = w.relay.as_ref().expect("the composed relay");
-        let mut store = Store::new(
+        let mut store = link::new_store(
             &w.engine,
-            GuestState::new(&w.host, name, WasiCtxBuilder::new()),
+            GuestState::new(&w.host, name, WasiCtxBuilder::new(), Grants::all()),
         );
         let instance = w.linker.instantiate(&mut store, component).expect("relay");
         let iface = "zero-copy:bench/relay@0.1.0";
@@ -203,9 +203,9 @@ struct Publisher {
 
 impl Publisher {
     fn new(w: &World, size: u32) -> Publisher {
-        let mut store = Store::new(
+        let mut store = link::new_store(
             &w.engine,
-            GuestState::new(&w.host, "publisher", WasiCtxBuilder::new()),
+            GuestState::new(&w.host, "publisher", WasiCtxBuilder::new(), Grants::all()),
         );
         let instance = w.linker.instantiate(&mut store, &w.probe).expect("probe");
         let iface = "zero-copy:examples/probe@0.1.0";
@@ -280,9 +280,9 @@ const SINK: &str = "zero-copy:bench/sink@0.1.0";
 
 impl Subscriber {
     fn new(w: &World, name: &str) -> Subscriber {
-        let mut store = Store::new(
+        let mut store = link::new_store(
             &w.engine,
-            GuestState::new(&w.host, name, WasiCtxBuilder::new()),
+            GuestState::new(&w.host, name, WasiCtxBuilder::new(), Grants::all()),
         );
         let instance = w.linker.instantiate(&mut store, &w.sink).expect("sink");
         let consume_block = export(&mut store, &instance, SINK, "consume-block");
@@ -471,7 +471,7 @@ fn label(size: u32) -> String {
 fn delivery(c: &mut Criterion) {
     // The ShmHost comes before the process's first Engine.
     let host = ShmHost::new(ShmConfig::default());
-    let engine = Engine::new(&host.engine_config()).expect("engine");
+    let engine = host.engine().expect("engine");
     let (probe, sink) = build_guests();
     let mut modes = list("DELIVERY_MODES", "zero-copy,pooled,copy,guest-copy");
     let relay = if modes.iter().any(|m| m == "guest-copy") {

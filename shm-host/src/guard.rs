@@ -6,7 +6,7 @@
 //! in host code is not a wasm trap: it would kill the process.
 //!
 //! This module closes that hole. Every read-only mapping is listed in a
-//! fixed, lock-free table that a `SIGSEGV` handler reads. The handler is
+//! fixed table, read without locks, that a `SIGSEGV` handler reads. The handler is
 //! installed before wasmtime's (see [`install`]), so wasmtime sees every
 //! fault first: a fault in wasm code (the guest writing into its read-only
 //! attachment) is a trap of that guest, as it must be. Wasmtime passes
@@ -17,19 +17,33 @@
 //! block's shared pages, and every other guest's view, stay intact; only the
 //! guest that asked for the write sees it. Any other fault goes on to the
 //! handler that was installed before ours.
+//!
+//! The private page is writable only for the one instruction that faulted:
+//! the handler sets the processor's trap flag, and the `SIGTRAP` that follows
+//! the instruction makes the page read-only again (x86_64), so a later guest
+//! store there still traps that guest.
+//!
+//! The table holds [`CAPACITY`] mappings; the host's process mapping limit
+//! keeps all guests together below it, and each guest below its own limit.
+//! A listed mapping keeps its block's memfd open through a shared `Arc`: no
+//! descriptor is duplicated per mapping.
 
-use std::os::fd::BorrowedFd;
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 
-/// How many read-only attachments can be protected at once, per process.
-pub const CAPACITY: usize = 4096;
+/// How many read-only attachments can be listed at once, per process. The
+/// host keeps its guests together below this (its process mapping limit,
+/// [`crate::rules::ProcessLimits::max_mappings`], is at most this), so no
+/// guest can fill the table for the others.
+pub const CAPACITY: usize = 16 * 1024;
 
 struct Slot {
     /// First host address; 0 when the slot is free.
     start: AtomicUsize,
     len: AtomicUsize,
-    /// A duplicate of the block's memfd, owned by the slot.
+    /// The block's memfd; kept open by the `Arc` in [`Book`] while listed.
     fd: AtomicI32,
     offset: AtomicU64,
 }
@@ -42,16 +56,45 @@ const FREE: Slot = Slot {
     offset: AtomicU64::new(0),
 };
 
+/// Read by the handler without locks.
 static SLOTS: [Slot; CAPACITY] = [FREE; CAPACITY];
-/// Serialises writers of `SLOTS` (never taken in the signal handler).
-static WRITERS: Mutex<()> = Mutex::new(());
+
+/// The writers' side of `SLOTS` (never touched by the handler): free slots
+/// and the listed ranges by start address, each with the descriptor it
+/// keeps open.
+struct Book {
+    free: Vec<usize>,
+    /// Slots handed out so far; slots from here up were never used.
+    high: usize,
+    listed: BTreeMap<usize, (usize, Arc<OwnedFd>)>,
+}
+
+static BOOK: Mutex<Book> = Mutex::new(Book {
+    free: Vec::new(),
+    high: 0,
+    listed: BTreeMap::new(),
+});
+/// Slots below this were handed out at least once (the handler scans no
+/// further).
+static HIGH: AtomicUsize = AtomicUsize::new(0);
 static PAGE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Pages of this thread made writable for one host write, to make
+    /// read-only again once the writing instruction completed.
+    static PENDING: std::cell::Cell<[usize; 2]> = const { std::cell::Cell::new([0; 2]) };
+    /// The last page this thread made private (it stays private): a repeated
+    /// write into it (a string instruction, one element per step) only needs
+    /// its protection lifted again, not a fresh copy.
+    static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 static ABSORBED: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
-/// The handler that was installed before ours; written once, before ours
-/// is installed, and only read afterwards.
+/// The handlers that were installed before ours; written once, before ours
+/// are installed, and only read afterwards.
 static mut PREVIOUS: Option<libc::sigaction> = None;
+static mut PREVIOUS_TRAP: Option<libc::sigaction> = None;
 
 /// Why a read-only attachment could not be protected.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +102,6 @@ pub enum ProtectError {
     /// The table is full.
     #[error("more than {CAPACITY} read-only attachments at once")]
     Full,
-    /// Duplicating the block's file descriptor failed.
-    #[error("duplicating a block's file descriptor failed: {0}")]
-    Dup(std::io::Error),
 }
 
 /// Installs the handler, once per process. Must run before wasmtime
@@ -87,6 +127,14 @@ pub fn install() {
                 return;
             }
             PREVIOUS = Some(previous);
+            // The single-step trap that ends an absorbed write (x86_64).
+            action.sa_sigaction = trap_handler as *const () as usize;
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGTRAP, &action, &mut previous) == 0 {
+                PREVIOUS_TRAP = Some(previous);
+            } else {
+                tracing::error!("installing the SIGTRAP handler failed: absorbed host writes leave their page writable");
+            }
         }
     });
 }
@@ -98,59 +146,61 @@ pub fn absorbed_host_writes() -> u64 {
 }
 
 /// Lists the read-only mapping of `len` bytes at host address `start`,
-/// backed by `fd` from `offset`.
+/// backed by `fd` from `offset`; `fd` stays open while it is listed.
 pub fn protect(
     start: usize,
     len: usize,
-    fd: BorrowedFd<'_>,
+    fd: Arc<OwnedFd>,
     offset: u64,
 ) -> Result<(), ProtectError> {
-    let _w = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
-    let slot = SLOTS
-        .iter()
-        .find(|s| s.start.load(Ordering::Relaxed) == 0)
-        .ok_or(ProtectError::Full)?;
-    let dup = fd.try_clone_to_owned().map_err(ProtectError::Dup)?;
+    let mut book = BOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let index = match book.free.pop() {
+        Some(i) => i,
+        None if book.high < CAPACITY => {
+            book.high += 1;
+            HIGH.store(book.high, Ordering::Release);
+            book.high - 1
+        }
+        None => return Err(ProtectError::Full),
+    };
+    let slot = &SLOTS[index];
     slot.len.store(len, Ordering::Relaxed);
-    slot.fd
-        .store(std::os::fd::IntoRawFd::into_raw_fd(dup), Ordering::Relaxed);
+    slot.fd.store(fd.as_raw_fd(), Ordering::Relaxed);
     slot.offset.store(offset, Ordering::Relaxed);
     // Publish last: the handler reads the other fields after seeing `start`.
     slot.start.store(start, Ordering::Release);
+    book.listed.insert(start, (index, fd));
     Ok(())
 }
 
-/// Removes every listed mapping inside `start .. start + len`.
+/// Removes every listed mapping that starts inside `start .. start + len`.
 pub fn unprotect(start: usize, len: usize) {
-    let _w = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
-    for slot in &SLOTS {
-        let s = slot.start.load(Ordering::Relaxed);
-        if s != 0 && s >= start && s < start + len {
-            slot.start.store(0, Ordering::Release);
-            let fd = slot.fd.swap(-1, Ordering::Relaxed);
-            if fd >= 0 {
-                // SAFETY: `fd` was produced by `into_raw_fd` in `protect`
-                // and is owned by this slot alone; it is taken out of the
-                // slot (swap) before it is closed, once.
-                drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-            }
-        }
+    let mut book = BOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let gone: Vec<usize> = book
+        .listed
+        .range(start..start.saturating_add(len))
+        .map(|(&s, _)| s)
+        .collect();
+    for s in gone {
+        let (index, fd) = book.listed.remove(&s).expect("listed");
+        // Unpublished before the descriptor may close.
+        SLOTS[index].start.store(0, Ordering::Release);
+        SLOTS[index].fd.store(-1, Ordering::Relaxed);
+        book.free.push(index);
+        drop(fd);
     }
 }
 
 /// How many mappings are listed (for tests).
 pub fn protected() -> usize {
-    SLOTS
-        .iter()
-        .filter(|s| s.start.load(Ordering::Relaxed) != 0)
-        .count()
+    BOOK.lock().unwrap_or_else(|e| e.into_inner()).listed.len()
 }
 
 extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SIGSEGV with SA_SIGINFO.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
-    for slot in &SLOTS {
+    for slot in &SLOTS[..HIGH.load(Ordering::Acquire)] {
         let start = slot.start.load(Ordering::Acquire);
         if start == 0 || addr < start || addr >= start + slot.len.load(Ordering::Relaxed) {
             continue;
@@ -158,38 +208,71 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
         let page_start = addr & !(page - 1);
         let offset = slot.offset.load(Ordering::Relaxed) + (page_start - start) as u64;
         let fd = slot.fd.load(Ordering::Relaxed);
+        let already_private = LAST.with(|l| l.get()) == page_start;
         // SAFETY: `page_start` is a page of a read-only attachment that the
         // host mapped inside a guest memory reservation of its own (it is
         // listed, and entries are removed before the range is unmapped or
-        // restored). Replacing it with a private mapping of the same file
-        // page keeps its contents for the guest and makes it writable for
-        // this write only in this guest's view; the shared block pages are
-        // not touched. mmap is a plain system call, safe in a signal handler.
-        let mapped = unsafe {
-            libc::mmap(
-                page_start as *mut libc::c_void,
-                page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_FIXED,
-                fd,
-                offset as libc::off_t,
-            )
+        // restored; the listing keeps `fd` open). Replacing it with a
+        // private mapping of the same file page keeps its contents for the
+        // guest and makes it writable in this guest's view only; the shared
+        // block pages are not touched. A page this thread already made
+        // private only has its protection lifted again, so that earlier
+        // writes into it stay. mmap and mprotect are plain system calls,
+        // safe in a signal handler.
+        let done = unsafe {
+            if already_private {
+                libc::mprotect(
+                    page_start as *mut libc::c_void,
+                    page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                ) == 0
+            } else {
+                libc::mmap(
+                    page_start as *mut libc::c_void,
+                    page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    fd,
+                    offset as libc::off_t,
+                ) != libc::MAP_FAILED
+            }
         };
-        if mapped != libc::MAP_FAILED {
-            ABSORBED.fetch_add(1, Ordering::Relaxed);
+        if done {
+            if !already_private {
+                ABSORBED.fetch_add(1, Ordering::Relaxed);
+            }
+            LAST.with(|l| l.set(page_start));
+            reprotect_after_this_instruction(page_start, context);
             return;
         }
         break;
     }
     // Not ours: hand it to the handler installed before ours.
     // SAFETY: PREVIOUS was written before this handler was installed and is
-    // never written again. The forwarding mirrors what the kernel would have
-    // done with that disposition: call it, or restore the default and return
-    // so that the fault repeats and ends the process as it would have.
+    // never written again.
+    unsafe { forward(*std::ptr::addr_of!(PREVIOUS), signum, info, context) }
+}
+
+/// Hands a signal to the disposition `previous` had before ours, as the
+/// kernel would have: call it, or restore the default and return so that the
+/// fault repeats and ends the process as it would have.
+///
+/// # Safety
+/// The arguments are those the kernel passed to our SA_SIGINFO handler, and
+/// `previous` is what `sigaction` reported before ours was installed.
+unsafe fn forward(
+    previous: Option<libc::sigaction>,
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let Some(previous) = previous else {
+        return;
+    };
+    // SAFETY: a handler's address from `sigaction` is a function of the
+    // signature its flags say; calling it with the kernel's own arguments is
+    // what the kernel would have done.
     unsafe {
-        let Some(previous) = *std::ptr::addr_of!(PREVIOUS) else {
-            return;
-        };
         if previous.sa_flags & libc::SA_SIGINFO != 0 {
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
                 std::mem::transmute(previous.sa_sigaction);
@@ -201,4 +284,61 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
             f(signum);
         }
     }
+}
+
+/// Arranges for `page` to become read-only again right after the faulting
+/// instruction completes: the trap flag makes the processor stop after one
+/// instruction with `SIGTRAP`, where [`trap_handler`] restores the
+/// protection. Without it the guest could write into its private copy.
+#[cfg(target_arch = "x86_64")]
+fn reprotect_after_this_instruction(page: usize, context: *mut libc::c_void) {
+    PENDING.with(|p| {
+        let mut pending = p.get();
+        if let Some(free) = pending.iter_mut().find(|x| **x == 0 || **x == page) {
+            *free = page;
+        }
+        p.set(pending);
+    });
+    /// The trap flag of RFLAGS.
+    const TF: libc::greg_t = 0x100;
+    // SAFETY: for a SA_SIGINFO handler the kernel passes a valid ucontext_t
+    // that it restores on return; setting the trap flag in its saved RFLAGS
+    // only makes the resumed instruction raise a single-step trap.
+    unsafe {
+        let uc = context.cast::<libc::ucontext_t>();
+        (*uc).uc_mcontext.gregs[libc::REG_EFL as usize] |= TF;
+    }
+}
+
+/// Elsewhere the page stays writable in the guest's private view (the
+/// block's shared pages are intact either way).
+#[cfg(not(target_arch = "x86_64"))]
+fn reprotect_after_this_instruction(_page: usize, _context: *mut libc::c_void) {}
+
+extern "C" fn trap_handler(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let pending = PENDING.with(|p| p.replace([0; 2]));
+    if pending != [0; 2] {
+        let page = PAGE.load(Ordering::Relaxed);
+        for p in pending.into_iter().filter(|&p| p != 0) {
+            // SAFETY: `p` is a page this thread made private and writable in
+            // `handler` for one instruction, which has now completed;
+            // making it read-only again changes only its protection.
+            unsafe { libc::mprotect(p as *mut libc::c_void, page, libc::PROT_READ) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `reprotect_after_this_instruction`: the kernel's
+        // saved context, restored on return; the trap flag is cleared.
+        unsafe {
+            let uc = context.cast::<libc::ucontext_t>();
+            (*uc).uc_mcontext.gregs[libc::REG_EFL as usize] &= !0x100;
+        }
+        return;
+    }
+    // SAFETY: as for SIGSEGV in `handler`: PREVIOUS_TRAP is written once
+    // before this handler is installed.
+    unsafe { forward(*std::ptr::addr_of!(PREVIOUS_TRAP), signum, info, context) }
 }

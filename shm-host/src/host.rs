@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType, WasmList};
 use wasmtime::{Config, StoreContextMut};
@@ -13,9 +14,11 @@ use crate::memory::{MapError, MemoryRegistry, ShmMemoryCreator};
 use crate::pages::SharedPages;
 use crate::proof::{self, MapsEntry};
 use crate::rules::{
-    Access, AttachError, BackingId, CreateError, DetachError, GuestId, HandleError, HandleId,
-    Ledger, Limits, MemoryId, PartitionError, Placement, Release, StorageError,
+    Access, AttachError, BackingId, CreateError, DetachError, Dropped, GuestId, HandleError,
+    HandleId, Ledger, Limits, LoanId, MemoryId, PartitionError, Placement, Release, StorageError,
 };
+use crate::watchdog::Watchdog;
+use crate::Grants;
 
 /// The host type behind the WIT resource `memory-block`: one handle.
 #[derive(Debug)]
@@ -35,7 +38,7 @@ impl MemoryBlock {
 }
 
 /// Settings of a [`ShmHost`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ShmConfig {
     /// Limits applied to every guest.
     pub limits: Limits,
@@ -46,6 +49,25 @@ pub struct ShmConfig {
     /// offset, and count the result ([`StatsSnapshot::verified`]). Costs a
     /// read of `/proc/self/maps` per attach: for demonstrations and tests.
     pub verify_sharing: bool,
+    /// Wasm execution time each guest may use in all (its CPU budget), to
+    /// an epoch tick's precision; `None` for no limit. A guest past it traps
+    /// ([`crate::watchdog::Stopped::CpuLimit`]).
+    pub cpu_limit: Option<Duration>,
+    /// How often engines made by [`ShmHost::engine`] advance their epoch:
+    /// how soon a stopped or evicted guest that runs wasm traps.
+    pub epoch_tick: Duration,
+}
+
+impl Default for ShmConfig {
+    fn default() -> Self {
+        ShmConfig {
+            limits: Limits::default(),
+            pubsub: crate::pubsub::PubSubConfig::default(),
+            verify_sharing: false,
+            cpu_limit: None,
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
 }
 
 /// Counters, per guest and in total. All are monotonic.
@@ -62,6 +84,7 @@ pub struct Stats {
     verified: AtomicU64,
     verify_failures: AtomicU64,
     in_pool: AtomicU64,
+    revoked: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -91,6 +114,9 @@ pub struct StatsSnapshot {
     /// Messages of pooled topics read in place in a pool mapped earlier:
     /// attaches that needed no mapping (and no system call).
     pub in_pool: u64,
+    /// Handles of this guest revoked: derived from a loan that ended, or
+    /// taken from it when it was evicted.
+    pub revoked: u64,
 }
 
 impl Stats {
@@ -109,6 +135,7 @@ impl Stats {
             verified: r(&self.verified),
             verify_failures: r(&self.verify_failures),
             in_pool: r(&self.in_pool),
+            revoked: r(&self.revoked),
         }
     }
 }
@@ -118,12 +145,19 @@ fn bump(guest: &Stats, total: &Stats, field: fn(&Stats) -> &AtomicU64, n: u64) {
     field(total).fetch_add(n, Ordering::Relaxed);
 }
 
+/// What the host knows of a live guest.
+struct GuestEntry {
+    name: String,
+    stats: Arc<Stats>,
+    watchdog: Arc<Watchdog>,
+}
+
 struct Inner {
     ledger: Mutex<Ledger<SharedPages>>,
     registry: Arc<MemoryRegistry>,
     config: ShmConfig,
     totals: Stats,
-    guests: Mutex<HashMap<GuestId, (String, Arc<Stats>)>>,
+    guests: Mutex<HashMap<GuestId, GuestEntry>>,
     /// The last guests that ended, for statistics after their stores are
     /// gone (bounded: [`ENDED_KEPT`]).
     ended: Mutex<std::collections::VecDeque<(GuestId, String, StatsSnapshot)>>,
@@ -169,7 +203,7 @@ impl ShmHost {
     pub fn new(config: ShmConfig) -> ShmHost {
         crate::guard::install();
         let page = page_size();
-        let mut ledger = Ledger::new(page as u32);
+        let mut ledger = Ledger::with_process_limits(page as u32, crate::process::limits());
         // The broker holds pool blocks and queued messages as a guest of its
         // own: its limits are the sum of what publishers were charged.
         let broker_guest = ledger.add_guest(Limits {
@@ -177,6 +211,7 @@ impl ShmHost {
             max_bytes: u64::MAX,
             max_handles: u32::MAX,
             max_storage_regions: 0,
+            max_mappings: 0,
         });
         ShmHost(Arc::new(Inner {
             ledger: Mutex::new(ledger),
@@ -203,13 +238,35 @@ impl ShmHost {
     }
 
     /// Applies the settings of [`ShmHost::engine_config`] to `config`.
+    ///
+    /// Epoch interruption is on: a store of such an engine traps at once
+    /// unless armed ([`ShmCtx::arm`], or [`crate::link::new_store`]), and the
+    /// epoch must advance ([`ShmHost::engine`] starts a thread for it).
     pub fn configure(&self, config: &mut Config) {
         config
             .wasm_component_model(true)
+            .epoch_interruption(true)
             .with_host_memory(Arc::new(ShmMemoryCreator::new(self.0.registry.clone())))
             .memory_init_cow(false)
             .signals_based_traps(true)
             .allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+    }
+
+    /// An engine with [`ShmHost::engine_config`] whose epoch advances every
+    /// [`ShmConfig::epoch_tick`] for as long as this host lives.
+    pub fn engine(&self) -> wasmtime::Result<wasmtime::Engine> {
+        let engine = wasmtime::Engine::new(&self.engine_config())?;
+        crate::watchdog::start_ticker(
+            engine.clone(),
+            self.0.config.epoch_tick,
+            Arc::downgrade(&self.0),
+        )?;
+        Ok(engine)
+    }
+
+    /// The settings this host was made with.
+    pub fn config(&self) -> &ShmConfig {
+        &self.0.config
     }
 
     /// The totals over all guests.
@@ -224,7 +281,7 @@ impl ShmHost {
         let ended = self.0.ended.lock().unwrap_or_else(|e| e.into_inner());
         let mut all: Vec<_> = guests
             .iter()
-            .map(|(id, (n, s))| (id.0, n.clone(), s.snapshot()))
+            .map(|(id, e)| (id.0, e.name.clone(), e.stats.snapshot()))
             .chain(ended.iter().map(|(id, n, s)| (id.0, n.clone(), *s)))
             .collect();
         all.sort_by_key(|g| g.0);
@@ -291,6 +348,18 @@ impl ShmHost {
         self.ledger().handles_of_block(handle).unwrap_or(0)
     }
 
+    /// Is `handle` writable, with exactly `others` other writable handles
+    /// of its block (through any content)?
+    pub(crate) fn sole_writer(&self, handle: HandleId, others: u32) -> bool {
+        let ledger = self.ledger();
+        ledger.writable(handle) == Ok(true) && ledger.other_writers(handle) == Ok(others)
+    }
+
+    /// The guests that keep `handle`'s block in use.
+    pub(crate) fn holders(&self, handle: HandleId) -> Vec<GuestId> {
+        self.ledger().holders(handle).unwrap_or_default()
+    }
+
     /// Is `handle` itself attached?
     pub(crate) fn is_attached(&self, handle: HandleId) -> bool {
         !matches!(self.ledger().attached(handle), Ok(None))
@@ -314,22 +383,91 @@ impl ShmHost {
     }
 
     /// A context for a new store, for the guest called `name` (used in
-    /// statistics and logs).
+    /// statistics and logs). It has no topic grants: give them with
+    /// [`ShmCtx::with_grants`].
     pub fn new_ctx(&self, name: impl Into<String>) -> ShmCtx {
         let guest = self.ledger().add_guest(self.0.config.limits);
         let stats = Arc::new(Stats::default());
         let name = name.into();
+        let config = &self.0.config;
+        let watchdog = Watchdog::new(&name, config.cpu_limit, config.epoch_tick);
         self.0
             .guests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(guest, (name.clone(), stats.clone()));
+            .insert(
+                guest,
+                GuestEntry {
+                    name: name.clone(),
+                    stats: stats.clone(),
+                    watchdog: watchdog.clone(),
+                },
+            );
         ShmCtx {
             host: self.clone(),
             guest,
             name,
             stats,
+            grants: Grants::none(),
+            watchdog,
         }
+    }
+
+    /// Evicts `guest` for `reason`: every handle it holds is revoked (its
+    /// mappings become zero pages, the messages it held go back to their
+    /// pools), its subscriptions end, and its next wasm instruction or host
+    /// call traps with the reason. Returns `false` if the guest was already
+    /// stopped or is gone.
+    pub fn evict(&self, guest: GuestId, reason: String) -> bool {
+        let (name, stats, watchdog) = {
+            let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(e) = guests.get(&guest) else {
+                return false;
+            };
+            (e.name.clone(), e.stats.clone(), e.watchdog.clone())
+        };
+        if !watchdog.evict(reason.clone()) {
+            return false;
+        }
+        tracing::warn!(guest = %name, "evicted: {reason}");
+        for h in self.0.broker.leave_all(guest) {
+            self.drop_detached(h);
+        }
+        let revoked = self.ledger().revoke_guest(guest);
+        self.undo_revoked(revoked, |_| Some(stats.clone()));
+        true
+    }
+
+    /// Ends `loan`: everything derived from it is revoked, in whichever
+    /// guest holds it.
+    pub fn end_loan(&self, loan: LoanId) {
+        let revoked = self.ledger().end_loan(loan);
+        let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
+        let stats: HashMap<GuestId, Arc<Stats>> =
+            guests.iter().map(|(g, e)| (*g, e.stats.clone())).collect();
+        drop(guests);
+        self.undo_revoked(revoked, |g| stats.get(&g).cloned());
+    }
+
+    /// Undoes the placements of revoked handles and counts them.
+    fn undo_revoked(
+        &self,
+        revoked: Vec<(GuestId, Dropped<SharedPages>)>,
+        stats_of: impl Fn(GuestId) -> Option<Arc<Stats>>,
+    ) {
+        let ledger = self.ledger();
+        let mut freed = Vec::new();
+        for (owner, dropped) in revoked {
+            if let Some(release) = dropped.release {
+                self.unplace(&ledger, &release);
+            }
+            if let Some(stats) = stats_of(owner) {
+                bump(&stats, &self.0.totals, |s| &s.revoked, 1);
+            }
+            freed.extend(dropped.freed);
+        }
+        drop(ledger);
+        drop(freed);
     }
 }
 
@@ -341,6 +479,8 @@ pub struct ShmCtx {
     guest: GuestId,
     name: String,
     stats: Arc<Stats>,
+    grants: Grants,
+    watchdog: Arc<Watchdog>,
 }
 
 impl std::fmt::Debug for ShmCtx {
@@ -365,12 +505,12 @@ impl Drop for ShmCtx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.guest);
-        if let Some((name, stats)) = gone {
+        if let Some(e) = gone {
             let mut ended = self.host.0.ended.lock().unwrap_or_else(|e| e.into_inner());
             if ended.len() == ENDED_KEPT {
                 ended.pop_front();
             }
-            ended.push_back((self.guest, name, stats.snapshot()));
+            ended.push_back((self.guest, e.name, e.stats.snapshot()));
         }
     }
 }
@@ -412,6 +552,8 @@ impl From<AttachError> for Error {
             AttachError::AmbiguousMemory => Error::AmbiguousMemory,
             AttachError::WrongMemory => Error::WrongMemory,
             AttachError::NotMapped => Error::NoStorage,
+            AttachError::LimitExceeded => Error::LimitExceeded,
+            AttachError::Revoked => Error::Revoked,
             AttachError::Unknown => Error::Internal,
         }
     }
@@ -422,6 +564,7 @@ impl From<DetachError> for Error {
         match e {
             DetachError::NotAttached => Error::NotAttached,
             DetachError::WrongSize => Error::WrongSize,
+            DetachError::Revoked => Error::Revoked,
             DetachError::Unknown => Error::Internal,
         }
     }
@@ -433,6 +576,7 @@ impl From<PartitionError> for Error {
             PartitionError::WrongSize => Error::WrongSize,
             PartitionError::ReadOnly => Error::ReadOnly,
             PartitionError::LimitExceeded => Error::LimitExceeded,
+            PartitionError::Revoked => Error::Revoked,
             PartitionError::Unknown => Error::Internal,
         }
     }
@@ -442,6 +586,7 @@ impl From<HandleError> for Error {
     fn from(e: HandleError) -> Self {
         match e {
             HandleError::LimitExceeded => Error::LimitExceeded,
+            HandleError::Revoked => Error::Revoked,
             HandleError::Unknown | HandleError::UnknownGuest => Error::Internal,
         }
     }
@@ -526,6 +671,34 @@ impl ShmCtx {
     /// This guest's counters.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// This context with `grants` (topic authority) instead of its own.
+    pub fn with_grants(mut self, grants: Grants) -> ShmCtx {
+        self.grants = grants;
+        self
+    }
+
+    /// What this guest may publish and subscribe to.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// This guest's watchdog (time limits, eviction).
+    pub fn watchdog(&self) -> &Arc<Watchdog> {
+        &self.watchdog
+    }
+
+    /// `Err` (a trap of the calling guest) once it was stopped.
+    pub(crate) fn alive(&self) -> wasmtime::Result<()> {
+        Ok(self.watchdog.check()?)
+    }
+
+    /// Arms `store`, whose data holds this context, with this guest's
+    /// watchdog: needed in every store of an engine made with
+    /// [`ShmHost::engine_config`] (epoch interruption is on).
+    pub fn arm<T: 'static>(&self, store: &mut wasmtime::Store<T>) {
+        self.watchdog.arm(store);
     }
 
     fn bump(&self, field: fn(&Stats) -> &AtomicU64, n: u64) {
@@ -749,11 +922,20 @@ impl ShmCtx {
         self.move_handle(handle, self.guest, from)
     }
 
-    /// A new handle here with the rights of `handle` (which another store
-    /// holds): what a borrowed handle becomes when a call crosses stores.
+    /// A new handle here with the rights of `handle`, for good (the host
+    /// handing out a block it holds).
     pub fn alias(&self, handle: HandleId) -> Result<HandleId, Error> {
         let r = self.host.ledger().alias(handle, self.guest);
         r.or_else(|e| self.fail("alias", e))
+    }
+
+    /// A new handle here with the rights of `handle` (which another store
+    /// holds) for one call: what a borrowed handle becomes when a call
+    /// crosses stores. End the loan with [`ShmHost::end_loan`] when the call
+    /// returns.
+    pub fn lend(&self, handle: HandleId) -> Result<(HandleId, LoanId), Error> {
+        let r = self.host.ledger().lend(handle, self.guest);
+        r.or_else(|e| self.fail("lend", e))
     }
 
     /// The size of `handle`'s block.

@@ -32,20 +32,25 @@
 //! ```
 
 pub mod bindings;
+pub mod grants;
 pub mod guard;
 mod host;
 pub mod link;
 pub mod memory;
 pub mod pages;
+pub mod process;
 pub mod proof;
 pub mod pubsub;
+pub mod watchdog;
 pub use shm_rules as rules;
 
+pub use grants::Grants;
 pub use host::{
     add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost,
     ShmView, Stats, StatsSnapshot,
 };
-pub use rules::Limits;
+pub use rules::{Limits, ProcessLimits};
+pub use watchdog::{Stopped, Watchdog};
 
 /// The name of the `exchange` interface instance.
 pub const EXCHANGE: &str = "zero-copy:shm/exchange@0.1.0";

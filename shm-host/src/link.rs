@@ -6,8 +6,10 @@
 //! of components instantiated after it: [`link_exports`] defines, for every
 //! function the provider exports, a host function that forwards the call
 //! into the provider's store. Values are carried over as they are; a
-//! `memory-block` handle is moved (an `own`) or aliased for the duration of
-//! the call (a `borrow`) in the ledger, so its bytes never move.
+//! `memory-block` handle is moved (an `own`) or lent for the duration of
+//! the call (a `borrow`) in the ledger, so its bytes never move. When the
+//! call returns the loan ends: whatever the provider derived from a lent
+//! handle (clones, partitions, attachments), and kept, is revoked.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,7 +21,8 @@ use wasmtime::component::{
 use wasmtime::{AsContextMut, Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::{MemoryBlock, ShmCtx, ShmHost, ShmView};
+use crate::rules::LoanId;
+use crate::{Grants, MemoryBlock, ShmCtx, ShmHost, ShmView};
 
 /// The data of every store made here: WASI, memory blocks, and the table
 /// their resources share.
@@ -42,11 +45,12 @@ impl WasiView for GuestState {
 }
 
 impl GuestState {
-    /// A state for the guest `name`, with WASI as `wasi` builds it.
-    pub fn new(host: &ShmHost, name: &str, mut wasi: WasiCtxBuilder) -> GuestState {
+    /// A state for the guest `name`, with WASI as `wasi` builds it and the
+    /// topic authority `grants`.
+    pub fn new(host: &ShmHost, name: &str, mut wasi: WasiCtxBuilder, grants: Grants) -> GuestState {
         GuestState {
             wasi: wasi.build(),
-            shm: host.new_ctx(name),
+            shm: host.new_ctx(name).with_grants(grants),
             table: ResourceTable::new(),
         }
     }
@@ -66,6 +70,15 @@ impl GuestState {
             table: &mut self.table,
         }
     }
+}
+
+/// A store for `state`, armed with its guest's watchdog (the engine has
+/// epoch interruption on: an unarmed store would trap at once).
+pub fn new_store(engine: &Engine, state: GuestState) -> Store<GuestState> {
+    let watchdog = state.shm.watchdog().clone();
+    let mut store = Store::new(engine, state);
+    watchdog.arm(&mut store);
+    store
 }
 
 /// A linker with WASI p2 (synchronous) and the `exchange` and `pub-sub`
@@ -246,7 +259,7 @@ fn forward(
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
     let mut callee = provider.store();
-    let mut aliases = Vec::new();
+    let mut loans = Vec::new();
     let args = params
         .iter()
         .map(|v| {
@@ -254,34 +267,56 @@ fn forward(
                 v,
                 caller.as_context_mut(),
                 callee.as_context_mut(),
-                &mut aliases,
+                &mut loans,
             )
         })
-        .collect::<wasmtime::Result<Vec<_>>>()?;
+        .collect::<wasmtime::Result<Vec<_>>>();
+    let args = match args {
+        Ok(args) => args,
+        Err(e) => {
+            end_loans(&mut *callee, loans)?;
+            return Err(e);
+        }
+    };
     let mut out = vec![Val::Bool(false); results.len()];
     let called = func.call(&mut *callee, &args, &mut out);
-    // Borrowed handles end with the call, whatever its outcome.
-    for alias in aliases {
-        let alias: Resource<MemoryBlock> = alias.try_into_resource(&mut *callee)?;
-        let block = callee.data_mut().table.delete(alias)?;
-        callee
-            .data()
-            .shm
-            .drop_handle(block.handle())
-            .map_err(|e| wasmtime::format_err!("ending a borrowed block: {e:?}"))?;
-    }
+    // Borrowed handles end with the call, whatever its outcome, and so does
+    // everything the callee derived from them.
+    end_loans(&mut *callee, loans)?;
     called.map_err(|e| e.context(format!("in linked component `{}`", provider.name)))?;
-    let mut no_aliases = Vec::new();
+    let mut no_loans = Vec::new();
     for (slot, v) in results.iter_mut().zip(&out) {
         *slot = carry(
             v,
             callee.as_context_mut(),
             caller.as_context_mut(),
-            &mut no_aliases,
+            &mut no_loans,
         )?;
     }
-    if !no_aliases.is_empty() {
+    if !no_loans.is_empty() {
+        end_loans(&mut caller, no_loans)?;
         wasmtime::bail!("a linked function cannot return a borrowed handle");
+    }
+    Ok(())
+}
+
+/// Ends the loans of a call: revokes everything derived from each lent
+/// handle (in any store), then takes the alias itself back from `store`.
+fn end_loans(
+    mut store: impl AsContextMut<Data = GuestState>,
+    loans: Vec<(ResourceAny, LoanId)>,
+) -> wasmtime::Result<()> {
+    let mut store = store.as_context_mut();
+    for (alias, loan) in loans {
+        let host = store.data().shm.host().clone();
+        host.end_loan(loan);
+        let alias: Resource<MemoryBlock> = alias.try_into_resource(&mut store)?;
+        let block = store.data_mut().table.delete(alias)?;
+        store
+            .data()
+            .shm
+            .drop_handle(block.handle())
+            .map_err(|e| wasmtime::format_err!("ending a borrowed block: {e:?}"))?;
     }
     Ok(())
 }
@@ -291,11 +326,11 @@ fn carry(
     v: &Val,
     mut from: StoreContextMut<'_, GuestState>,
     mut to: StoreContextMut<'_, GuestState>,
-    aliases: &mut Vec<ResourceAny>,
+    loans: &mut Vec<(ResourceAny, LoanId)>,
 ) -> wasmtime::Result<Val> {
     let mut each = |vals: &[Val]| -> wasmtime::Result<Vec<Val>> {
         vals.iter()
-            .map(|x| carry(x, from.as_context_mut(), to.as_context_mut(), aliases))
+            .map(|x| carry(x, from.as_context_mut(), to.as_context_mut(), loans))
             .collect()
     };
     Ok(match v {
@@ -320,12 +355,12 @@ fn carry(
             )
         }
         Val::Variant(case, payload) => {
-            Val::Variant(case.clone(), carry_opt(payload, from, to, aliases)?)
+            Val::Variant(case.clone(), carry_opt(payload, from, to, loans)?)
         }
-        Val::Option(x) => Val::Option(carry_opt(x, from, to, aliases)?),
-        Val::Result(Ok(x)) => Val::Result(Ok(carry_opt(x, from, to, aliases)?)),
-        Val::Result(Err(x)) => Val::Result(Err(carry_opt(x, from, to, aliases)?)),
-        Val::Resource(any) => Val::Resource(carry_block(*any, from, to, aliases)?),
+        Val::Option(x) => Val::Option(carry_opt(x, from, to, loans)?),
+        Val::Result(Ok(x)) => Val::Result(Ok(carry_opt(x, from, to, loans)?)),
+        Val::Result(Err(x)) => Val::Result(Err(carry_opt(x, from, to, loans)?)),
+        Val::Resource(any) => Val::Resource(carry_block(*any, from, to, loans)?),
         Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => {
             wasmtime::bail!(
                 "futures, streams and error contexts cannot cross between linked components"
@@ -339,10 +374,10 @@ fn carry_opt(
     v: &Option<Box<Val>>,
     from: StoreContextMut<'_, GuestState>,
     to: StoreContextMut<'_, GuestState>,
-    aliases: &mut Vec<ResourceAny>,
+    loans: &mut Vec<(ResourceAny, LoanId)>,
 ) -> wasmtime::Result<Option<Box<Val>>> {
     v.as_deref()
-        .map(|x| carry(x, from, to, aliases).map(Box::new))
+        .map(|x| carry(x, from, to, loans).map(Box::new))
         .transpose()
 }
 
@@ -366,7 +401,7 @@ fn carry_block(
     any: ResourceAny,
     mut from: StoreContextMut<'_, GuestState>,
     mut to: StoreContextMut<'_, GuestState>,
-    aliases: &mut Vec<ResourceAny>,
+    loans: &mut Vec<(ResourceAny, LoanId)>,
 ) -> wasmtime::Result<ResourceAny> {
     if any.ty() != ResourceType::host::<MemoryBlock>() {
         wasmtime::bail!("only memory-block resources can cross between linked components");
@@ -374,23 +409,24 @@ fn carry_block(
     let owned = any.owned();
     let res: Resource<MemoryBlock> = any.try_into_resource(&mut from)?;
     let shm_err = |e| wasmtime::format_err!("carrying a block: {e:?}");
-    let handle = if owned {
+    let (handle, loan) = if owned {
         let block = from.data_mut().table.delete(res)?;
         to.data()
             .shm
             .adopt(&from.data().shm, block.handle())
             .map_err(shm_err)?;
-        block.handle()
+        (block.handle(), None)
     } else {
         let handle = from.data().table.get(&res)?.handle();
-        to.data().shm.alias(handle).map_err(shm_err)?
+        let (alias, loan) = to.data().shm.lend(handle).map_err(shm_err)?;
+        (alias, Some(loan))
     };
     let new = to.data_mut().table.push(MemoryBlock::new(handle))?;
     // An owned handle is lowered into a `borrow` parameter as a loan, so
     // an alias is passed as owned and taken back after the call.
     let any = new.try_into_resource_any(&mut to)?;
-    if !owned {
-        aliases.push(any);
+    if let Some(loan) = loan {
+        loans.push((any, loan));
     }
     Ok(any)
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use shm_host::link::{self, GuestState, Provider};
 use shm_host::pubsub::{Overflow, PubSubConfig};
-use shm_host::{Limits, ShmConfig, ShmHost, StatsSnapshot};
+use shm_host::{Grants, Limits, ShmConfig, ShmHost, StatsSnapshot, Stopped};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context;
-use wasmtime::{bail, Engine, Result, Store};
+use wasmtime::{bail, Engine, Result};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -74,6 +74,12 @@ struct PubsubArgs {
     /// publisher, and for them to finish after it.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// The topics of this topology: the publisher may publish them and the
+    /// subscribers may subscribe to them, nothing else (a name, or a prefix
+    /// ending in `*`). Repeatable; every topic when not given. Subscribers
+    /// never publish.
+    #[arg(long, value_name = "PATTERN")]
+    topic: Vec<String>,
 }
 
 #[derive(Parser)]
@@ -104,6 +110,15 @@ struct HostArgs {
     /// What a publisher does when a subscription's queue is full.
     #[arg(long, value_enum, default_value_t = OverflowArg::Block)]
     overflow: OverflowArg,
+    /// Seconds a subscriber may keep its topic waiting (a full queue not
+    /// taken, a message the publisher needs not released) before it is
+    /// evicted.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    stall_limit: f64,
+    /// Seconds of wasm execution each component may use (its CPU budget;
+    /// time spent waiting in host calls does not count); 0 for no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    cpu_limit: f64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -128,11 +143,19 @@ impl HostArgs {
                     OverflowArg::Block => Overflow::Block,
                     OverflowArg::DropOldest => Overflow::DropOldest,
                 },
+                stall_limit: seconds(self.stall_limit),
                 ..PubSubConfig::default()
             },
             verify_sharing: self.verify_sharing,
+            cpu_limit: (self.cpu_limit > 0.0).then(|| seconds(self.cpu_limit)),
+            ..ShmConfig::default()
         })
     }
+}
+
+/// `s` seconds (negative or not a number: zero).
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or_default()
 }
 
 fn main() -> ExitCode {
@@ -179,7 +202,7 @@ fn wasi_for(args: &HostArgs, argv0: &str, argv: &[String]) -> Result<WasiCtxBuil
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     let host = args.host.host();
-    let engine = Engine::new(&host.engine_config()).context("configuring wasmtime")?;
+    let engine = host.engine().context("configuring wasmtime")?;
     let mut linker = link::linker(&engine)?;
     let mut linked_names = Vec::new();
     let mut providers: Vec<Arc<Provider>> = Vec::new();
@@ -187,7 +210,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let component = link::load_component(&engine, path)?;
         let name = component_name(path);
         let wasi = wasi_for(&args.host, &name, &[])?;
-        let store = Store::new(&engine, GuestState::new(&host, &name, wasi));
+        // A linked component serves calls: it neither publishes nor
+        // subscribes.
+        let state = GuestState::new(&host, &name, wasi, Grants::none());
+        let store = link::new_store(&engine, state);
         let provider = Provider::new(&name, store, &linker, &component)
             .with_context(|| format!("instantiating linked component {}", path.display()))?;
         let names = link::link_exports(&mut linker, &engine, &component, &provider)?;
@@ -204,14 +230,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let component = link::load_component(&engine, &args.component)?;
     let name = component_name(&args.component);
     let wasi = wasi_for(&args.host, &name, &args.args)?;
+    // The command runs alone: every topic is its own.
+    let state = GuestState::new(&host, &name, wasi, Grants::all());
     let result = run_command(
-        &host,
         &engine,
         &linker,
         &component,
         &args.component,
-        &name,
-        wasi,
+        state,
         &linked_names,
     );
     if args.host.stats {
@@ -222,18 +248,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// Instantiates `component` as a command in a store of its own and runs it.
-#[allow(clippy::too_many_arguments)]
 fn run_command(
-    host: &ShmHost,
     engine: &Engine,
     linker: &Linker<GuestState>,
     component: &Component,
     path: &Path,
-    name: &str,
-    wasi: WasiCtxBuilder,
+    state: GuestState,
     linked_names: &[String],
 ) -> Result<ExitCode> {
-    let mut store = Store::new(engine, GuestState::new(host, name, wasi));
+    let name = state.shm.name().to_string();
+    let mut store = link::new_store(engine, state);
     let command = Command::instantiate(&mut store, component, linker).with_context(|| {
         let linked = if linked_names.is_empty() {
             "none".to_string()
@@ -247,21 +271,20 @@ fn run_command(
     })?;
     let result = command.wasi_cli_run().call_run(&mut store);
     drop(store);
-    exit_code(name, result)
+    exit_code(&name, result)
 }
 
 /// Like [`run_command`], but called asynchronously on a runtime of this
 /// thread's own, so that the guest may wait on component-model streams
 /// (e.g. a subscription's `get-stream`).
 fn run_command_async(
-    host: &ShmHost,
     engine: &Engine,
     linker: &Linker<GuestState>,
     component: &Component,
     path: &Path,
-    name: &str,
-    wasi: WasiCtxBuilder,
+    state: GuestState,
 ) -> Result<ExitCode> {
+    let name = &state.shm.name().to_string();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -276,7 +299,7 @@ fn run_command_async(
             )
     });
     runtime.block_on(async {
-        let mut store = Store::new(engine, GuestState::new(host, name, wasi));
+        let mut store = link::new_store(engine, state);
         let cannot_run = || {
             cannot_run(
                 path,
@@ -336,23 +359,81 @@ fn exit_code(name: &str, result: Result<Result<(), ()>>) -> Result<ExitCode> {
     }
 }
 
+/// Which part of a topology a component plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Publisher,
+    Subscriber,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Publisher => "publisher",
+            Role::Subscriber => "subscriber",
+        })
+    }
+}
+
+/// A component of a topology that ended, and how.
+struct Ended {
+    role: Role,
+    name: String,
+    result: Result<ExitCode>,
+}
+
+impl Ended {
+    /// Reports the end at once; `true` if it was a failure.
+    fn report(&self, publisher_running: bool) -> bool {
+        let Ended { role, name, result } = self;
+        match result {
+            Ok(c) if *c == ExitCode::SUCCESS => {
+                if *role == Role::Subscriber && publisher_running {
+                    tracing::info!("{role} {name} finished while the publisher still runs");
+                }
+                false
+            }
+            Ok(_) => {
+                eprintln!("shm-host: {role} {name} failed (it exited with an error status)");
+                true
+            }
+            Err(e) => {
+                match e.downcast_ref::<Stopped>() {
+                    Some(stopped) => eprintln!("shm-host: {role} {name} stopped: {stopped}"),
+                    None => eprintln!("shm-host: {role} {name}: {e:#}"),
+                }
+                true
+            }
+        }
+    }
+}
+
 fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     if args.subscriber.is_empty() {
         bail!("give at least one --subscriber");
     }
     let host = args.host.host();
-    let engine = Engine::new(&host.engine_config()).context("configuring wasmtime")?;
+    let engine = host.engine().context("configuring wasmtime")?;
     // Asynchronous calls: a subscriber may read its messages as a stream.
     let linker = link::linker_async(&engine)?;
     let timeout = Duration::from_secs(args.timeout);
-    let (done_tx, done_rx) = mpsc::channel();
-    let before = host.subscriptions();
-    for (i, path) in args.subscriber.iter().enumerate() {
+    let topics: Vec<String> = if args.topic.is_empty() {
+        vec!["*".into()]
+    } else {
+        args.topic.clone()
+    };
+    let grants = |role: Role| {
+        topics.iter().fold(Grants::none(), |g, t| match role {
+            Role::Publisher => g.publish(t.clone()),
+            Role::Subscriber => g.subscribe(t.clone()),
+        })
+    };
+    let (done_tx, done_rx) = mpsc::channel::<Ended>();
+    let start = |role: Role, path: &PathBuf, name: String, argv: &[String]| -> Result<()> {
         let component = link::load_component(&engine, path)?;
-        let name = format!("{}#{}", component_name(path), i + 1);
-        let wasi = wasi_for(&args.host, &name, &args.subscriber_arg)?;
-        let (host, engine, linker, path, done) = (
-            host.clone(),
+        let wasi = wasi_for(&args.host, &name, argv)?;
+        let state = GuestState::new(&host, &name, wasi, grants(role));
+        let (engine, linker, path, done) = (
             engine.clone(),
             linker.clone(),
             path.clone(),
@@ -361,56 +442,77 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                let r = run_command_async(&host, &engine, &linker, &component, &path, &name, wasi);
-                let _ = done.send((name, r));
+                let result = run_command_async(&engine, &linker, &component, &path, state);
+                let _ = done.send(Ended { role, name, result });
             })?;
+        Ok(())
+    };
+    let before = host.subscriptions();
+    let mut waiting: Vec<String> = Vec::new();
+    for (i, path) in args.subscriber.iter().enumerate() {
+        let name = format!("{}#{}", component_name(path), i + 1);
+        start(Role::Subscriber, path, name.clone(), &args.subscriber_arg)?;
+        waiting.push(name);
     }
-    drop(done_tx);
+    let mut code = ExitCode::SUCCESS;
     // Every subscriber component subscribes at least once before it reads:
-    // start the publisher when they all have, so none misses a message.
+    // start the publisher when they all have, so none misses a message. A
+    // subscriber that ends before that is reported at once.
     let deadline = Instant::now() + timeout;
-    while host.subscriptions() < before + args.subscriber.len() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    if host.subscriptions() < before + args.subscriber.len() {
-        tracing::warn!(
-            "not every subscriber subscribed within {timeout:?}; starting the publisher anyway"
-        );
-    }
-    let component = link::load_component(&engine, &args.publisher)?;
-    let name = component_name(&args.publisher);
-    let wasi = wasi_for(&args.host, &name, &args.publisher_arg)?;
-    let mut code = run_command_async(
-        &host,
-        &engine,
-        &linker,
-        &component,
-        &args.publisher,
-        &name,
-        wasi,
-    )
-    .unwrap_or_else(|e| {
-        eprintln!("shm-host: publisher {name}: {e:#}");
-        ExitCode::FAILURE
-    });
-    // The publisher's store is gone, so its topics are closed: subscribers
-    // drain their queues and end.
-    for _ in 0..args.subscriber.len() {
-        match done_rx.recv_timeout(timeout) {
-            Ok((_, Ok(c))) if c == ExitCode::SUCCESS => {}
-            Ok((name, Ok(_))) => {
-                eprintln!("shm-host: subscriber {name} failed");
-                code = ExitCode::FAILURE;
+    let expected = before + args.subscriber.len();
+    while host.subscriptions() < expected {
+        match done_rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(ended) => {
+                if ended.report(true) {
+                    code = ExitCode::FAILURE;
+                } else {
+                    eprintln!(
+                        "shm-host: {} {} exited before it subscribed",
+                        ended.role, ended.name
+                    );
+                }
+                waiting.retain(|n| *n != ended.name);
+                if waiting.is_empty() {
+                    break;
+                }
             }
-            Ok((name, Err(e))) => {
-                eprintln!("shm-host: subscriber {name}: {e:#}");
-                code = ExitCode::FAILURE;
-            }
-            Err(_) => {
-                eprintln!("shm-host: a subscriber did not finish within {timeout:?}");
-                code = ExitCode::FAILURE;
+            Err(_) if Instant::now() >= deadline => {
+                tracing::warn!(
+                    "not every subscriber subscribed within {timeout:?}; starting the publisher anyway"
+                );
                 break;
             }
+            Err(_) => {}
+        }
+    }
+    let name = component_name(&args.publisher);
+    start(Role::Publisher, &args.publisher, name, &args.publisher_arg)?;
+    drop(done_tx);
+    // The publisher's store ends with it, and so do its topics: subscribers
+    // drain their queues and end.
+    let mut publisher_running = true;
+    let mut deadline = None;
+    while publisher_running || !waiting.is_empty() {
+        let left = deadline.map(|d: Instant| d.saturating_duration_since(Instant::now()));
+        let ended = match left {
+            None => done_rx.recv().ok(),
+            Some(left) => done_rx.recv_timeout(left).ok(),
+        };
+        let Some(ended) = ended else {
+            eprintln!(
+                "shm-host: {} did not finish within {timeout:?} after the publisher",
+                waiting.join(", ")
+            );
+            code = ExitCode::FAILURE;
+            break;
+        };
+        if ended.role == Role::Publisher {
+            publisher_running = false;
+            deadline = Some(Instant::now() + timeout);
+        }
+        waiting.retain(|n| *n != ended.name);
+        if ended.report(publisher_running) {
+            code = ExitCode::FAILURE;
         }
     }
     if args.host.stats {
@@ -422,8 +524,8 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
 fn print_stats(host: &ShmHost) {
     let line = |name: &str, s: &StatsSnapshot| {
         println!(
-            "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}  in-pool {:>8}",
-            s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors, s.in_pool
+            "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}  in-pool {:>8}  revoked {:>4}",
+            s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors, s.in_pool, s.revoked
         )
     };
     println!("shm-host statistics:");

@@ -154,7 +154,7 @@ impl Locked<'_> {
         // A read-only mapping is listed first, so that a host write into it
         // can never fault unhandled.
         if !writable {
-            crate::guard::protect(at as usize, len as usize, pages.fd(), file_offset)?;
+            crate::guard::protect(at as usize, len as usize, pages.shared_fd(), file_offset)?;
         }
         // SAFETY: `at .. at + len` is page aligned and lies inside the
         // accessible part of a linear memory this host reserved (checked by

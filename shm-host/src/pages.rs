@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use rustix::fs::{fstat, ftruncate, memfd_create, MemfdFlags};
 use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
@@ -16,7 +17,9 @@ use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 /// The pages of one block.
 #[derive(Debug)]
 pub struct SharedPages {
-    fd: OwnedFd,
+    /// Shared with the fault handler's table while a read-only mapping of
+    /// the block is listed there, so that the descriptor it names stays open.
+    fd: Arc<OwnedFd>,
     /// Bytes in the block (the file is `mapped` long).
     len: usize,
     /// Length of the file and of the host mapping: `len` rounded up to pages.
@@ -62,7 +65,7 @@ impl SharedPages {
             NonNull::new(ptr.cast::<u8>())
         };
         Ok(SharedPages {
-            fd,
+            fd: Arc::new(fd),
             len,
             mapped,
             host,
@@ -73,6 +76,11 @@ impl SharedPages {
     /// The memfd, to map the block elsewhere.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// The memfd, shared: it stays open as long as the returned `Arc` lives.
+    pub fn shared_fd(&self) -> Arc<OwnedFd> {
+        self.fd.clone()
     }
 
     /// The block's size in bytes.

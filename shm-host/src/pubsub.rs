@@ -14,14 +14,24 @@
 //! ([`crate::ShmCtx::attach_in_pool`]) and kept under a lease until
 //! `release`: no mapping per message.
 //!
+//! Isolation: only guests granted a topic ([`crate::Grants`]) publish or
+//! subscribe to it; `publish` takes the block's only write right; a
+//! subscriber that stalls its topic is evicted ([`ShmHost::evict`]): one
+//! that leaves a full queue untaken for [`PubSubConfig::stall_limit`] (the
+//! publisher waits no longer than that), or that still holds (or has
+//! queued) a message the publisher needs back, published longer than that
+//! ago. Under the `drop-oldest` policy a queued message the publisher needs
+//! back is dropped from that subscriber's queue instead.
+//!
 //! Lock order: topic, then queue, then the ledger (inside [`ShmHost`]).
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use shm_rules::queue::{Queue, SharedPool, Topic, Topics};
+use shm_rules::queue::{Pushed, Queue, SharedPool, Topic, Topics};
 use wasmtime::component::{
     Destination, Linker, Resource, ResourceTable, ResourceType, StreamProducer, StreamReader,
     StreamResult,
@@ -44,6 +54,12 @@ pub struct PubSubConfig {
     pub overflow: Overflow,
     /// Blocks in one publisher's pool at most.
     pub max_pool: u32,
+    /// Subscriptions one guest may hold at once.
+    pub max_subscriptions: u32,
+    /// How long a subscriber may keep its topic waiting: leave its full
+    /// queue untaken, or hold a message the publisher needs back, before it
+    /// is evicted.
+    pub stall_limit: Duration,
 }
 
 impl Default for PubSubConfig {
@@ -52,9 +68,14 @@ impl Default for PubSubConfig {
             queue: 8,
             overflow: Overflow::Block,
             max_pool: 1024,
+            max_subscriptions: 64,
+            stall_limit: Duration::from_secs(10),
         }
     }
 }
+
+/// A subscription as the broker remembers it (it lives in its guest).
+type Subscription = (Weak<Topic>, Weak<Queue>);
 
 /// The topics of one host. Pool blocks and queued messages are held by a
 /// ledger guest of its own.
@@ -62,6 +83,8 @@ pub(crate) struct Broker {
     guest: GuestId,
     config: PubSubConfig,
     topics: Topics,
+    /// Each guest's subscriptions, to end them when it is evicted.
+    subscribed: Mutex<HashMap<GuestId, Vec<Subscription>>>,
 }
 
 impl Broker {
@@ -70,11 +93,43 @@ impl Broker {
             guest,
             config,
             topics: Topics::default(),
+            subscribed: Mutex::default(),
         }
     }
 
     pub(crate) fn subscriptions(&self) -> usize {
         self.topics.subscriptions()
+    }
+
+    /// A new subscription of `guest` to `topic`, within its limit.
+    fn subscribe(&self, guest: GuestId, topic: &Arc<Topic>) -> Result<Arc<Queue>, PubSubError> {
+        let mut subscribed = self.subscribed.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = subscribed.entry(guest).or_default();
+        mine.retain(|(_, q)| q.strong_count() > 0);
+        if mine.len() >= self.config.max_subscriptions as usize {
+            return Err(PubSubError::LimitExceeded);
+        }
+        let queue = self.topics.subscribe(topic, guest);
+        mine.push((Arc::downgrade(topic), Arc::downgrade(&queue)));
+        Ok(queue)
+    }
+
+    /// Ends every subscription of `guest`; returns the messages that were
+    /// queued for it, to drop.
+    pub(crate) fn leave_all(&self, guest: GuestId) -> Vec<HandleId> {
+        let mine = self
+            .subscribed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&guest)
+            .unwrap_or_default();
+        let mut queued = Vec::new();
+        for (topic, queue) in mine {
+            if let (Some(t), Some(q)) = (topic.upgrade(), queue.upgrade()) {
+                queued.extend(t.leave(&q));
+            }
+        }
+        queued
     }
 }
 
@@ -85,6 +140,8 @@ pub struct Publisher {
     topic: Arc<Topic>,
     /// The pool, held by the broker's guest.
     pool: Vec<HandleId>,
+    /// When each pool block was last published (`None` once allocated).
+    published: Vec<Option<Instant>>,
 }
 
 /// The host type behind the WIT resource `subscriber`.
@@ -107,15 +164,16 @@ struct MappedPool {
 }
 
 impl Subscriber {
-    fn new(host: ShmHost, topic: Arc<Topic>) -> Subscriber {
-        let queue = host.broker().topics.subscribe(&topic);
-        Subscriber {
+    fn new(ctx: &ShmCtx, topic: Arc<Topic>) -> Result<Subscriber, PubSubError> {
+        let host = ctx.host().clone();
+        let queue = host.broker().subscribe(ctx.guest(), &topic)?;
+        Ok(Subscriber {
             host,
             topic,
             queue,
             mapped: None,
             leases: HashMap::new(),
-        }
+        })
     }
 }
 
@@ -168,6 +226,10 @@ impl PubSubView<'_> {
     ) -> Result<Publisher, PubSubError> {
         let host = self.ctx.host().clone();
         let broker = host.broker();
+        if !self.ctx.grants().may_publish(&topic) {
+            tracing::warn!(guest = %self.ctx.name(), topic, "refused: not permitted to publish");
+            return Err(PubSubError::NotPermitted);
+        }
         if elements == 0 || elements > broker.config.max_pool || (pooled && size == 0) {
             return Err(PubSubError::InvalidArgument);
         }
@@ -180,6 +242,7 @@ impl PubSubView<'_> {
             name: topic,
             topic: t,
             pool: Vec::with_capacity(elements as usize),
+            published: vec![None; elements as usize],
         };
         for _ in 0..elements {
             // Created by (and charged to) the publisher's guest, held by
@@ -208,16 +271,20 @@ impl PubSubView<'_> {
         &mut self,
         this: &Resource<Publisher>,
     ) -> wasmtime::Result<Result<(Resource<MemoryBlock>, u32), PubSubError>> {
+        self.ctx.alive()?;
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
-        let free = publisher
-            .pool
-            .iter()
-            .copied()
-            .find(|&h| host.handles_of_block(h) == 1);
-        let Some(pool_handle) = free else {
+        let free = |p: &Publisher| p.pool.iter().position(|&h| host.handles_of_block(h) == 1);
+        let mut found = free(publisher);
+        if found.is_none() && self.reclaim(publisher) {
+            found = free(publisher);
+        }
+        let Some(index) = found else {
             return Ok(Err(PubSubError::PoolExhausted));
         };
+        let publisher = self.table.get_mut(this)?;
+        publisher.published[index] = None;
+        let pool_handle = publisher.pool[index];
         let valid = host.valid_len(pool_handle);
         let Ok(lent) = self.ctx.alias(pool_handle) else {
             return Ok(Err(PubSubError::InvalidArgument));
@@ -226,11 +293,61 @@ impl PubSubView<'_> {
         Ok(Ok((block, valid)))
     }
 
+    /// Frees pool blocks that stalling subscribers keep from the
+    /// publisher (see the module's notes). Returns whether it did anything.
+    fn reclaim(&self, publisher: &Publisher) -> bool {
+        let host = &publisher.host;
+        let broker = host.broker();
+        let stall = broker.config.stall_limit;
+        let now = Instant::now();
+        let mut acted = false;
+        for (i, &pool_handle) in publisher.pool.iter().enumerate() {
+            let stale = publisher.published[i].is_some_and(|at| now - at >= stall);
+            if !stale || host.handles_of_block(pool_handle) == 1 {
+                continue;
+            }
+            let Ok(backing) = self.ctx.backing_id(pool_handle) else {
+                continue;
+            };
+            let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
+            for q in publisher.topic.queues() {
+                match broker.config.overflow {
+                    Overflow::DropOldest => {
+                        for h in q.drop_queued(of_block) {
+                            host.drop_detached(h);
+                            acted = true;
+                        }
+                    }
+                    Overflow::Block => {
+                        if q.holds(of_block) {
+                            let reason = format!(
+                                "did not take a message of topic `{}` within the stall limit of {stall:?}",
+                                publisher.name
+                            );
+                            acted |= host.evict(q.owner(), reason);
+                        }
+                    }
+                }
+            }
+            for holder in host.holders(pool_handle) {
+                if holder != broker.guest && holder != self.ctx.guest() {
+                    let reason = format!(
+                        "held a message of topic `{}` for longer than the stall limit of {stall:?}",
+                        publisher.name
+                    );
+                    acted |= host.evict(holder, reason);
+                }
+            }
+        }
+        acted
+    }
+
     fn publish(
         &mut self,
         this: &Resource<Publisher>,
         block: Resource<MemoryBlock>,
     ) -> wasmtime::Result<Result<(), PubSubError>> {
+        self.ctx.alive()?;
         let handle = self.table.delete(block)?.handle();
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
@@ -239,19 +356,24 @@ impl PubSubView<'_> {
                 .ctx
                 .backing_id(handle)
                 .map_err(|_| PubSubError::Internal)?;
-            let pool_handle = publisher
+            let index = publisher
                 .pool
                 .iter()
-                .copied()
-                .find(|&h| self.ctx.backing_id(h).ok() == Some(backing))
+                .position(|&h| self.ctx.backing_id(h).ok() == Some(backing))
                 .ok_or(PubSubError::ForeignBlock)?;
             if host.is_attached(handle) {
                 return Err(PubSubError::StillAttached);
             }
-            Ok(pool_handle)
+            // The message must not change once published: `handle` must be
+            // the only write right besides the pool's own handle (no
+            // writable partition, no writable handle kept beside a clone).
+            if !host.sole_writer(handle, 1) {
+                return Err(PubSubError::NotSoleWriter);
+            }
+            Ok(index)
         })();
-        let pool_handle = match verdict {
-            Ok(h) => h,
+        let index = match verdict {
+            Ok(i) => i,
             Err(e) => {
                 // The block was moved into the call: it goes back (to the
                 // pool, or to nothing), detached.
@@ -259,17 +381,32 @@ impl PubSubView<'_> {
                 return Ok(Err(e));
             }
         };
+        let pool_handle = publisher.pool[index];
+        // The publisher's write right ends before anyone can read.
+        let _ = self.ctx.drop_handle(handle);
         let broker = host.broker();
+        let (bound, overflow) = (broker.config.queue, broker.config.overflow);
+        let stall = Some(broker.config.stall_limit);
         for q in publisher.topic.queues() {
             let Ok(clone) = host.clone_for(pool_handle, broker.guest) else {
                 return Ok(Err(PubSubError::Internal));
             };
-            let (bound, overflow) = (broker.config.queue, broker.config.overflow);
-            if !q.push(clone, bound, overflow, |oldest| host.drop_detached(oldest)) {
-                host.drop_detached(clone);
+            match q.push(clone, bound, overflow, stall, |oldest| {
+                host.drop_detached(oldest)
+            }) {
+                Pushed::Queued => {}
+                Pushed::Left => host.drop_detached(clone),
+                Pushed::Stalled => {
+                    host.drop_detached(clone);
+                    let reason = format!(
+                        "left its full queue of topic `{}` untaken for the stall limit of {:?}",
+                        publisher.name, broker.config.stall_limit
+                    );
+                    host.evict(q.owner(), reason);
+                }
             }
         }
-        let _ = self.ctx.drop_handle(handle);
+        self.table.get_mut(this)?.published[index] = Some(Instant::now());
         Ok(Ok(()))
     }
 
@@ -278,12 +415,15 @@ impl PubSubView<'_> {
         this: &Resource<Subscriber>,
         wait: bool,
     ) -> wasmtime::Result<Option<Resource<MemoryBlock>>> {
+        self.ctx.alive()?;
         let queue = self.table.get(this)?.queue.clone();
         let taken = if wait {
             queue.pop_wait()
         } else {
             queue.try_pop()
         };
+        // Evicted while waiting: the queue ended, and so does the guest.
+        self.ctx.alive()?;
         let Some(handle) = taken else {
             return Ok(None);
         };
@@ -365,12 +505,14 @@ impl PubSubView<'_> {
         this: &Resource<Subscriber>,
         wait: bool,
     ) -> wasmtime::Result<Result<Option<PooledMessage>, PubSubError>> {
+        self.ctx.alive()?;
         let queue = self.table.get(this)?.queue.clone();
         let taken = if wait {
             queue.pop_wait()
         } else {
             queue.try_pop()
         };
+        self.ctx.alive()?;
         let Some(handle) = taken else {
             return Ok(Ok(None));
         };
@@ -512,9 +654,11 @@ pub fn add_to_linker<T: 'static>(
         "[method]publisher.subscribers",
         move |mut store, (this,): (Resource<Publisher>,)| {
             let view = get(store.data_mut());
-            let publisher = view.table.get(&this)?;
-            let (host, topic) = (publisher.host.clone(), publisher.topic.clone());
-            Ok((view.table.push(Subscriber::new(host, topic))?,))
+            let topic = view.table.get(&this)?.topic.clone();
+            Ok((match Subscriber::new(view.ctx, topic) {
+                Ok(s) => Ok(view.table.push(s)?),
+                Err(e) => Err(e),
+            },))
         },
     )?;
     inst.func_wrap(
@@ -541,9 +685,15 @@ pub fn add_to_linker<T: 'static>(
         "[constructor]subscriber",
         move |mut store, (topic,): (String,)| {
             let view = get(store.data_mut());
-            let host = view.ctx.host().clone();
+            if !view.ctx.grants().may_subscribe(&topic) {
+                tracing::warn!(guest = %view.ctx.name(), topic, "refused: not permitted to subscribe");
+                return Ok((Err(PubSubError::NotPermitted),));
+            }
             let topic = view.broker().topics.topic(&topic);
-            Ok((view.table.push(Subscriber::new(host, topic))?,))
+            Ok((match Subscriber::new(view.ctx, topic) {
+                Ok(s) => Ok(view.table.push(s)?),
+                Err(e) => Err(e),
+            },))
         },
     )?;
     inst.func_wrap(

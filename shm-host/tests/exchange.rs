@@ -346,6 +346,7 @@ fn limits_are_reported_as_errors() {
             max_bytes: 10_000,
             max_handles: 4,
             max_storage_regions: 2,
+            max_mappings: 8,
         },
         ..ShmConfig::default()
     });

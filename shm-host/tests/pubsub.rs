@@ -196,7 +196,10 @@ fn subscribers_read_the_publishers_own_pages() {
     let w = World::shared();
     let mut publisher = w.probe("pages-pub");
     let mut subs: Vec<_> = (0..3).map(|i| w.probe(&format!("pages-sub{i}"))).collect();
-    let queues: Vec<u32> = subs.iter_mut().map(|s| s.subscribe("pages")).collect();
+    let queues: Vec<u32> = subs
+        .iter_mut()
+        .map(|s| s.subscribe("pages").unwrap())
+        .collect();
     let n = publisher.optimum_size(1, 3 * PAGE);
     publisher.storage(n);
     let p = publisher.publisher("pages", 2, 3 * PAGE).unwrap();
@@ -248,7 +251,10 @@ fn eight_subscribers_of_a_16_mib_message_share_one_copy() {
     let w = World::shared();
     let mut publisher = w.probe("big-pub");
     let mut subs: Vec<_> = (0..8).map(|i| w.probe(&format!("big-sub{i}"))).collect();
-    let queues: Vec<u32> = subs.iter_mut().map(|s| s.subscribe("big")).collect();
+    let queues: Vec<u32> = subs
+        .iter_mut()
+        .map(|s| s.subscribe("big").unwrap())
+        .collect();
     for s in subs.iter_mut() {
         let n = s.optimum_size(1, SIZE);
         s.storage(n);
@@ -291,8 +297,8 @@ fn a_trapped_subscriber_does_not_stop_the_others_nor_leak_the_pool() {
     let mut publisher = w.probe("trap-pub");
     let mut good = w.probe("trap-good");
     let mut bad = w.probe("trap-bad");
-    let gq = good.subscribe("trap");
-    let bq = bad.subscribe("trap");
+    let gq = good.subscribe("trap").unwrap();
+    let bq = bad.subscribe("trap").unwrap();
     bad.storage(2 * PAGE);
     good.storage(2 * PAGE);
     publisher.storage(2 * PAGE);
@@ -322,7 +328,7 @@ fn a_trapped_subscriber_does_not_stop_the_others_nor_leak_the_pool() {
 fn a_full_queue_blocks_the_publisher_until_the_subscriber_reads() {
     let w = world(2, Overflow::Block);
     let mut sub = w.probe("block-sub");
-    let q = sub.subscribe("slow");
+    let q = sub.subscribe("slow").unwrap();
     sub.storage(2 * PAGE);
     let mut publisher = w.probe("block-pub");
     publisher.storage(2 * PAGE);
@@ -360,8 +366,8 @@ fn a_full_queue_drops_the_oldest_for_that_subscriber_only() {
     let w = world(2, Overflow::DropOldest);
     let mut slow = w.probe("drop-slow");
     let mut fast = w.probe("drop-fast");
-    let sq = slow.subscribe("drop");
-    let fq = fast.subscribe("drop");
+    let sq = slow.subscribe("drop").unwrap();
+    let fq = fast.subscribe("drop").unwrap();
     slow.storage(2 * PAGE);
     fast.storage(2 * PAGE);
     let mut publisher = w.probe("drop-pub");
@@ -419,10 +425,10 @@ fn subscribers_join_and_leave_while_messages_flow() {
     early.storage(2 * PAGE);
     late.storage(2 * PAGE);
     let p = publisher.publisher("flow", 4, 64).unwrap();
-    let eq = early.subscribe("flow");
+    let eq = early.subscribe("flow").unwrap();
     publisher.publish_bytes(p, b"1").unwrap();
     assert_eq!(early.receive(eq, true).unwrap(), b"1");
-    let lq = late.subscribe("flow");
+    let lq = late.subscribe("flow").unwrap();
     publisher.publish_bytes(p, b"2").unwrap();
     // The early subscriber leaves with a message queued: with a queue of
     // one and the block policy, the publisher must not wait for it.
@@ -431,7 +437,7 @@ fn subscribers_join_and_leave_while_messages_flow() {
     publisher.publish_bytes(p, b"3").unwrap();
     assert_eq!(late.receive(lq, true).unwrap(), b"3");
     // A subscription handed out by the publisher works the same way.
-    let s = publisher.subscription(p);
+    let s = publisher.subscription(p).unwrap();
     publisher.publish_bytes(p, b"4").unwrap();
     assert_eq!(late.receive(lq, true).unwrap(), b"4");
     assert_eq!(publisher.receive(s, false).unwrap(), b"4");

@@ -16,7 +16,26 @@
 //! - a *handle* is what a guest holds (one per resource handle); it names a
 //!   content, may be read-only, and holds at most one attachment;
 //! - a *guest* is one component instance's memory owner: it donates storage,
-//!   owns handles and is charged for the blocks it created.
+//!   owns handles and is charged for the blocks it created;
+//! - a *loan* is what a `borrow<memory-block>` becomes when it crosses to
+//!   another guest: an alias valid for the call, and everything derived from
+//!   it (clones, partitions, attachments, wherever they were moved) is
+//!   *revoked* when the loan ends.
+//!
+//! Rights only ever attenuate:
+//! - a handle is writable or read-only; a clone is read-only, a partition is
+//!   at most as writable as its source, an alias (a loan) has its source's
+//!   rights, and every handle derived from a loan belongs to that loan;
+//! - a read-only handle can never change a block's contents, its valid bytes
+//!   or its consumed offset: it cannot attach for writing, and it cannot
+//!   attach exclusively (an exclusive read excludes other readers and its
+//!   `detach` consumes for every handle): both fail with `ReadOnly`;
+//! - [`Ledger::other_writers`] tells a driver whether a handle is the only
+//!   writable one of its block (publish/subscribe requires it);
+//! - a write attachment that ends without a `detach` (the handle dropped,
+//!   moved or revoked) commits nothing: every content of the block that
+//!   overlaps it is left with no valid bytes, whether the attachment was
+//!   mapped or copied, so uncommitted bytes never become visible.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,6 +60,10 @@ pub struct MemoryId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct ContentId(u64);
 
+/// Identifies a loan (a borrowed handle lent to another guest for a call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoanId(pub u64);
+
 /// Per-guest limits. Exceeding one is reported, never fatal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -52,6 +75,31 @@ pub struct Limits {
     pub max_handles: u32,
     /// Storage regions a guest may donate.
     pub max_storage_regions: u32,
+    /// Live mapped attachments a guest may have at once (pool mappings
+    /// included): each is a mapping of the process, and the process has a
+    /// bounded number of them.
+    pub max_mappings: u32,
+}
+
+/// Limits of the whole process, shared by every guest. A guest reaches its
+/// own [`Limits`] first in normal use; these keep the guests together from
+/// exhausting what the process has (file descriptors, mappings), so that an
+/// operation fails with a limit error before a system call would fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessLimits {
+    /// Live host-owned blocks (each holds a file descriptor in the host).
+    pub max_blocks: u64,
+    /// Live mapped attachments over all guests.
+    pub max_mappings: u64,
+}
+
+impl Default for ProcessLimits {
+    fn default() -> Self {
+        ProcessLimits {
+            max_blocks: u64::MAX,
+            max_mappings: u64::MAX,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -61,6 +109,7 @@ impl Default for Limits {
             max_bytes: 1 << 30,
             max_handles: 16 * 1024,
             max_storage_regions: 64,
+            max_mappings: 1024,
         }
     }
 }
@@ -225,6 +274,9 @@ error_enum! {
     UnknownHandle {
         /// The handle does not exist, or belongs to another guest.
         Unknown => "unknown block handle: it was dropped, moved away, or never existed",
+        /// The handle was derived from a loan that ended, or its guest was
+        /// evicted: drop it.
+        Revoked => "the handle was revoked (it came from a borrow that ended, or its guest was evicted): drop it",
     }
 }
 
@@ -269,6 +321,10 @@ error_enum! {
         WrongMemory => "a local block can only be attached by the component whose memory holds it",
         /// An in-pool attach of a block the guest has not mapped as a pool.
         NotMapped => "the block is not mapped in this guest's pool: map the pool first",
+        /// The guest's or the process's mapping limit would be exceeded.
+        LimitExceeded => "the mapping limit (this guest's or the process's) would be exceeded: detach blocks first",
+        /// The handle was revoked.
+        Revoked => "the handle was revoked: drop it",
         /// The handle does not exist.
         Unknown => "unknown block handle",
     }
@@ -281,6 +337,8 @@ error_enum! {
         NotAttached => "this handle is not attached",
         /// `consumed` is larger than the attached size.
         WrongSize => "consumed is larger than the attached size",
+        /// The handle was revoked.
+        Revoked => "the handle was revoked: drop it",
         /// The handle does not exist.
         Unknown => "unknown block handle",
     }
@@ -295,6 +353,8 @@ error_enum! {
         ReadOnly => "a writable partition needs a writable handle",
         /// A per-guest limit would be exceeded.
         LimitExceeded => "the guest's handle limit would be exceeded",
+        /// The handle was revoked.
+        Revoked => "the handle was revoked: drop it",
         /// The handle does not exist.
         Unknown => "unknown block handle",
     }
@@ -305,6 +365,8 @@ error_enum! {
     HandleError {
         /// A per-guest limit would be exceeded.
         LimitExceeded => "the guest's handle limit would be exceeded",
+        /// The handle was revoked.
+        Revoked => "the handle was revoked: drop it",
         /// The handle does not exist.
         Unknown => "unknown block handle",
         /// The receiving guest is unknown.
@@ -313,23 +375,35 @@ error_enum! {
 }
 
 impl From<UnknownHandle> for AttachError {
-    fn from(_: UnknownHandle) -> Self {
-        AttachError::Unknown
+    fn from(e: UnknownHandle) -> Self {
+        match e {
+            UnknownHandle::Unknown => AttachError::Unknown,
+            UnknownHandle::Revoked => AttachError::Revoked,
+        }
     }
 }
 impl From<UnknownHandle> for DetachError {
-    fn from(_: UnknownHandle) -> Self {
-        DetachError::Unknown
+    fn from(e: UnknownHandle) -> Self {
+        match e {
+            UnknownHandle::Unknown => DetachError::Unknown,
+            UnknownHandle::Revoked => DetachError::Revoked,
+        }
     }
 }
 impl From<UnknownHandle> for PartitionError {
-    fn from(_: UnknownHandle) -> Self {
-        PartitionError::Unknown
+    fn from(e: UnknownHandle) -> Self {
+        match e {
+            UnknownHandle::Unknown => PartitionError::Unknown,
+            UnknownHandle::Revoked => PartitionError::Revoked,
+        }
     }
 }
 impl From<UnknownHandle> for HandleError {
-    fn from(_: UnknownHandle) -> Self {
-        HandleError::Unknown
+    fn from(e: UnknownHandle) -> Self {
+        match e {
+            UnknownHandle::Unknown => HandleError::Unknown,
+            UnknownHandle::Revoked => HandleError::Revoked,
+        }
     }
 }
 
@@ -352,7 +426,9 @@ struct Backing<B> {
     len: u64,
     creator: GuestId,
     /// Live contents referring to this backing.
-    contents: u32,
+    contents: Vec<ContentId>,
+    /// Live writable handles of this backing (through any content).
+    writers: u32,
     /// Handles currently attached to this backing.
     attached: Vec<HandleId>,
 }
@@ -372,7 +448,18 @@ struct Handle {
     content: ContentId,
     owner: GuestId,
     writable: bool,
+    /// The loan this handle was derived from, if any: it is revoked when
+    /// the loan ends.
+    loan: Option<LoanId>,
     attachment: Option<Attachment>,
+}
+
+/// A loan: the handles derived from it, and the loans made from those.
+#[derive(Debug, Default)]
+struct Loan {
+    parent: Option<LoanId>,
+    children: Vec<LoanId>,
+    handles: std::collections::HashSet<HandleId>,
 }
 
 #[derive(Debug)]
@@ -415,6 +502,8 @@ struct Guest {
     blocks: u32,
     bytes: u64,
     handles: u32,
+    /// Live mapped attachments.
+    mappings: u32,
 }
 
 impl Guest {
@@ -473,24 +562,53 @@ pub fn round_up(n: u64, page: u64) -> u64 {
 pub struct Ledger<B> {
     page: u32,
     next_id: u64,
+    process: ProcessLimits,
+    /// Live host-owned backings (for [`ProcessLimits::max_blocks`]).
+    shared_blocks: u64,
+    /// Live mapped attachments of all guests.
+    mappings: u64,
     guests: HashMap<GuestId, Guest>,
     backings: HashMap<BackingId, Backing<B>>,
     contents: HashMap<ContentId, Content>,
     handles: HashMap<HandleId, Handle>,
+    /// Revoked handles, by owner, until the owner drops them: they still
+    /// count against its handle limit.
+    revoked: HashMap<HandleId, GuestId>,
+    loans: HashMap<LoanId, Loan>,
 }
 
 impl<B> Ledger<B> {
     /// A ledger for a host whose pages are `page` bytes (a power of two).
     pub fn new(page: u32) -> Self {
+        Self::with_process_limits(page, ProcessLimits::default())
+    }
+
+    /// A ledger that also keeps the guests together within `process`.
+    pub fn with_process_limits(page: u32, process: ProcessLimits) -> Self {
         assert!(page.is_power_of_two(), "page size must be a power of two");
         Ledger {
             page,
             next_id: 1,
+            process,
+            shared_blocks: 0,
+            mappings: 0,
             guests: HashMap::new(),
             backings: HashMap::new(),
             contents: HashMap::new(),
             handles: HashMap::new(),
+            revoked: HashMap::new(),
+            loans: HashMap::new(),
         }
+    }
+
+    /// The process-wide limits.
+    pub fn process_limits(&self) -> ProcessLimits {
+        self.process
+    }
+
+    /// Live mapped attachments over all guests.
+    pub fn live_mappings(&self) -> u64 {
+        self.mappings
     }
 
     /// The page size mappings are made of.
@@ -516,6 +634,7 @@ impl<B> Ledger<B> {
                 blocks: 0,
                 bytes: 0,
                 handles: 0,
+                mappings: 0,
             },
         );
         id
@@ -537,6 +656,7 @@ impl<B> Ledger<B> {
                 freed.extend(dropped.freed);
             }
         }
+        self.revoked.retain(|_, owner| *owner != guest);
         self.guests.remove(&guest);
         freed
     }
@@ -547,7 +667,11 @@ impl<B> Ledger<B> {
     }
 
     fn handle(&self, id: HandleId) -> Result<&Handle, UnknownHandle> {
-        self.handles.get(&id).ok_or(UnknownHandle::Unknown)
+        match self.handles.get(&id) {
+            Some(h) => Ok(h),
+            None if self.revoked.contains_key(&id) => Err(UnknownHandle::Revoked),
+            None => Err(UnknownHandle::Unknown),
+        }
     }
 
     fn content_of(&self, id: HandleId) -> Result<&Content, UnknownHandle> {
@@ -640,11 +764,10 @@ impl<B> Ledger<B> {
     /// ([`Access::Pool`]): those keep the bytes shown, not in use.
     pub fn handles_of_block(&self, handle: HandleId) -> Result<usize, UnknownHandle> {
         let backing = self.content_of(handle)?.backing;
-        let all: usize = self
+        let all: usize = self.backings[&backing]
             .contents
-            .values()
-            .filter(|c| c.backing == backing)
-            .map(|c| c.handles as usize)
+            .iter()
+            .map(|c| self.contents[c].handles as usize)
             .sum();
         let pool_maps = self.backings[&backing]
             .attached
@@ -652,6 +775,25 @@ impl<B> Ledger<B> {
             .filter(|h| self.handles[h].attachment.map(|a| a.access) == Some(Access::Pool))
             .count();
         Ok(all - pool_maps)
+    }
+
+    /// The guests that hold a handle of `handle`'s block (through any
+    /// content), not counting handles that only hold a pool mapping: who
+    /// keeps the block from returning to its pool.
+    pub fn holders(&self, handle: HandleId) -> Result<Vec<GuestId>, UnknownHandle> {
+        let backing = self.content_of(handle)?.backing;
+        let mut out: Vec<GuestId> = self
+            .handles
+            .values()
+            .filter(|h| {
+                self.contents[&h.content].backing == backing
+                    && h.attachment.map(|a| a.access) != Some(Access::Pool)
+            })
+            .map(|h| h.owner)
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// How many blocks (backings) are alive.
@@ -674,15 +816,33 @@ impl<B> Ledger<B> {
         }
     }
 
-    fn new_handle(&mut self, content: ContentId, owner: GuestId, writable: bool) -> HandleId {
+    fn new_handle(
+        &mut self,
+        content: ContentId,
+        owner: GuestId,
+        writable: bool,
+        loan: Option<LoanId>,
+    ) -> HandleId {
         let id = HandleId(self.fresh());
-        self.contents.get_mut(&content).expect("content").handles += 1;
+        let c = self.contents.get_mut(&content).expect("content");
+        c.handles += 1;
+        if writable {
+            self.backings.get_mut(&c.backing).expect("live").writers += 1;
+        }
+        if let Some(loan) = loan {
+            self.loans
+                .get_mut(&loan)
+                .expect("a handle's loan is live")
+                .handles
+                .insert(id);
+        }
         self.handles.insert(
             id,
             Handle {
                 content,
                 owner,
                 writable,
+                loan,
                 attachment: None,
             },
         );
@@ -691,7 +851,11 @@ impl<B> Ledger<B> {
 
     fn new_content(&mut self, backing: BackingId, start: u64, size: u32, valid: u32) -> ContentId {
         let id = ContentId(self.fresh());
-        self.backings.get_mut(&backing).expect("backing").contents += 1;
+        self.backings
+            .get_mut(&backing)
+            .expect("backing")
+            .contents
+            .push(id);
         self.contents.insert(
             id,
             Content {
@@ -718,6 +882,7 @@ impl<B> Ledger<B> {
         if g.blocks >= g.limits.max_blocks
             || g.bytes + u64::from(size) > g.limits.max_bytes
             || g.handles >= g.limits.max_handles
+            || self.shared_blocks >= self.process.max_blocks
         {
             return Err(CreateError::LimitExceeded);
         }
@@ -726,6 +891,7 @@ impl<B> Ledger<B> {
         g.blocks += 1;
         g.bytes += u64::from(size);
         g.handles += 1;
+        self.shared_blocks += 1;
         let backing = BackingId(self.fresh());
         self.backings.insert(
             backing,
@@ -733,12 +899,13 @@ impl<B> Ledger<B> {
                 bytes: Bytes::Shared(bytes),
                 len: u64::from(size),
                 creator: guest,
-                contents: 0,
+                contents: Vec::new(),
+                writers: 0,
                 attached: Vec::new(),
             },
         );
         let content = self.new_content(backing, 0, size, 0);
-        Ok(self.new_handle(content, guest, true))
+        Ok(self.new_handle(content, guest, true, None))
     }
 
     /// Wraps `len` bytes at `offset` of `memory`, which belongs to `guest`,
@@ -772,37 +939,137 @@ impl<B> Ledger<B> {
                 },
                 len: u64::from(len),
                 creator: guest,
-                contents: 0,
+                contents: Vec::new(),
+                writers: 0,
                 attached: Vec::new(),
             },
         );
         let content = self.new_content(backing, 0, len, len);
-        Ok(self.new_handle(content, guest, true))
+        Ok(self.new_handle(content, guest, true, None))
     }
 
-    /// A read-only handle to the same content, held by `owner`.
+    /// A read-only handle to the same content, held by `owner`. It belongs
+    /// to the loan of `handle`, if any.
     pub fn clone_handle(
         &mut self,
         handle: HandleId,
         owner: GuestId,
     ) -> Result<HandleId, HandleError> {
-        let content = self.handle(handle)?.content;
+        self.derive(handle, owner, false, None)
+    }
+
+    /// Another handle to the same content with `handle`'s rights (at most
+    /// `writable`), held by `owner`, in `loan` or else in `handle`'s loan.
+    fn derive(
+        &mut self,
+        handle: HandleId,
+        owner: GuestId,
+        writable: bool,
+        loan: Option<LoanId>,
+    ) -> Result<HandleId, HandleError> {
+        let h = self.handle(handle)?;
+        let (content, writable, loan) = (h.content, h.writable && writable, loan.or(h.loan));
         if !self.guests.contains_key(&owner) {
             return Err(HandleError::UnknownGuest);
         }
         if !self.charge_handle(owner) {
             return Err(HandleError::LimitExceeded);
         }
-        Ok(self.new_handle(content, owner, false))
+        Ok(self.new_handle(content, owner, writable, loan))
     }
 
     /// Another handle to the same content with the same rights, held by
-    /// `owner`: what a borrow becomes in another store.
+    /// `owner`, for good: what a host hands out of a block it holds (a
+    /// publisher's pool block). For a borrow crossing to another guest for
+    /// one call, use [`Ledger::lend`].
     pub fn alias(&mut self, handle: HandleId, owner: GuestId) -> Result<HandleId, HandleError> {
-        let writable = self.handle(handle)?.writable;
-        let alias = self.clone_handle(handle, owner)?;
-        self.handles.get_mut(&alias).expect("new").writable = writable;
-        Ok(alias)
+        self.derive(handle, owner, true, None)
+    }
+
+    /// Lends `handle` to `owner` for the length of a call: an alias with the
+    /// same rights in a new loan. Whatever is derived from the alias
+    /// (clones, partitions, and their attachments, wherever they are moved)
+    /// belongs to the loan, and [`Ledger::end_loan`] revokes all of it.
+    pub fn lend(
+        &mut self,
+        handle: HandleId,
+        owner: GuestId,
+    ) -> Result<(HandleId, LoanId), HandleError> {
+        let parent = self.handle(handle)?.loan;
+        let loan = LoanId(self.fresh());
+        self.loans.insert(
+            loan,
+            Loan {
+                parent,
+                ..Loan::default()
+            },
+        );
+        if let Some(p) = parent {
+            self.loans.get_mut(&p).expect("live").children.push(loan);
+        }
+        match self.derive(handle, owner, true, Some(loan)) {
+            Ok(alias) => Ok((alias, loan)),
+            Err(e) => {
+                drop(self.end_loan(loan));
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends `loan` and the loans made from its handles: every handle that
+    /// belongs to them is revoked (its attachment ended, its block released;
+    /// the guest holding it gets [`UnknownHandle::Revoked`] for it until it
+    /// drops it). Returns, with the guest that held each, what to undo in
+    /// its memory and the backings freed.
+    pub fn end_loan(&mut self, loan: LoanId) -> Vec<(GuestId, Dropped<B>)> {
+        let mut out = Vec::new();
+        let Some(l) = self.loans.remove(&loan) else {
+            return out;
+        };
+        if let Some(p) = l.parent.and_then(|p| self.loans.get_mut(&p)) {
+            p.children.retain(|&c| c != loan);
+        }
+        for child in l.children {
+            out.extend(self.end_loan(child));
+        }
+        for h in l.handles {
+            out.extend(self.revoke(h));
+        }
+        out
+    }
+
+    /// Revokes every handle `guest` holds (a guest evicted for stalling
+    /// others): what to undo in its memory, and the backings freed.
+    pub fn revoke_guest(&mut self, guest: GuestId) -> Vec<(GuestId, Dropped<B>)> {
+        let owned: Vec<HandleId> = self
+            .handles
+            .iter()
+            .filter(|(_, h)| h.owner == guest)
+            .map(|(&id, _)| id)
+            .collect();
+        owned.into_iter().filter_map(|h| self.revoke(h)).collect()
+    }
+
+    /// Drops live `handle` but remembers it as revoked for its owner.
+    fn revoke(&mut self, handle: HandleId) -> Option<(GuestId, Dropped<B>)> {
+        let owner = self.handles.get(&handle)?.owner;
+        let dropped = self.drop_handle(handle).ok()?;
+        // Still charged to the owner until it drops the handle.
+        if let Some(g) = self.guests.get_mut(&owner) {
+            g.handles += 1;
+            self.revoked.insert(handle, owner);
+        }
+        Some((owner, dropped))
+    }
+
+    /// How many writable handles of `handle`'s block exist besides
+    /// `handle` itself, through any content (the block, its partitions,
+    /// aliases). A driver that needs `handle` to hold the only write right
+    /// (publishing a message) checks this.
+    pub fn other_writers(&self, handle: HandleId) -> Result<u32, UnknownHandle> {
+        let h = self.handle(handle)?;
+        let c = &self.contents[&h.content];
+        Ok(self.backings[&c.backing].writers - u32::from(h.writable))
     }
 
     /// A block for `start .. start + size` of `handle`'s block.
@@ -814,7 +1081,7 @@ impl<B> Ledger<B> {
         writable: bool,
     ) -> Result<HandleId, PartitionError> {
         let h = self.handle(handle)?;
-        let owner = h.owner;
+        let (owner, loan) = (h.owner, h.loan);
         if writable && !h.writable {
             return Err(PartitionError::ReadOnly);
         }
@@ -828,7 +1095,7 @@ impl<B> Ledger<B> {
         }
         let valid = valid.saturating_sub(start).min(size);
         let content = self.new_content(backing, base + u64::from(start), size, valid);
-        Ok(self.new_handle(content, owner, writable))
+        Ok(self.new_handle(content, owner, writable, loan))
     }
 
     /// Moves `handle` to `to`. An attachment it had is ended (valid bytes
@@ -931,7 +1198,9 @@ impl<B> Ledger<B> {
         access: Access,
     ) -> Result<Attached, AttachError> {
         let h = self.unattached(guest, handle)?;
-        if access == Access::Write && !h.writable {
+        // Writing, and an exclusive read (it shuts out every other reader
+        // and its detach consumes for all handles), need the write right.
+        if matches!(access, Access::Write | Access::ReadExclusive) && !h.writable {
             return Err(AttachError::ReadOnly);
         }
         let c = &self.contents[&h.content];
@@ -974,10 +1243,19 @@ impl<B> Ledger<B> {
                 let mapped_len = round_up(first + u64::from(visible), page) - file_offset;
                 let mappable = self.mappable(c, b.len);
                 let g = self.guests.get_mut(&guest).expect("checked");
+                let room =
+                    g.mappings < g.limits.max_mappings && self.mappings < self.process.max_mappings;
                 let mapped = match u32::try_from(mapped_len) {
-                    Ok(len) if mappable => g.allocate(len, self.page).map(|(m, at)| (m, at, len)),
+                    Ok(len) if mappable && room => {
+                        g.allocate(len, self.page).map(|(m, at)| (m, at, len))
+                    }
                     _ => None,
                 };
+                // Past the mapping limits a copy would hide the refusal: the
+                // caller learns that it holds too many mappings.
+                if mappable && !room {
+                    return Err(AttachError::LimitExceeded);
+                }
                 match mapped {
                     // A copy would be a snapshot, not a view of later
                     // messages: a pool mapping is mapped or nothing.
@@ -1052,7 +1330,14 @@ impl<B> Ledger<B> {
 
     /// Records `attachment` of `handle` (of `backing`) and describes it.
     fn record(&mut self, handle: HandleId, backing: BackingId, attachment: Attachment) -> Attached {
-        self.handles.get_mut(&handle).expect("checked").attachment = Some(attachment);
+        let h = self.handles.get_mut(&handle).expect("checked");
+        h.attachment = Some(attachment);
+        if let Placement::Mapped { .. } = attachment.placement {
+            self.mappings += 1;
+            if let Some(g) = self.guests.get_mut(&h.owner) {
+                g.mappings += 1;
+            }
+        }
         self.backings
             .get_mut(&backing)
             .expect("live")
@@ -1184,6 +1469,23 @@ impl<B> Ledger<B> {
         }
         let backing = c.backing;
         let owner = h.owner;
+        if consumed.is_none() && a.access == Access::Write {
+            // Abandoned without a commit (mapped or copied alike): whatever
+            // was written is not valid for anyone.
+            for id in &self.backings[&backing].contents {
+                let c = self.contents.get_mut(id).expect("listed");
+                if c.start < a.hi.max(a.lo + 1) && a.lo < c.start + u64::from(c.size).max(1) {
+                    c.valid = 0;
+                    c.consumed = 0;
+                }
+            }
+        }
+        if let Placement::Mapped { .. } = a.placement {
+            self.mappings -= 1;
+            if let Some(g) = self.guests.get_mut(&owner) {
+                g.mappings -= 1;
+            }
+        }
         let b = self.backings.get_mut(&backing).expect("live");
         b.attached.retain(|&x| x != handle);
         if let (
@@ -1239,23 +1541,42 @@ impl<B> Ledger<B> {
 
     /// Drops `handle`. An attachment it had is ended (valid bytes unchanged)
     /// and returned; the backing is returned when this was its last handle.
+    /// A revoked handle is forgotten (it has nothing left to release).
     pub fn drop_handle(&mut self, handle: HandleId) -> Result<Dropped<B>, UnknownHandle> {
+        if let Some(owner) = self.revoked.remove(&handle) {
+            if let Some(g) = self.guests.get_mut(&owner) {
+                g.handles -= 1;
+            }
+            return Ok(Dropped {
+                release: None,
+                freed: None,
+            });
+        }
         self.handle(handle)?;
         let release = self.end_attachment(handle, None);
         let h = self.handles.remove(&handle).expect("checked");
         if let Some(g) = self.guests.get_mut(&h.owner) {
             g.handles -= 1;
         }
+        if let Some(loan) = h.loan.and_then(|l| self.loans.get_mut(&l)) {
+            loan.handles.remove(&handle);
+        }
         let c = self.contents.get_mut(&h.content).expect("live");
         c.handles -= 1;
+        let backing = c.backing;
+        if h.writable {
+            self.backings.get_mut(&backing).expect("live").writers -= 1;
+        }
         let mut freed = None;
         if c.handles == 0 {
-            let backing = c.backing;
             self.contents.remove(&h.content);
             let b = self.backings.get_mut(&backing).expect("live");
-            b.contents -= 1;
-            if b.contents == 0 {
+            b.contents.retain(|&x| x != h.content);
+            if b.contents.is_empty() {
                 let b = self.backings.remove(&backing).expect("live");
+                if let Bytes::Shared(_) = b.bytes {
+                    self.shared_blocks -= 1;
+                }
                 if let Some(g) = self.guests.get_mut(&b.creator) {
                     g.blocks -= 1;
                     match b.bytes {
@@ -1375,6 +1696,74 @@ impl<B> Ledger<B> {
             if c.valid > c.size || c.consumed > c.valid {
                 return Err(format!("content {id:?} has valid bytes out of range"));
             }
+        }
+        // Counters agree with what they count.
+        for (bid, b) in &self.backings {
+            let writers = self
+                .handles
+                .values()
+                .filter(|h| h.writable && self.contents[&h.content].backing == *bid)
+                .count();
+            if writers != b.writers as usize {
+                return Err(format!(
+                    "{bid:?} counts {} writers, has {writers}",
+                    b.writers
+                ));
+            }
+        }
+        let mapped = |h: &&Handle| {
+            matches!(
+                h.attachment.map(|a| a.placement),
+                Some(Placement::Mapped { .. })
+            )
+        };
+        if self.handles.values().filter(mapped).count() as u64 != self.mappings {
+            return Err("the process mapping count is off".into());
+        }
+        for (gid, g) in &self.guests {
+            let n = self
+                .handles
+                .values()
+                .filter(|h| h.owner == *gid)
+                .filter(mapped)
+                .count();
+            if n != g.mappings as usize {
+                return Err(format!("{gid:?} counts {} mappings, has {n}", g.mappings));
+            }
+            let held = self.handles.values().filter(|h| h.owner == *gid).count()
+                + self.revoked.values().filter(|o| *o == gid).count();
+            if held != g.handles as usize {
+                return Err(format!(
+                    "{gid:?} counts {} handles, holds {held}",
+                    g.handles
+                ));
+            }
+        }
+        let shared = self
+            .backings
+            .values()
+            .filter(|b| matches!(b.bytes, Bytes::Shared(_)))
+            .count();
+        if shared as u64 != self.shared_blocks {
+            return Err("the process block count is off".into());
+        }
+        // Every handle of a loan is live and says so; revoked ones are gone.
+        for (lid, l) in &self.loans {
+            for h in &l.handles {
+                if self.handles.get(h).and_then(|h| h.loan) != Some(*lid) {
+                    return Err(format!("{lid:?} lists {h:?}, which is not in it"));
+                }
+            }
+        }
+        for h in self.handles.values() {
+            if let Some(l) = h.loan {
+                if !self.loans.contains_key(&l) {
+                    return Err(format!("a live handle belongs to ended {l:?}"));
+                }
+            }
+        }
+        if self.revoked.keys().any(|h| self.handles.contains_key(h)) {
+            return Err("a revoked handle is still live".into());
         }
         Ok(())
     }

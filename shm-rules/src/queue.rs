@@ -13,8 +13,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
-use crate::HandleId;
+use crate::{GuestId, HandleId};
 
 /// What `publish` does when a subscription's queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,13 +44,42 @@ struct QueueState {
 }
 
 /// One subscription's queue of messages (block handles).
-#[derive(Default)]
 pub struct Queue {
+    /// The guest that subscribed.
+    owner: GuestId,
     state: Mutex<QueueState>,
     changed: Condvar,
 }
 
+/// What [`Queue::push`] did with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// The message is queued.
+    Queued,
+    /// The subscriber left: nothing was queued, the caller still owns the
+    /// handle.
+    Left,
+    /// The queue stayed full for the whole stall limit: the subscriber
+    /// does not keep up. Nothing was queued, the caller still owns the
+    /// handle (and may evict the subscriber).
+    Stalled,
+}
+
 impl Queue {
+    /// An empty queue of `owner`'s subscription.
+    pub fn new(owner: GuestId) -> Queue {
+        Queue {
+            owner,
+            state: Mutex::default(),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The guest that subscribed.
+    pub fn owner(&self) -> GuestId {
+        self.owner
+    }
+
     /// Wakes waiting readers and publishers (with the state locked).
     fn wake(&self, s: &mut QueueState) {
         self.changed.notify_all();
@@ -59,21 +89,36 @@ impl Queue {
     }
 
     /// Queues `handle`, at most `bound` messages deep: when full, waits
-    /// (`Block`) or drops the oldest through `drop_handle` (`DropOldest`).
-    /// Returns `false`, queueing nothing, when the subscriber left: the
-    /// caller still owns `handle`.
+    /// (`Block`, at most `stall` in all when given) or drops the oldest
+    /// through `drop_handle` (`DropOldest`).
     pub fn push(
         &self,
         handle: HandleId,
         bound: usize,
         overflow: Overflow,
+        stall: Option<Duration>,
         mut drop_handle: impl FnMut(HandleId),
-    ) -> bool {
+    ) -> Pushed {
         let bound = bound.max(1);
+        let deadline = stall.map(|d| Instant::now() + d);
         let mut s = lock(&self.state);
         while s.items.len() >= bound && !s.left {
             match overflow {
-                Overflow::Block => s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Overflow::Block => {
+                    s = match deadline {
+                        None => self.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+                        Some(deadline) => {
+                            let now = Instant::now();
+                            if now >= deadline {
+                                return Pushed::Stalled;
+                            }
+                            self.changed
+                                .wait_timeout(s, deadline - now)
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0
+                        }
+                    }
+                }
                 Overflow::DropOldest => {
                     let oldest = s.items.pop_front().expect("the queue is full");
                     s.dropped += 1;
@@ -82,11 +127,36 @@ impl Queue {
             }
         }
         if s.left {
-            return false;
+            return Pushed::Left;
         }
         s.items.push_back(handle);
         self.wake(&mut s);
-        true
+        Pushed::Queued
+    }
+
+    /// Removes the queued messages for which `pred` holds, counting them as
+    /// dropped (the `DropOldest` policy applied to a pool that ran dry), and
+    /// returns them for the caller to drop.
+    pub fn drop_queued(&self, mut pred: impl FnMut(HandleId) -> bool) -> Vec<HandleId> {
+        let mut s = lock(&self.state);
+        let mut out = Vec::new();
+        s.items.retain(|&h| {
+            let hit = pred(h);
+            if hit {
+                out.push(h);
+            }
+            !hit
+        });
+        s.dropped += out.len() as u64;
+        if !out.is_empty() {
+            self.wake(&mut s);
+        }
+        out
+    }
+
+    /// Is a message for which `pred` holds queued?
+    pub fn holds(&self, mut pred: impl FnMut(HandleId) -> bool) -> bool {
+        lock(&self.state).items.iter().any(|&h| pred(h))
     }
 
     fn take(&self, s: &mut QueueState) -> Option<HandleId> {
@@ -259,11 +329,12 @@ impl Topics {
             .clone()
     }
 
-    /// A new subscription to `topic`: it receives what is published from
-    /// now on (and ends at once if the topic's publisher already ended).
-    pub fn subscribe(&self, topic: &Topic) -> Arc<Queue> {
+    /// A new subscription of `owner` to `topic`: it receives what is
+    /// published from now on (and ends at once if the topic's publisher
+    /// already ended).
+    pub fn subscribe(&self, topic: &Topic, owner: GuestId) -> Arc<Queue> {
         let mut t = lock(&topic.state);
-        let queue = Arc::new(Queue::default());
+        let queue = Arc::new(Queue::new(owner));
         lock(&queue.state).closed = t.had_publisher && !t.publisher;
         t.queues.push(queue.clone());
         self.subscriptions.fetch_add(1, Ordering::SeqCst);
@@ -286,10 +357,14 @@ mod tests {
         let t = topics.topic("t");
         assert!(t.open_publisher());
         assert!(!t.open_publisher());
-        let q = topics.subscribe(&t);
+        let q = topics.subscribe(&t, GuestId(9));
         let mut dropped = Vec::new();
         for i in 1..=3 {
-            assert!(q.push(HandleId(i), 2, Overflow::DropOldest, |h| dropped.push(h)));
+            assert_eq!(
+                Pushed::Queued,
+                q.push(HandleId(i), 2, Overflow::DropOldest, None, |h| dropped
+                    .push(h))
+            );
         }
         assert_eq!(dropped, [HandleId(1)]);
         assert_eq!(q.dropped(), 1);
@@ -304,9 +379,15 @@ mod tests {
     fn unpop_and_shared_pools() {
         let topics = Topics::default();
         let t = topics.topic("t");
-        let q = topics.subscribe(&t);
-        assert!(q.push(HandleId(1), 4, Overflow::Block, |_| {}));
-        assert!(q.push(HandleId(2), 4, Overflow::Block, |_| {}));
+        let q = topics.subscribe(&t, GuestId(9));
+        assert_eq!(
+            Pushed::Queued,
+            q.push(HandleId(1), 4, Overflow::Block, None, |_| {})
+        );
+        assert_eq!(
+            Pushed::Queued,
+            q.push(HandleId(2), 4, Overflow::Block, None, |_| {})
+        );
         let first = q.try_pop().unwrap();
         q.unpop(first);
         assert_eq!(q.try_pop(), Some(HandleId(1)));
@@ -326,26 +407,54 @@ mod tests {
     fn a_full_queue_blocks_until_read_or_left() {
         let topics = Topics::default();
         let t = topics.topic("t");
-        let q = topics.subscribe(&t);
-        assert!(q.push(HandleId(1), 1, Overflow::Block, |_| {}));
+        let q = topics.subscribe(&t, GuestId(9));
+        assert_eq!(
+            Pushed::Queued,
+            q.push(HandleId(1), 1, Overflow::Block, None, |_| {})
+        );
         std::thread::scope(|s| {
-            let pusher = s.spawn(|| q.push(HandleId(2), 1, Overflow::Block, |_| {}));
+            let pusher = s.spawn(|| q.push(HandleId(2), 1, Overflow::Block, None, |_| {}));
             std::thread::sleep(std::time::Duration::from_millis(50));
             assert!(!pusher.is_finished(), "the second push waits for space");
             assert_eq!(q.try_pop(), Some(HandleId(1)));
-            assert!(pusher.join().unwrap());
+            assert_eq!(pusher.join().unwrap(), Pushed::Queued);
         });
         let pusher_left = std::thread::scope(|s| {
-            let pusher = s.spawn(|| q.push(HandleId(3), 1, Overflow::Block, |_| {}));
+            let pusher = s.spawn(|| q.push(HandleId(3), 1, Overflow::Block, None, |_| {}));
             std::thread::sleep(std::time::Duration::from_millis(50));
             assert_eq!(t.leave(&q), [HandleId(2)]);
             pusher.join().unwrap()
         });
-        assert!(
-            !pusher_left,
+        assert_eq!(
+            pusher_left,
+            Pushed::Left,
             "a push to a subscription that left queues nothing"
         );
         assert_eq!(topics.subscriptions(), 1);
         assert_eq!(t.subscriber_count(), 0);
+    }
+
+    #[test]
+    fn a_stalled_subscriber_is_reported_after_the_stall_limit() {
+        let topics = Topics::default();
+        let t = topics.topic("t");
+        let q = topics.subscribe(&t, GuestId(4));
+        assert_eq!(q.owner(), GuestId(4));
+        let limit = Some(std::time::Duration::from_millis(30));
+        assert_eq!(
+            q.push(HandleId(1), 1, Overflow::Block, limit, |_| {}),
+            Pushed::Queued
+        );
+        let started = Instant::now();
+        assert_eq!(
+            q.push(HandleId(2), 1, Overflow::Block, limit, |_| {}),
+            Pushed::Stalled
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_millis(30));
+        // Reclaiming under drop-oldest takes queued messages out, counted.
+        assert!(q.holds(|h| h == HandleId(1)));
+        assert_eq!(q.drop_queued(|h| h == HandleId(1)), [HandleId(1)]);
+        assert_eq!(q.dropped(), 1);
+        assert!(!q.holds(|h| h == HandleId(1)));
     }
 }

@@ -169,6 +169,7 @@ fn limits_are_reported() {
         max_bytes: 100,
         max_handles: 3,
         max_storage_regions: 1,
+        max_mappings: 8,
     });
     let a = l.create(g, 60, || Some(())).unwrap();
     assert_eq!(
@@ -348,4 +349,203 @@ fn storage_donated_in_pieces_is_one_region() {
         l.attach(g, b, Access::Write),
         Err(AttachError::AmbiguousMemory)
     );
+}
+
+/// Two guests with storage: a lender and a borrower.
+fn two_guests() -> (Ledger<()>, GuestId, GuestId) {
+    let (mut l, a) = ledger();
+    let b = l.add_guest(Limits::default());
+    l.add_storage(a, MemoryId(1), 0, 64 * PAGE).unwrap();
+    l.add_storage(b, MemoryId(2), 0, 64 * PAGE).unwrap();
+    (l, a, b)
+}
+
+#[test]
+fn a_read_only_handle_cannot_consume_or_shut_readers_out() {
+    let (mut l, a, b) = two_guests();
+    let block = l.create(a, 2 * PAGE, || Some(())).unwrap();
+    l.attach(a, block, Access::Write).unwrap();
+    l.detach(a, block, 100).unwrap();
+    let hostile = l.clone_handle(block, b).unwrap();
+    let honest = l.clone_handle(block, a).unwrap();
+    // An exclusive read would shut the honest reader out and consume for
+    // everyone: it needs the write right.
+    assert_eq!(
+        l.attach(b, hostile, Access::ReadExclusive),
+        Err(AttachError::ReadOnly)
+    );
+    let r = l.attach(b, hostile, Access::ReadShared).unwrap();
+    assert_eq!(r.size, 100);
+    // A shared read's detach consumes nothing, whatever it says.
+    l.detach(b, hostile, 100).unwrap();
+    assert_eq!(l.attach(a, honest, Access::ReadShared).unwrap().size, 100);
+    assert_eq!(l.valid_range(honest).unwrap(), (0, 100));
+    // A read-only partition is read-only too.
+    let part = l.partition(hostile, 0, PAGE, false).unwrap();
+    assert_eq!(
+        l.attach(b, part, Access::ReadExclusive),
+        Err(AttachError::ReadOnly)
+    );
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn other_writers_counts_every_write_right_to_the_bytes() {
+    let (mut l, a, b) = two_guests();
+    let block = l.create(a, 2 * PAGE, || Some(())).unwrap();
+    assert_eq!(l.other_writers(block).unwrap(), 0);
+    let clone = l.clone_handle(block, a).unwrap();
+    assert_eq!(l.other_writers(block).unwrap(), 0, "a clone is read-only");
+    assert_eq!(l.other_writers(clone).unwrap(), 1);
+    let part = l.partition(block, PAGE, PAGE, true).unwrap();
+    assert_eq!(l.other_writers(block).unwrap(), 1, "a writable partition");
+    let alias = l.alias(block, b).unwrap();
+    assert_eq!(l.other_writers(block).unwrap(), 2);
+    l.drop_handle(part).unwrap();
+    l.drop_handle(alias).unwrap();
+    assert_eq!(l.other_writers(block).unwrap(), 0);
+    let ro = l.partition(block, 0, PAGE, false).unwrap();
+    assert_eq!(l.other_writers(block).unwrap(), 0);
+    assert_eq!(l.other_writers(ro).unwrap(), 1);
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn everything_derived_from_a_loan_is_revoked_when_it_ends() {
+    let (mut l, a, b) = two_guests();
+    let third = l.add_guest(Limits::default());
+    l.add_storage(third, MemoryId(3), 0, 64 * PAGE).unwrap();
+    let block = l.create(a, 2 * PAGE, || Some(())).unwrap();
+    l.attach(a, block, Access::Write).unwrap();
+    l.detach(a, block, 10).unwrap();
+    let (alias, loan) = l.lend(block, b).unwrap();
+    assert!(
+        l.writable(alias).unwrap(),
+        "a loan keeps the lender's rights"
+    );
+    // During the call the borrower derives what it can, and keeps it.
+    let clone = l.partition(alias, 0, PAGE, false).unwrap();
+    let part = l.partition(alias, PAGE, PAGE, true).unwrap();
+    let moved = l.partition(alias, 0, PAGE, false).unwrap();
+    l.transfer(moved, third).unwrap();
+    let read = l.attach(b, clone, Access::ReadShared).unwrap();
+    let write = l.attach(b, part, Access::Write).unwrap();
+    l.attach(third, moved, Access::ReadShared).unwrap();
+    // A loan made from the loan (the borrower lends it on) ends with it.
+    let (inner, _) = l.lend(alias, third).unwrap();
+    let revoked = l.end_loan(loan);
+    let releases: Vec<Placement> = revoked
+        .iter()
+        .filter_map(|(_, d)| d.release.map(|r| r.placement))
+        .collect();
+    assert!(releases.contains(&read.placement));
+    assert!(releases.contains(&write.placement));
+    assert_eq!(releases.len(), 3, "{releases:?}");
+    for h in [alias, clone, part, moved, inner] {
+        assert_eq!(
+            l.attach(b, h, Access::ReadShared),
+            Err(AttachError::Revoked),
+            "{h:?}"
+        );
+        assert_eq!(l.size(h), Err(UnknownHandle::Revoked));
+    }
+    // The abandoned write committed nothing where it overlaps.
+    assert_eq!(l.valid_range(block).unwrap(), (0, 0));
+    // The lender's own handle is untouched, and the only one left.
+    assert_eq!(l.handles_of_block(block).unwrap(), 1);
+    assert_eq!(l.other_writers(block).unwrap(), 0);
+    l.check_invariants().unwrap();
+    // Revoked handles count until their holder drops them.
+    for h in [alias, clone, part, inner] {
+        l.drop_handle(h).unwrap();
+    }
+    l.drop_handle(moved).unwrap();
+    l.check_invariants().unwrap();
+    assert_eq!(l.live_handles(), 1);
+}
+
+#[test]
+fn an_abandoned_write_commits_nothing_mapped_or_copied() {
+    for size in [2 * PAGE, 100] {
+        let (mut l, a, _) = two_guests();
+        let block = l.create(a, 4 * PAGE, || Some(())).unwrap();
+        l.attach(a, block, Access::Write).unwrap();
+        l.detach(a, block, 3 * PAGE).unwrap();
+        let part = l.partition(block, 0, size, true).unwrap();
+        let w = l.attach(a, part, Access::Write).unwrap();
+        match (size, w.placement) {
+            (100, Placement::Copied { .. }) | (_, Placement::Mapped { .. }) => {}
+            other => panic!("unexpected placement {other:?}"),
+        }
+        // Dropped while attached: no detach, no commit.
+        let dropped = l.drop_handle(part).unwrap();
+        assert!(dropped.release.is_some());
+        assert_eq!(l.valid_range(block).unwrap(), (0, 0), "size {size}");
+        l.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn mappings_are_limited_per_guest_and_per_process() {
+    let mut l: Ledger<()> = Ledger::with_process_limits(
+        PAGE,
+        ProcessLimits {
+            max_blocks: 5,
+            max_mappings: 3,
+        },
+    );
+    let limits = Limits {
+        max_mappings: 2,
+        ..Limits::default()
+    };
+    let a = l.add_guest(limits);
+    let b = l.add_guest(limits);
+    l.add_storage(a, MemoryId(1), 0, 64 * PAGE).unwrap();
+    l.add_storage(b, MemoryId(2), 0, 64 * PAGE).unwrap();
+    let blocks: Vec<HandleId> = (0..5)
+        .map(|_| l.create(a, PAGE, || Some(())).unwrap())
+        .collect();
+    assert_eq!(
+        l.create(b, PAGE, || Some(())),
+        Err(CreateError::LimitExceeded),
+        "the process's blocks are used up"
+    );
+    l.attach(a, blocks[0], Access::Write).unwrap();
+    l.attach(a, blocks[1], Access::Write).unwrap();
+    assert_eq!(
+        l.attach(a, blocks[2], Access::Write),
+        Err(AttachError::LimitExceeded),
+        "the guest's own limit"
+    );
+    let c = l.clone_handle(blocks[2], b).unwrap();
+    l.attach(b, c, Access::Pool).unwrap();
+    let d = l.clone_handle(blocks[3], b).unwrap();
+    assert_eq!(
+        l.attach(b, d, Access::Pool),
+        Err(AttachError::LimitExceeded),
+        "the process's limit"
+    );
+    l.detach(a, blocks[0], 0).unwrap();
+    l.attach(b, d, Access::Pool).unwrap();
+    assert_eq!(l.live_mappings(), 3);
+    l.drop_handle(blocks[4]).unwrap();
+    l.create(b, PAGE, || Some(())).unwrap();
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn an_evicted_guest_loses_every_handle_it_held() {
+    let (mut l, a, b) = two_guests();
+    let block = l.create(a, PAGE, || Some(())).unwrap();
+    let c1 = l.clone_handle(block, b).unwrap();
+    let c2 = l.clone_handle(block, b).unwrap();
+    let r = l.attach(b, c1, Access::ReadShared).unwrap();
+    let revoked = l.revoke_guest(b);
+    assert_eq!(revoked.len(), 2);
+    assert!(revoked
+        .iter()
+        .any(|(g, d)| *g == b && d.release.map(|r| r.placement) == Some(r.placement)));
+    assert_eq!(l.handles_of_block(block).unwrap(), 1);
+    assert_eq!(l.detach(b, c2, 0), Err(DetachError::Revoked));
+    l.check_invariants().unwrap();
 }

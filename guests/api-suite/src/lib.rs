@@ -120,6 +120,55 @@ fn exclusive_readers_consume() -> Case {
     Ok(())
 }
 
+fn a_read_only_clone_cannot_consume() -> Case {
+    let b = Block::new(64).map_err(e)?;
+    put(&b, b"0123456789")?;
+    let c = b.read_only_clone().map_err(e)?;
+    check!(
+        err(c.attach_consume()) == Some(Error::ReadOnly),
+        "an exclusive read through a clone"
+    );
+    let r = c.attach_read().map_err(e)?;
+    check!(&*r == b"0123456789", "the clone reads {:?}", &*r);
+    drop(r);
+    check!(
+        &*b.attach_read().map_err(e)? == b"0123456789",
+        "the block's bytes after the clone's read"
+    );
+    Ok(())
+}
+
+fn publish_needs_the_only_write_right() -> Case {
+    let p = Publisher::new("suite-sole-writer", 2, 8192).map_err(e)?;
+    let s = Subscriber::new("suite-sole-writer").map_err(e)?;
+    // A writable partition kept beside the block.
+    let (block, _) = p.allocate().map_err(e)?;
+    let part = block.partition(0, 4096, true).map_err(e)?;
+    put(&block, b"first")?;
+    check!(
+        p.publish(block).err() == Some(PubSubError::NotSoleWriter),
+        "publish beside a writable partition"
+    );
+    drop(part);
+    // A read-only clone published, the writable handle kept.
+    let (block, _) = p.allocate().map_err(e)?;
+    put(&block, b"second")?;
+    let clone = block.read_only_clone().map_err(e)?;
+    check!(
+        p.publish(clone).err() == Some(PubSubError::NotSoleWriter),
+        "publishing a clone"
+    );
+    drop(block);
+    check!(s.try_next().is_none(), "a refused message was delivered");
+    // Published properly, it arrives.
+    let (block, _) = p.allocate().map_err(e)?;
+    put(&block, b"third")?;
+    p.publish(block).map_err(e)?;
+    let m = s.try_next().ok_or("the message did not arrive")?;
+    check!(&*m.attach_read().map_err(e)? == b"third", "the message");
+    Ok(())
+}
+
 fn partitions_share_the_blocks_bytes() -> Case {
     let b = Block::new(8192).map_err(e)?;
     let high = b.partition(4096, 4096, true).map_err(e)?;
@@ -143,7 +192,7 @@ fn partitions_share_the_blocks_bytes() -> Case {
 
 fn messages_arrive_in_order() -> Case {
     let p = Publisher::new("suite-order", 4, 64).map_err(e)?;
-    let s = Subscriber::new("suite-order");
+    let s = Subscriber::new("suite-order").map_err(e)?;
     for i in 0..3u8 {
         let (block, _) = p.allocate().map_err(e)?;
         put(&block, &[i])?;
@@ -162,7 +211,7 @@ fn messages_arrive_in_order() -> Case {
 
 fn the_pool_returns_blocks_only_when_readers_drop_them() -> Case {
     let p = Publisher::new("suite-pool", 2, 64).map_err(e)?;
-    let s = Subscriber::new("suite-pool");
+    let s = Subscriber::new("suite-pool").map_err(e)?;
     for i in 0..2u8 {
         let (block, _) = p.allocate().map_err(e)?;
         put(&block, &[i])?;
@@ -210,7 +259,7 @@ fn publisher_errors() -> Case {
 
 fn a_stream_delivers_the_same_messages() -> Case {
     let p = Publisher::new("suite-stream", 4, 64).map_err(e)?;
-    let s = Subscriber::new("suite-stream");
+    let s = Subscriber::new("suite-stream").map_err(e)?;
     for i in 0..2u8 {
         let (block, _) = p.allocate().map_err(e)?;
         put(&block, &[i])?;
@@ -232,7 +281,7 @@ fn a_stream_delivers_the_same_messages() -> Case {
 
 fn subscribers_that_leave_do_not_hold_the_publisher() -> Case {
     let p = Publisher::new("suite-leave", 2, 64).map_err(e)?;
-    let gone = p.subscription();
+    let gone = p.subscription().map_err(e)?;
     drop(gone);
     for i in 0..20u8 {
         let (block, _) = p.allocate().map_err(e)?;
@@ -244,7 +293,7 @@ fn subscribers_that_leave_do_not_hold_the_publisher() -> Case {
         "subscribers {}",
         p.subscriber_count()
     );
-    let s = Subscriber::new("suite-leave");
+    let s = Subscriber::new("suite-leave").map_err(e)?;
     drop(p);
     check!(
         s.next_message().is_none(),
@@ -255,7 +304,7 @@ fn subscribers_that_leave_do_not_hold_the_publisher() -> Case {
 
 fn pooled_messages_are_read_in_place() -> Case {
     let p = Publisher::pooled("suite-pooled", 2, 64).map_err(e)?;
-    let s = Subscriber::new("suite-pooled");
+    let s = Subscriber::new("suite-pooled").map_err(e)?;
     s.map_pool().map_err(e)?;
     for i in 0..2u8 {
         let (block, _) = p.allocate().map_err(e)?;
@@ -294,7 +343,7 @@ fn pooled_messages_are_read_in_place() -> Case {
 }
 
 fn a_replaced_pool_is_mapped_again() -> Case {
-    let s = Subscriber::new("suite-replaced");
+    let s = Subscriber::new("suite-replaced").map_err(e)?;
     let old = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
     let (block, _) = old.allocate().map_err(e)?;
     put(&block, b"old")?;
@@ -322,7 +371,7 @@ fn a_replaced_pool_is_mapped_again() -> Case {
 
 fn a_leaving_pooled_subscriber_releases_everything() -> Case {
     let p = Publisher::pooled("suite-pooled-leave", 1, 64).map_err(e)?;
-    let s = Subscriber::new("suite-pooled-leave");
+    let s = Subscriber::new("suite-pooled-leave").map_err(e)?;
     let (block, _) = p.allocate().map_err(e)?;
     put(&block, b"held")?;
     p.publish(block).map_err(e)?;
@@ -346,7 +395,7 @@ fn pooled_errors() -> Case {
         "a pool of empty blocks"
     );
     let p = Publisher::new("suite-not-pooled", 1, 64).map_err(e)?;
-    let s = Subscriber::new("suite-not-pooled");
+    let s = Subscriber::new("suite-not-pooled").map_err(e)?;
     check!(
         s.map_pool().err() == Some(PubSubError::NotPooled),
         "mapping the pool of a topic that does not share it"
@@ -380,6 +429,14 @@ pub const CASES: &[NamedCase] = &[
     ("a_write_attach_is_exclusive", a_write_attach_is_exclusive),
     ("clones_are_read_only", clones_are_read_only),
     ("exclusive_readers_consume", exclusive_readers_consume),
+    (
+        "a_read_only_clone_cannot_consume",
+        a_read_only_clone_cannot_consume,
+    ),
+    (
+        "publish_needs_the_only_write_right",
+        publish_needs_the_only_write_right,
+    ),
     (
         "partitions_share_the_blocks_bytes",
         partitions_share_the_blocks_bytes,

@@ -82,7 +82,9 @@ impl Guest for Sink {
     }
 
     fn pooled_subscribe(topic: String) -> bool {
-        let s = Subscriber::new(&topic);
+        let Ok(s) = Subscriber::new(&topic) else {
+            return false;
+        };
         let mapped = s.map_pool();
         SUBSCRIBER.with(|slot| *slot.borrow_mut() = Some(s));
         mapped.is_ok()

@@ -172,15 +172,15 @@ impl Guest for Probe {
         let block = take_slot(slot);
         using(&PUBLISHERS, publisher, |p| p.publish(block))
     }
-    fn publisher_subscription(publisher: u32) -> u32 {
-        let s = using(&PUBLISHERS, publisher, |p| p.subscribers());
-        keep(&SUBSCRIBERS, s)
+    fn publisher_subscription(publisher: u32) -> Result<u32, PubSubError> {
+        let s = using(&PUBLISHERS, publisher, |p| p.subscribers())?;
+        Ok(keep(&SUBSCRIBERS, s))
     }
     fn publisher_drop(publisher: u32) {
         forget(&PUBLISHERS, publisher);
     }
-    fn subscribe(topic: String) -> u32 {
-        keep(&SUBSCRIBERS, Subscriber::new(&topic))
+    fn subscribe(topic: String) -> Result<u32, PubSubError> {
+        Ok(keep(&SUBSCRIBERS, Subscriber::new(&topic)?))
     }
     fn subscriber_next(subscriber: u32, wait: bool) -> Option<u32> {
         let m = using(&SUBSCRIBERS, subscriber, |s| {

@@ -30,7 +30,8 @@ impl bindings::Guest for StreamSubscriber {
             .unwrap_or_else(|| "stream-subscriber".into());
         let topic = std::env::args().nth(1).unwrap_or_else(|| "numbers".into());
         let expect: Option<u32> = std::env::args().nth(2).and_then(|a| a.parse().ok());
-        let subscriber = Subscriber::new(&topic);
+        let subscriber =
+            Subscriber::new(&topic).map_err(|e| format!("subscribing to {topic}: {e}"))?;
         let mut messages = subscriber.messages();
         let mut check = Checker {
             name,

@@ -22,7 +22,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let name = args.first().cloned().unwrap_or_else(|| "subscriber".into());
     let topic = args.get(1).cloned().unwrap_or_else(|| "numbers".into());
     let expect: Option<u32> = args.get(2).and_then(|a| a.parse().ok());
-    let subscriber = Subscriber::new(&topic);
+    let subscriber = Subscriber::new(&topic).map_err(|e| format!("subscribing to {topic}: {e}"))?;
     let mut check = Checker {
         name,
         received: 0,

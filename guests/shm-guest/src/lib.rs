@@ -152,6 +152,9 @@ pub enum Error {
     /// The host failed.
     #[error("the host failed; see its log")]
     Internal,
+    /// The handle was revoked (it came from a borrow whose call returned).
+    #[error("the handle was revoked: it came from a borrowed block whose call has returned")]
+    Revoked,
 }
 
 impl From<raw::Error> for Error {
@@ -169,6 +172,7 @@ impl From<raw::Error> for Error {
             raw::Error::ForeignMemory => Error::ForeignMemory,
             raw::Error::WrongMemory => Error::WrongMemory,
             raw::Error::Internal => Error::Internal,
+            raw::Error::Revoked => Error::Revoked,
         }
     }
 }
@@ -188,6 +192,7 @@ impl From<Error> for raw::Error {
             Error::ForeignMemory => raw::Error::ForeignMemory,
             Error::WrongMemory => raw::Error::WrongMemory,
             Error::Internal => raw::Error::Internal,
+            Error::Revoked => raw::Error::Revoked,
         }
     }
 }
@@ -292,7 +297,9 @@ impl Block {
     }
 
     /// Attaches read-only and exclusively, to consume bytes from the front
-    /// with [`ConsumeGuard::consume`].
+    /// with [`ConsumeGuard::consume`]. Needs a writable handle (a consumer
+    /// that passes the block on): through a read-only clone it fails with
+    /// [`Error::ReadOnly`], since it would shut out every other reader.
     pub fn attach_consume(&self) -> Result<ConsumeGuard<'_>, Error> {
         self.as_ref().attach_consume()
     }

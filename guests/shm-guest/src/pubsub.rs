@@ -14,7 +14,7 @@
 //! publisher.publish(block)?;
 //!
 //! // Subscriber (usually another component): every message, in order.
-//! for message in Subscriber::new("frames") {
+//! for message in Subscriber::new("frames")? {
 //!     let bytes = message.attach_read()?;
 //!     println!("{} bytes", bytes.len());
 //! }
@@ -28,7 +28,7 @@
 //! use shm_guest::pubsub::{Publisher, Subscriber};
 //!
 //! let publisher = Publisher::pooled("frames", 4, 1 << 20)?;
-//! let subscriber = publisher.subscription();
+//! let subscriber = publisher.subscription()?;
 //! let (block, _) = publisher.allocate()?;
 //! block.attach_write()?.commit(1 << 20)?;
 //! publisher.publish(block)?;
@@ -87,6 +87,16 @@ pub enum PubSubError {
     /// No message is held under that lease.
     #[error("no message is held under that lease")]
     UnknownLease,
+    /// The host does not let this component publish or subscribe to the
+    /// topic.
+    #[error("the host does not permit this component to use this topic (see the host's grants)")]
+    NotPermitted,
+    /// `publish` needs the block's only write right.
+    #[error("publish needs the block's only write right: drop writable partitions and publish the block allocate returned")]
+    NotSoleWriter,
+    /// A per-component limit (subscriptions) would be exceeded.
+    #[error("a per-component limit (subscriptions) would be exceeded: drop subscriptions first")]
+    LimitExceeded,
 }
 
 impl From<wit::PubSubError> for PubSubError {
@@ -103,6 +113,9 @@ impl From<wit::PubSubError> for PubSubError {
             wit::PubSubError::PoolChanged => PubSubError::PoolChanged,
             wit::PubSubError::MessagesHeld => PubSubError::MessagesHeld,
             wit::PubSubError::UnknownLease => PubSubError::UnknownLease,
+            wit::PubSubError::NotPermitted => PubSubError::NotPermitted,
+            wit::PubSubError::NotSoleWriter => PubSubError::NotSoleWriter,
+            wit::PubSubError::LimitExceeded => PubSubError::LimitExceeded,
         }
     }
 }
@@ -138,14 +151,15 @@ impl Publisher {
         Ok((Block::from_raw(raw), bytes))
     }
 
-    /// Sends `block` to every subscriber. The block must be detached.
+    /// Sends `block` to every subscriber. The block must be detached, and
+    /// the only writable handle of its bytes (no writable partition left).
     pub fn publish(&self, block: Block) -> Result<(), PubSubError> {
         Ok(self.raw.publish(block.into_raw())?)
     }
 
     /// A new subscription to this publisher's topic.
-    pub fn subscription(&self) -> Subscriber {
-        Subscriber::from_raw(self.raw.subscribers())
+    pub fn subscription(&self) -> Result<Subscriber, PubSubError> {
+        Ok(Subscriber::from_raw(self.raw.subscribers()?))
     }
 
     /// How many subscriptions the topic has.
@@ -164,9 +178,10 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Subscribes to `topic`.
-    pub fn new(topic: &str) -> Subscriber {
-        Subscriber::from_raw(wit::Subscriber::new(topic))
+    /// Subscribes to `topic`: fails with [`PubSubError::NotPermitted`]
+    /// where the host does not allow it.
+    pub fn new(topic: &str) -> Result<Subscriber, PubSubError> {
+        Ok(Subscriber::from_raw(wit::Subscriber::new(topic)?))
     }
 
     /// Wraps a subscription received through another interface.

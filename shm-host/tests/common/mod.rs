@@ -9,9 +9,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use shm_host::link::{self, GuestState};
-use shm_host::{ShmConfig, ShmHost};
+use shm_host::{Grants, ShmConfig, ShmHost};
 use wasmtime::component::{Component, Func, Instance, Linker, ResourceAny, Val};
 use wasmtime::{Engine, Store};
+
 use wasmtime_wasi::WasiCtxBuilder;
 
 /// The workspace root.
@@ -61,7 +62,7 @@ pub struct World {
 impl World {
     pub fn new(config: ShmConfig) -> World {
         let host = ShmHost::new(config);
-        let engine = Engine::new(&host.engine_config()).unwrap();
+        let engine = host.engine().unwrap();
         let probe = link::load_component(&engine, &guest("shm_probe")).unwrap();
         let linker = link::linker(&engine).unwrap();
         World {
@@ -78,11 +79,15 @@ impl World {
         W.get_or_init(|| World::new(ShmConfig::default()))
     }
 
+    /// A probe that may publish and subscribe to every topic.
     pub fn probe(&self, name: &str) -> Probe {
-        let mut store = Store::new(
-            &self.engine,
-            GuestState::new(&self.host, name, WasiCtxBuilder::new()),
-        );
+        self.probe_with(name, Grants::all())
+    }
+
+    /// A probe with the topic authority `grants`.
+    pub fn probe_with(&self, name: &str, grants: Grants) -> Probe {
+        let state = GuestState::new(&self.host, name, WasiCtxBuilder::new(), grants);
+        let mut store = link::new_store(&self.engine, state);
         let instance = self.linker.instantiate(&mut store, &self.probe).unwrap();
         let iface = instance
             .get_export_index(&mut store, None, "zero-copy:examples/probe@0.1.0")
@@ -346,16 +351,16 @@ impl Probe {
             .map(drop)
     }
 
-    pub fn subscription(&mut self, publisher: u32) -> u32 {
-        self.u32_call("publisher-subscription", &[Val::U32(publisher)])
+    pub fn subscription(&mut self, publisher: u32) -> R<u32> {
+        self.u32_result("publisher-subscription", &[Val::U32(publisher)])
     }
 
     pub fn drop_publisher(&mut self, publisher: u32) {
         self.call("publisher-drop", &[Val::U32(publisher)]);
     }
 
-    pub fn subscribe(&mut self, topic: &str) -> u32 {
-        self.u32_call("subscribe", &[Val::String(topic.into())])
+    pub fn subscribe(&mut self, topic: &str) -> R<u32> {
+        self.u32_result("subscribe", &[Val::String(topic.into())])
     }
 
     /// The next message's block slot (`wait`: block until one arrives).

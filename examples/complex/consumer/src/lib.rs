@@ -30,7 +30,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    let subscriber = Subscriber::new(&topic);
+    let subscriber = Subscriber::new(&topic).map_err(|e| format!("subscribing to {topic}: {e}"))?;
     let (mut received, mut bytes_total) = (0u32, 0usize);
     let (mut attach_times, mut read_times) = (Vec::new(), Vec::new());
     while let Some(message) = subscriber.next_message() {

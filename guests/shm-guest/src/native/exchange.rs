@@ -32,6 +32,8 @@ pub enum Error {
     WrongMemory,
     /// The host failed.
     Internal,
+    /// The handle was revoked.
+    Revoked,
 }
 
 impl From<AttachError> for Error {
@@ -44,6 +46,8 @@ impl From<AttachError> for Error {
             AttachError::AmbiguousMemory => Error::AmbiguousMemory,
             AttachError::WrongMemory => Error::WrongMemory,
             AttachError::NotMapped => Error::NoStorage,
+            AttachError::LimitExceeded => Error::LimitExceeded,
+            AttachError::Revoked => Error::Revoked,
             AttachError::Unknown => Error::Internal,
         }
     }
@@ -54,6 +58,7 @@ impl From<DetachError> for Error {
         match e {
             DetachError::NotAttached => Error::NotAttached,
             DetachError::WrongSize => Error::WrongSize,
+            DetachError::Revoked => Error::Revoked,
             DetachError::Unknown => Error::Internal,
         }
     }
@@ -65,6 +70,7 @@ impl From<PartitionError> for Error {
             PartitionError::WrongSize => Error::WrongSize,
             PartitionError::ReadOnly => Error::ReadOnly,
             PartitionError::LimitExceeded => Error::LimitExceeded,
+            PartitionError::Revoked => Error::Revoked,
             PartitionError::Unknown => Error::Internal,
         }
     }
@@ -74,6 +80,7 @@ impl From<HandleError> for Error {
     fn from(e: HandleError) -> Self {
         match e {
             HandleError::LimitExceeded => Error::LimitExceeded,
+            HandleError::Revoked => Error::Revoked,
             HandleError::Unknown | HandleError::UnknownGuest => Error::Internal,
         }
     }

@@ -72,6 +72,7 @@ pub(crate) fn native() -> &'static Native {
             max_bytes: u64::MAX,
             max_handles: u32::MAX,
             max_storage_regions: 0,
+            max_mappings: u32::MAX,
         });
         Native {
             ledger: Mutex::new(ledger),

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use shm_rules::queue::{Overflow, Queue, SharedPool, Topic, Topics};
+use shm_rules::queue::{Overflow, Pushed, Queue, SharedPool, Topic, Topics};
 use shm_rules::{Access, BackingId, HandleId};
 
 use super::exchange::MemoryBlock;
@@ -50,6 +50,12 @@ pub enum PubSubError {
     MessagesHeld,
     /// No message is held under that lease.
     UnknownLease,
+    /// Not permitted (never natively: one process has no sandbox).
+    NotPermitted,
+    /// `publish` without the block's only write right.
+    NotSoleWriter,
+    /// A per-component limit would be exceeded.
+    LimitExceeded,
 }
 
 /// A message of a pooled topic (the WIT `pooled-message`).
@@ -90,12 +96,15 @@ fn overflow() -> Overflow {
     }
 }
 
-fn subscribe(topic: &Arc<Topic>) -> Subscriber {
-    Subscriber {
+/// A subscription of this program. Natively there is no sandbox to keep
+/// apart: every topic is permitted, and no subscriber is evicted.
+fn subscribe(topic: &Arc<Topic>) -> Result<Subscriber, PubSubError> {
+    let n = native();
+    Ok(Subscriber {
         topic: topic.clone(),
-        queue: native().pubsub.topics.subscribe(topic),
+        queue: n.pubsub.topics.subscribe(topic, n.guest),
         pooled: Mutex::default(),
-    }
+    })
 }
 
 /// The publishing side of a topic (the WIT resource `publisher`).
@@ -170,7 +179,7 @@ impl Publisher {
     }
 
     /// A new subscription to this topic.
-    pub fn subscribers(&self) -> Subscriber {
+    pub fn subscribers(&self) -> Result<Subscriber, PubSubError> {
         subscribe(&self.topic)
     }
 
@@ -209,8 +218,16 @@ impl Publisher {
             if !matches!(ledger.attached(block.handle), Ok(None)) {
                 return Err(PubSubError::StillAttached);
             }
+            // The only write right besides the pool's own handle.
+            if ledger.writable(block.handle) != Ok(true)
+                || ledger.other_writers(block.handle) != Ok(1)
+            {
+                return Err(PubSubError::NotSoleWriter);
+            }
             pool_handle
         };
+        // The publisher's write right ends before anyone can read.
+        drop(block);
         let (bound, overflow) = (queue_bound(), overflow());
         for q in self.topic.queues() {
             let clone = n
@@ -220,11 +237,10 @@ impl Publisher {
             let drop_handle = |h| {
                 let _ = n.ledger().drop_handle(h);
             };
-            if !q.push(clone, bound, overflow, drop_handle) {
+            if q.push(clone, bound, overflow, None, drop_handle) != Pushed::Queued {
                 drop_handle(clone);
             }
         }
-        drop(block);
         Ok(())
     }
 
@@ -278,7 +294,7 @@ fn deliver(handle: HandleId) -> Option<MemoryBlock> {
 
 impl Subscriber {
     /// Subscribes to `topic`.
-    pub fn new(topic: &str) -> Subscriber {
+    pub fn new(topic: &str) -> Result<Subscriber, PubSubError> {
         subscribe(&native().pubsub.topics.topic(topic))
     }
 
