@@ -56,6 +56,9 @@ pub struct ShmConfig {
     /// How often engines made by [`ShmHost::engine`] advance their epoch:
     /// how soon a stopped or evicted guest that runs wasm traps.
     pub epoch_tick: Duration,
+    /// Limits for all guests together; `None`: from what this process may
+    /// hold ([`crate::process::limits`]).
+    pub process_limits: Option<crate::rules::ProcessLimits>,
 }
 
 impl Default for ShmConfig {
@@ -66,6 +69,7 @@ impl Default for ShmConfig {
             verify_sharing: false,
             cpu_limit: None,
             epoch_tick: Duration::from_millis(10),
+            process_limits: None,
         }
     }
 }
@@ -203,7 +207,8 @@ impl ShmHost {
     pub fn new(config: ShmConfig) -> ShmHost {
         crate::guard::install();
         let page = page_size();
-        let mut ledger = Ledger::with_process_limits(page as u32, crate::process::limits());
+        let process = config.process_limits.unwrap_or_else(crate::process::limits);
+        let mut ledger = Ledger::with_process_limits(page as u32, process);
         // The broker holds pool blocks and queued messages as a guest of its
         // own: its limits are the sum of what publishers were charged.
         let broker_guest = ledger.add_guest(Limits {

@@ -159,8 +159,12 @@ fn seconds(s: f64) -> Duration {
 }
 
 fn main() -> ExitCode {
+    // Warnings (refusals, evictions) are shown unless RUST_LOG says
+    // otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -171,7 +175,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("shm-host: error: {e:#}");
+            match e.downcast_ref::<Stopped>() {
+                // The reason says it all; the wasm backtrace is noise.
+                Some(stopped) => eprintln!("shm-host: stopped: {stopped}"),
+                None => eprintln!("shm-host: error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -354,6 +362,7 @@ fn exit_code(name: &str, result: Result<Result<(), ()>>) -> Result<ExitCode> {
             if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 return Ok(ExitCode::from(exit.0.clamp(0, 255) as u8));
             }
+
             Err(e.context(format!("{name} trapped")))
         }
     }

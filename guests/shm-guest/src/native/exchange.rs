@@ -121,6 +121,16 @@ impl core::ops::BitOr for AttachFlags {
     }
 }
 
+/// Where an attachment lies (the WIT `memory-area`). Natively `address`
+/// is the rules' virtual address: nothing is at it in this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryArea {
+    /// The rules' virtual address of the first visible byte.
+    pub address: u32,
+    /// The visible bytes.
+    pub size: u32,
+}
+
 /// A handle to a block (the WIT resource `memory-block`).
 #[derive(Debug)]
 pub struct MemoryBlock {
@@ -154,6 +164,21 @@ impl MemoryBlock {
     /// The block's size.
     pub fn size(&self) -> u32 {
         native().ledger().size(self.handle).unwrap_or(0)
+    }
+
+    /// Attaches with the rules of the wasm host and says where: natively
+    /// the address is virtual (read the bytes through this crate's guards).
+    pub fn attach(&self, flags: AttachFlags) -> Result<MemoryArea, Error> {
+        let n = native();
+        let access = Access::from_flags(
+            flags.contains(AttachFlags::WRITE),
+            flags.contains(AttachFlags::SHARED),
+        );
+        let attached = n.ledger().attach(n.guest, self.handle, access)?;
+        Ok(MemoryArea {
+            address: attached.address,
+            size: attached.size,
+        })
     }
 
     /// Ends the attachment.

@@ -1,0 +1,270 @@
+//! The hostile publisher and subscriber commands (`red-team.wasm`).
+//!
+//! The attack is `--attack NAME`, or the part of the component's name after
+//! `red-team-` (a copy named `red-team-consume.wasm` runs `consume`), so that
+//! one topology can run it beside honest subscribers that share the
+//! `--subscriber-arg`s. Publishers publish the honest publisher's messages
+//! (`pubsub-publisher`: a number, then its pattern) so that honest
+//! subscribers check every byte.
+//!
+//! | attack | role | tries to |
+//! |---|---|---|
+//! | `consume` | subscriber | attach its read-only clone exclusively and consume everyone's bytes |
+//! | `squat` | subscriber | create the topic's publisher |
+//! | `rewrite-partition` | publisher | publish while keeping a writable partition of the block |
+//! | `publish-clone` | publisher | publish a read-only clone and keep the writable handle |
+//! | `spin` | subscriber | subscribe and spin, never taking a message |
+//! | `stall` | subscriber | subscribe and not take until the host drops a message for it (at most 60 s), then drain |
+//! | `hold` | subscriber | take one message of a pooled topic and never release it |
+//! | `spin-alone` | command | spin forever |
+//! | `fail` | any | exit with an error status at once |
+
+use std::time::Duration;
+
+use shm_guest::pubsub::{PubSubError, Publisher, Subscriber};
+use shm_guest::raw::AttachFlags;
+use shm_guest::{Block, Error};
+
+use crate::verdict;
+
+/// Runs with `args` (`args[0]` is the component's name).
+pub fn run(args: &[String]) -> Result<(), String> {
+    let who = args.first().cloned().unwrap_or_else(|| "red-team".into());
+    let mut rest: Vec<String> = args.iter().skip(1).cloned().collect();
+    let attack = match rest.iter().position(|a| a == "--attack") {
+        Some(i) if i + 1 < rest.len() => {
+            let a = rest.remove(i + 1);
+            rest.remove(i);
+            a
+        }
+        _ => who
+            .split('#')
+            .next()
+            .and_then(|n| n.strip_prefix("red-team-"))
+            .ok_or("no attack: give --attack NAME or name the component red-team-NAME")?
+            .to_string(),
+    };
+    // The first argument that is not a flag (honest subscribers' flags,
+    // such as `--pooled`, come along with the shared arguments).
+    let topic = rest
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
+        .unwrap_or_else(|| "numbers".into());
+    let number = |i: usize, default: u64| -> u64 {
+        rest.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+    };
+    // Storage for the raw attaches below (the guards donate on their own).
+    shm_guest::reserve_storage(4, 64 * 1024).map_err(|e| format!("donating storage: {e}"))?;
+    match attack.as_str() {
+        "consume" => consume(&who, &topic),
+        "squat" => squat(&who, &topic),
+        "rewrite-partition" => publish_numbers(&who, &topic, number(1, 20) as u32, true),
+        "publish-clone" => publish_numbers(&who, &topic, number(1, 20) as u32, false),
+        "spin" => {
+            let _s = subscribe(&topic)?;
+            println!("{who}: subscribed, spinning");
+            spin()
+        }
+        "stall" => stall(&who, &topic),
+        "hold" => hold(&who, &topic),
+        "spin-alone" => spin(),
+        "fail" => Err("failing on purpose".into()),
+        other => Err(format!("unknown attack {other}")),
+    }
+}
+
+fn subscribe(topic: &str) -> Result<Subscriber, String> {
+    Subscriber::new(topic).map_err(|e| format!("subscribing to {topic}: {e}"))
+}
+
+/// Never returns, never calls the host.
+fn spin() -> ! {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn sleep_ms(ms: u64) {
+    for _ in 0..ms / 10 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn consume(who: &str, topic: &str) -> Result<(), String> {
+    let s = subscribe(topic)?;
+    let mut received = 0;
+    while let Some(m) = s.next_message() {
+        received += 1;
+        let raw = m.as_raw();
+        let size = raw
+            .attach(AttachFlags::SHARED)
+            .map_err(|e| format!("{e:?}"))?
+            .size;
+        let _ = raw.detach(size);
+        verdict(
+            who,
+            "an exclusive read of a clone (to consume for everyone)",
+            match m.attach_consume() {
+                Err(Error::ReadOnly) => Ok("read-only".into()),
+                Err(e) => Ok(e.to_string()),
+                Ok(g) => {
+                    let n = g.len();
+                    g.consume(n).map_err(|e| e.to_string())?;
+                    Err(format!("consumed {n} bytes"))
+                }
+            },
+        );
+        let after = raw
+            .attach(AttachFlags::SHARED)
+            .map_err(|e| format!("{e:?}"))?
+            .size;
+        let _ = raw.detach(0);
+        verdict(
+            who,
+            "consuming through a shared read",
+            if after == size {
+                Ok(format!("still {size} bytes"))
+            } else {
+                Err(format!("{size} bytes became {after}"))
+            },
+        );
+    }
+    println!("{who}: received {received} messages");
+    Ok(())
+}
+
+fn squat(who: &str, topic: &str) -> Result<(), String> {
+    let s = subscribe(topic)?;
+    for (how, made) in [
+        (
+            "creating the topic's publisher",
+            Publisher::new(topic, 4, 64),
+        ),
+        (
+            "creating a pooled publisher",
+            Publisher::pooled(topic, 4, 64),
+        ),
+    ] {
+        verdict(
+            who,
+            how,
+            match made {
+                Err(PubSubError::NotPermitted) => Ok("not permitted".into()),
+                Err(e) => Ok(e.to_string()),
+                Ok(p) => {
+                    // Forge a message as the honest publisher would.
+                    let forged = p.allocate().map_err(|e| e.to_string())?.0;
+                    write_message(&forged, 0, 64)?;
+                    let _ = p.publish(forged);
+                    Err("a forged message was published".into())
+                }
+            },
+        );
+    }
+    let received = s.count();
+    println!("{who}: received {received} messages");
+    Ok(())
+}
+
+/// Writes message `i` of `size` bytes as `pubsub-publisher` does.
+fn write_message(block: &Block, i: u32, size: usize) -> Result<(), String> {
+    let mut w = block.attach_write().map_err(|e| e.to_string())?;
+    w[..4].copy_from_slice(&i.to_le_bytes());
+    w[4..size].fill((i % 251) as u8);
+    w.commit(size).map_err(|e| e.to_string())
+}
+
+fn allocate(p: &Publisher) -> Result<Block, String> {
+    loop {
+        match p.allocate() {
+            Ok((b, _)) => return Ok(b),
+            Err(PubSubError::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(format!("allocating: {e}")),
+        }
+    }
+}
+
+/// Publishes `count` honest messages, each after one attempt to publish a
+/// message it could still change: with a writable partition kept
+/// (`partition`), or as a read-only clone with the writable handle kept.
+fn publish_numbers(who: &str, topic: &str, count: u32, partition: bool) -> Result<(), String> {
+    const SIZE: usize = 64;
+    let p = Publisher::new(topic, 4, SIZE as u32).map_err(|e| format!("publisher: {e}"))?;
+    for i in 0..count {
+        let block = allocate(&p)?;
+        write_message(&block, i, SIZE)?;
+        if partition {
+            let part = block
+                .partition(0, SIZE as u32, true)
+                .map_err(|e| e.to_string())?;
+            verdict(
+                who,
+                "publishing while keeping a writable partition",
+                match p.publish(block) {
+                    Err(PubSubError::NotSoleWriter) => Ok("not the sole writer".into()),
+                    Err(e) => Ok(e.to_string()),
+                    Ok(()) => {
+                        let mut w = part.attach_write().map_err(|e| e.to_string())?;
+                        w.fill(0xEE);
+                        w.commit(SIZE).map_err(|e| e.to_string())?;
+                        Err("rewrote a published message".into())
+                    }
+                },
+            );
+        } else {
+            let clone = block.read_only_clone().map_err(|e| e.to_string())?;
+            verdict(
+                who,
+                "publishing a clone while keeping the writable handle",
+                match p.publish(clone) {
+                    Err(PubSubError::NotSoleWriter) => Ok("not the sole writer".into()),
+                    Err(e) => Ok(e.to_string()),
+                    Ok(()) => {
+                        let mut w = block.attach_write().map_err(|e| e.to_string())?;
+                        w.fill(0xEE);
+                        w.commit(SIZE).map_err(|e| e.to_string())?;
+                        Err("rewrote a published message".into())
+                    }
+                },
+            );
+        }
+        // The honest message.
+        let block = allocate(&p)?;
+        write_message(&block, i, SIZE)?;
+        p.publish(block)
+            .map_err(|e| format!("publishing {i}: {e}"))?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("{who}: published {count} messages on {topic}");
+    Ok(())
+}
+
+fn stall(who: &str, topic: &str) -> Result<(), String> {
+    let mut s = subscribe(topic)?;
+    println!("{who}: subscribed, not taking until a message is dropped (at most 60 s)");
+    let started = std::time::Instant::now();
+    while s.dropped() == 0 && started.elapsed() < Duration::from_secs(60) {
+        sleep_ms(10);
+    }
+    let received = s.by_ref().count();
+    println!(
+        "{who}: took {received} messages after stalling, {} dropped",
+        s.dropped()
+    );
+    Ok(())
+}
+
+fn hold(who: &str, topic: &str) -> Result<(), String> {
+    let s = subscribe(topic)?;
+    // Maps the pool once the topic's publisher shares it.
+    let held = s
+        .next_pooled()
+        .map_err(|e| format!("taking: {e}"))?
+        .ok_or("no message")?;
+    println!("{who}: holding a message of {} bytes forever", held.len());
+    loop {
+        sleep_ms(10);
+    }
+}

@@ -1,0 +1,468 @@
+//! Isolation, attack by attack: each test runs a hostile component of the
+//! project's red team (`guests/red-team`) beside honest ones, and checks
+//! that the attack fails with an error or a trap of the attacker only, and
+//! that the honest components get every message intact and in order. The
+//! stalling attacks end within the configured limits (a second or so).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::{pass, World, EXCLUSIVE, SHARED, WRITE};
+use shm_host::{Grants, Limits, ProcessLimits, ShmConfig};
+
+const PAGE: u32 = 4096;
+
+/// The red-team command copied as `red-team-ATTACK.wasm`: its name selects
+/// the attack, so that it can share `--subscriber-arg`s with honest
+/// subscribers.
+fn red_team(attack: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("shm-red-team-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path: PathBuf = dir.join(format!("red-team-{attack}.wasm"));
+    if !path.exists() {
+        std::fs::copy(common::guest("red-team"), &path).unwrap();
+    }
+    path.to_str().unwrap().to_string()
+}
+
+/// Runs `shm-host ARGS`; `@name` stands for the built guest `name`.
+fn shm_host(args: &[&str]) -> Output {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a.strip_prefix('@') {
+            Some(component) => common::guest(component).to_str().unwrap().to_string(),
+            None => a.to_string(),
+        })
+        .collect();
+    Command::new(env!("CARGO_BIN_EXE_shm-host"))
+        .args(&args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The red team's verdicts: how many attempts were refused; fails on any
+/// that succeeded.
+fn refusals(stdout: &str) -> usize {
+    assert!(
+        !stdout.contains("SUCCEEDED"),
+        "an attack succeeded:\n{stdout}"
+    );
+    stdout.matches(": REFUSED ").count()
+}
+
+/// The honest subscriber `name` received all 20 messages, in order, every
+/// byte as published.
+fn honest_got_everything(stdout: &str, name: &str) {
+    assert!(
+        stdout.contains(&format!("{name}: received 20 messages in order")),
+        "{name}:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_reader_cannot_consume_or_shut_out_the_others() {
+    let out = shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &red_team("consume"),
+        "--subscriber-arg",
+        "numbers",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    // Two attempts per message: an exclusive read, a consuming detach.
+    assert_eq!(refusals(&stdout), 40, "{stdout}");
+    assert!(stdout.contains("red-team-consume#2: received 20 messages"));
+}
+
+#[test]
+fn a_publisher_cannot_change_a_published_message() {
+    for attack in ["rewrite-partition", "publish-clone"] {
+        let out = shm_host(&[
+            "pubsub",
+            "--publisher",
+            "@red-team",
+            "--publisher-arg",
+            "--attack",
+            "--publisher-arg",
+            attack,
+            "--subscriber",
+            "@pubsub-subscriber",
+            "--subscriber",
+            "@pubsub-subscriber",
+            "--subscriber-arg",
+            "numbers",
+            "--subscriber-arg",
+            "20",
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{attack}: {stdout}\n{stderr}");
+        assert_eq!(refusals(&stdout), 20, "{attack}: {stdout}");
+        honest_got_everything(&stdout, "pubsub-subscriber#1");
+        honest_got_everything(&stdout, "pubsub-subscriber#2");
+    }
+}
+
+#[test]
+fn only_the_granted_publisher_publishes() {
+    let out = shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &red_team("squat"),
+        "--subscriber-arg",
+        "numbers",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(refusals(&stdout), 2, "{stdout}");
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(stderr.contains("not permitted to publish"), "{stderr}");
+
+    // A publisher granted another topic only cannot squat this one either.
+    let out = shm_host(&[
+        "pubsub",
+        "--topic",
+        "other",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@hello-wasi",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("not permitted"), "{stderr}");
+}
+
+#[test]
+fn topic_grants_are_the_hosts() {
+    let w = World::shared();
+    let mut nobody = w.probe_with("grants-none", Grants::none());
+    assert_eq!(nobody.subscribe("g"), Err("not-permitted".into()));
+    assert_eq!(nobody.publisher("g", 2, 64), Err("not-permitted".into()));
+    let mut reader = w.probe_with("grants-reader", Grants::none().subscribe("g"));
+    assert_eq!(reader.publisher("g", 2, 64), Err("not-permitted".into()));
+    let q = reader.subscribe("g").unwrap();
+    reader.storage(4 * PAGE);
+    let mut writer = w.probe_with("grants-writer", Grants::none().publish("g*"));
+    assert_eq!(writer.subscribe("g"), Err("not-permitted".into()));
+    let p = writer.publisher("g", 2, 64).unwrap();
+    writer.storage(4 * PAGE);
+    writer.publish_bytes(p, b"granted").unwrap();
+    assert_eq!(reader.receive(q, false).unwrap(), b"granted");
+}
+
+#[test]
+fn a_borrow_does_not_outlive_its_call() {
+    let out = shm_host(&["run", "--stats", "--link", "@red_team", "@minimal-main"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Eight calls; from the second on, three attempts each with what the
+    // worker kept: a clone, a writable partition, a mapping.
+    assert_eq!(refusals(&stdout), 21, "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("REFUSED writing through a partition kept from the last call: revoked")
+            .count(),
+        7
+    );
+    assert_eq!(
+        stdout
+            .matches("REFUSED reading the mapping kept from the last call: it reads as zeros")
+            .count(),
+        7
+    );
+    // The lender checks every byte of its block in place.
+    assert!(
+        stdout.contains("the worker made 8 increments at 6 positions; all 65536 bytes verified"),
+        "{stdout}"
+    );
+}
+
+/// Runs a pub-sub topology with a stalling red-team subscriber beside an
+/// honest one, with a one-second stall limit.
+fn stalled(attack: &str, extra: &[&str]) -> (Output, String, String) {
+    let red = red_team(attack);
+    let mut args = vec![
+        "pubsub",
+        "--stats",
+        "--stall-limit",
+        "1",
+        "--timeout",
+        "30",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &red,
+    ];
+    args.extend_from_slice(extra);
+    let out = shm_host(&args);
+    let (stdout, stderr) = text(&out);
+    (out, stdout, stderr)
+}
+
+#[test]
+fn a_spinning_subscriber_is_evicted_and_the_others_go_on() {
+    let (out, stdout, stderr) = stalled(
+        "spin",
+        &[
+            "--queue",
+            "2",
+            "--publisher",
+            "@pubsub-publisher",
+            "--subscriber-arg",
+            "numbers",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "the evicted subscriber fails the run"
+    );
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(
+        stderr.contains("red-team-spin#2 stopped: red-team-spin#2 was evicted: left its full queue of topic `numbers` untaken"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_subscriber_that_does_not_take_is_evicted_or_loses_messages() {
+    // Blocking policy: the pool runs dry while it sleeps; it is evicted.
+    let (out, stdout, stderr) = stalled(
+        "stall",
+        &[
+            "--publisher",
+            "@pubsub-publisher",
+            "--subscriber-arg",
+            "numbers",
+        ],
+    );
+    assert!(!out.status.success());
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(
+        stderr.contains("red-team-stall#2 was evicted: did not take a message of topic `numbers` within the stall limit"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("took"), "it never took after eviction");
+
+    // Drop-oldest: its oldest messages are dropped instead; nobody waits.
+    let (out, stdout, stderr) = stalled(
+        "stall",
+        &[
+            "--overflow",
+            "drop-oldest",
+            "--publisher",
+            "@pubsub-publisher",
+            "--subscriber-arg",
+            "numbers",
+        ],
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("red-team-stall#2: took"))
+        .expect(&stdout);
+    let dropped: u32 = line
+        .rsplit(", ")
+        .next()
+        .and_then(|d| d.strip_suffix(" dropped"))
+        .and_then(|d| d.parse().ok())
+        .expect(line);
+    assert!(dropped > 0, "{line}");
+}
+
+#[test]
+fn a_subscriber_holding_a_pooled_message_is_evicted() {
+    let (out, stdout, stderr) = stalled(
+        "hold",
+        &[
+            "--publisher",
+            "@pubsub-publisher",
+            "--publisher-arg",
+            "--pooled",
+            "--subscriber-arg",
+            "--pooled",
+            "--subscriber-arg",
+            "numbers",
+        ],
+    );
+    assert!(!out.status.success());
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(
+        stderr.contains("red-team-hold#2 was evicted: held a message of topic `numbers` for longer than the stall limit"),
+        "{stderr}"
+    );
+    // What it held was revoked: its mappings and its message.
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("red-team-hold#2"))
+        .expect(&stdout);
+    assert!(!row.ends_with("revoked    0"), "{row}");
+}
+
+#[test]
+fn a_spinning_command_ends_at_its_cpu_budget() {
+    let out = shm_host(&[
+        "run",
+        "--cpu-limit",
+        "1",
+        "@red-team",
+        "--attack",
+        "spin-alone",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("red-team ran wasm for longer than its CPU budget of 1s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn failures_and_early_exits_are_reported_at_once() {
+    // A subscriber that ends without subscribing does not hold the
+    // topology for the whole timeout (60 s): the publisher starts at once.
+    let out = shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@hello-wasi",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("subscriber hello-wasi#1 exited before it subscribed"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("publisher: published 20 messages"));
+    // A failing publisher is named.
+    let out = shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@red-team",
+        "--publisher-arg",
+        "--attack",
+        "--publisher-arg",
+        "fail",
+        "--subscriber",
+        "@hello-wasi",
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("publisher red-team failed"), "{stderr}");
+}
+
+#[test]
+fn mappings_are_limited_per_guest_and_for_the_process() {
+    let w = World::new(ShmConfig {
+        limits: Limits {
+            max_mappings: 4,
+            ..Limits::default()
+        },
+        process_limits: Some(ProcessLimits {
+            max_blocks: 6,
+            max_mappings: 6,
+        }),
+        ..ShmConfig::default()
+    });
+    let mut a = w.probe("map-flood");
+    let mut b = w.probe("map-neighbour");
+    let n = a.optimum_size(8, PAGE);
+    a.storage(n);
+    let n = b.optimum_size(8, PAGE);
+    b.storage(n);
+    let block = a.create(PAGE).unwrap();
+    a.attach(block, WRITE).unwrap();
+    a.detach(block, 10).unwrap();
+    let clones: Vec<u32> = (0..5).map(|_| a.clone_block(block).unwrap()).collect();
+    for &c in &clones[..4] {
+        a.attach(c, SHARED).unwrap();
+    }
+    // The guest's own limit, reported before anything of the process runs
+    // out.
+    assert_eq!(a.attach(clones[4], SHARED), Err("limit-exceeded".into()));
+    // Another guest still maps, up to what the process allows.
+    let own = b.create(PAGE).unwrap();
+    let c2 = b.clone_block(own).unwrap();
+    b.attach(own, WRITE).unwrap();
+    b.detach(own, 10).unwrap();
+    b.attach(c2, SHARED).unwrap();
+    let c3 = b.clone_block(own).unwrap();
+    b.attach(c3, SHARED).unwrap();
+    let c4 = b.clone_block(own).unwrap();
+    assert_eq!(b.attach(c4, SHARED), Err("limit-exceeded".into()));
+    // Blocks: the process's count (file descriptors), not a failed system
+    // call.
+    let made: Vec<_> = (0..8).map(|_| b.create(PAGE)).collect();
+    assert!(made.contains(&Err("limit-exceeded".into())), "{made:?}");
+    assert!(!made.iter().any(|m| m == &Err("internal".into())));
+    w.host.check_invariants().unwrap();
+}
+
+#[test]
+fn an_abandoned_write_commits_nothing_mapped_or_copied() {
+    let w = World::shared();
+    let mut p = w.probe("abandon");
+    let n = p.optimum_size(4, 4 * PAGE);
+    p.storage(n);
+    // Mapped (a whole block) and copied (an unaligned partition) alike.
+    for (start, size) in [(0, 2 * PAGE), (100, 50)] {
+        let b = p.create(2 * PAGE).unwrap();
+        let (addr, _) = p.attach(b, WRITE).unwrap();
+        p.write(addr, &[7; 200]).unwrap();
+        p.detach(b, 200).unwrap();
+        let reader = p.clone_block(b).unwrap();
+        let part = p.partition(b, start, size, WRITE).unwrap();
+        let (addr, _) = p.attach(part, WRITE).unwrap();
+        p.fill(addr, size.min(PAGE), 0xEE).unwrap();
+        // Dropped while attached: no detach, no commit.
+        p.drop_block(part);
+        let (_, rsize) = p.attach(reader, SHARED).unwrap();
+        assert_eq!(rsize, 0, "start {start}: uncommitted bytes became visible");
+        p.detach(reader, 0).unwrap();
+        p.drop_block(reader);
+        p.drop_block(b);
+    }
+}
+
+#[test]
+fn a_clone_cannot_read_exclusively() {
+    let w = World::shared();
+    let mut p = w.probe("clone-exclusive");
+    let n = p.optimum_size(2, PAGE);
+    p.storage(n);
+    let b = p.create(PAGE).unwrap();
+    let (addr, _) = p.attach(b, WRITE).unwrap();
+    p.write(addr, b"0123456789").unwrap();
+    p.detach(b, 10).unwrap();
+    let c = p.clone_block(b).unwrap();
+    assert_eq!(p.attach(c, EXCLUSIVE), Err("read-only".into()));
+    let mut other = w.probe("clone-exclusive-other");
+    let c = pass(&mut p, c, &mut other);
+    let n = other.optimum_size(1, PAGE);
+    other.storage(n);
+    assert_eq!(other.attach(c, EXCLUSIVE), Err("read-only".into()));
+    let (_, size) = other.attach(c, SHARED).unwrap();
+    other.detach(c, size).unwrap();
+    let (addr, size) = p.attach(b, SHARED).unwrap();
+    assert_eq!(&p.read(addr, size), b"0123456789");
+}
