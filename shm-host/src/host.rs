@@ -245,7 +245,7 @@ impl ShmHost {
     /// Applies the settings of [`ShmHost::engine_config`] to `config`.
     ///
     /// Epoch interruption is on: a store of such an engine traps at once
-    /// unless armed ([`ShmCtx::arm`], or [`crate::link::new_store`]), and the
+    /// unless armed ([`Watchdog::arm`], or [`crate::link::new_store`]), and the
     /// epoch must advance ([`ShmHost::engine`] starts a thread for it).
     pub fn configure(&self, config: &mut Config) {
         config
@@ -689,7 +689,9 @@ impl ShmCtx {
         &self.grants
     }
 
-    /// This guest's watchdog (time limits, eviction).
+    /// This guest's watchdog (time limits, eviction). Arm the guest's
+    /// store with it ([`Watchdog::arm`]): every store of an engine made with
+    /// [`ShmHost::engine_config`] needs it (epoch interruption is on).
     pub fn watchdog(&self) -> &Arc<Watchdog> {
         &self.watchdog
     }
@@ -697,13 +699,6 @@ impl ShmCtx {
     /// `Err` (a trap of the calling guest) once it was stopped.
     pub(crate) fn alive(&self) -> wasmtime::Result<()> {
         Ok(self.watchdog.check()?)
-    }
-
-    /// Arms `store`, whose data holds this context, with this guest's
-    /// watchdog: needed in every store of an engine made with
-    /// [`ShmHost::engine_config`] (epoch interruption is on).
-    pub fn arm<T: 'static>(&self, store: &mut wasmtime::Store<T>) {
-        self.watchdog.arm(store);
     }
 
     fn bump(&self, field: fn(&Stats) -> &AtomicU64, n: u64) {
@@ -1164,7 +1159,7 @@ fn push_block(
 /// struct State { shm: ShmCtx, table: ResourceTable }
 ///
 /// let host = ShmHost::default();
-/// let engine = wasmtime::Engine::new(&host.engine_config())?;
+/// let engine = host.engine()?;
 /// let mut linker = Linker::<State>::new(&engine);
 /// shm_host::add_to_linker(&mut linker, |s: &mut State| ShmView { ctx: &mut s.shm, table: &mut s.table })?;
 /// # Ok::<(), wasmtime::Error>(())

@@ -21,11 +21,14 @@
 //! struct State { shm: ShmCtx, table: ResourceTable }
 //!
 //! let host = ShmHost::default();
-//! let engine = Engine::new(&host.engine_config())?;
+//! let engine = host.engine()?;
 //! let mut linker = Linker::<State>::new(&engine);
 //! shm_host::add_to_linker(&mut linker, |s: &mut State| ShmView { ctx: &mut s.shm, table: &mut s.table })?;
 //! let component = Component::from_file(&engine, "guest.wasm")?;
-//! let mut store = Store::new(&engine, State { shm: host.new_ctx("guest"), table: ResourceTable::new() });
+//! let ctx = host.new_ctx("guest");
+//! let watchdog = ctx.watchdog().clone();
+//! let mut store = Store::new(&engine, State { shm: ctx, table: ResourceTable::new() });
+//! watchdog.arm(&mut store);
 //! let _instance = linker.instantiate(&mut store, &component)?;
 //! println!("{:?}", host.totals());
 //! # Ok::<(), wasmtime::Error>(())
