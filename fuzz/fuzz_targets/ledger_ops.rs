@@ -1,7 +1,9 @@
 //! Drives the attach rules (`shm_rules::Ledger`) with arbitrary operation
 //! sequences over a few guests and memories: create, create-local, clone,
-//! alias, partition, add-storage, attach, abort-attach, detach, drop,
-//! transfer and remove-guest, with arbitrary sizes and offsets.
+//! alias, lend, end-loan, revoke-guest, partition, add-storage, attach,
+//! attach-in-pool, abort-attach, detach, drop, transfer, remove-guest and a
+//! publish step, with arbitrary sizes and offsets, under default or tiny
+//! per-guest limits, small mapping limits, and small process-wide limits.
 //!
 //! After every operation the ledger's own `check_invariants()` must hold,
 //! and a model kept here, independently of the ledger's internals, checks:
@@ -15,9 +17,36 @@
 //!   partition never sees its siblings), a read attach is never writable,
 //!   and a write detach zeroes only bytes of its own range;
 //! - what the guest sees (size, valid and consumed bytes) follows the rules;
-//! - dropping the last handle of a block returns its backing, exactly once,
-//!   and never earlier;
-//! - per-guest limits hold.
+//!   every accepted operation was allowed and every refusal names a reason
+//!   that holds;
+//! - rights only attenuate: a clone is read-only, a partition, alias or
+//!   loan is never more writable than its source; a read-only handle never
+//!   gets a write or exclusive-read attachment, and a detach, abort, drop
+//!   or transfer through it leaves the valid bytes of every handle of its
+//!   block unchanged;
+//! - `other_writers` counts the other live writable handles of the block,
+//!   `holders` and `handles_of_block` the live handles that are not pool
+//!   mappings;
+//! - loans: a lent alias and everything derived from any handle of the loan
+//!   (clones, partitions, aliases, further loans, wherever transferred)
+//!   belongs to it; ending it (or revoking a guest) revokes exactly those
+//!   live handles, returns one entry per handle with the right guest, the
+//!   release of each attachment (and none of another) and the backings
+//!   whose last live handle went; a revoked handle answers every operation
+//!   and query with the `Revoked` error (never `Unknown`, never success)
+//!   until it is dropped, still counts against its owner's handle limit,
+//!   and its drop releases nothing;
+//! - a write attachment that ends without a detach (drop, transfer, abort,
+//!   revocation, removal of its guest) leaves every overlapping handle of
+//!   its block with no valid bytes;
+//! - limits: per-guest blocks, bytes and handles (revoked ones included);
+//!   live mappings per guest within its `max_mappings`, over all guests
+//!   within the process's, live host-owned blocks within the process's
+//!   `max_blocks`; past a mapping limit an attach that would map fails with
+//!   `LimitExceeded`, never falls back to a copy;
+//! - dropping (or revoking) the last live handle of a block returns its
+//!   backing, exactly once, and never earlier; at the end every backing has
+//!   come back.
 
 #![no_main]
 
@@ -26,7 +55,9 @@ use std::collections::HashMap;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use shm_rules::{
-    Access, Attached, BackingId, GuestId, HandleId, Ledger, Limits, MemoryId, Placement,
+    Access, AttachError, Attached, BackingId, CreateError, DetachError, Dropped, GuestId,
+    HandleError, HandleId, Ledger, Limits, LoanId, MemoryId, PartitionError, Placement,
+    ProcessLimits, Release, UnknownHandle,
 };
 
 /// A size or offset: small, a few pages plus or minus a little, or raw.
@@ -77,6 +108,19 @@ enum Op {
         handle: u8,
         to: u8,
     },
+    /// A borrow crossing to `to` for a call: an alias in a new loan.
+    Lend {
+        handle: u8,
+        to: u8,
+    },
+    /// The call of a loan returned (counted from the newest loan).
+    EndLoan {
+        loan: u8,
+    },
+    /// A guest evicted: every handle it holds is revoked.
+    RevokeGuest {
+        guest: u8,
+    },
     Partition {
         handle: u8,
         start: Num,
@@ -110,7 +154,8 @@ enum Op {
         to: u8,
     },
     /// The publish pattern in one step: attach `handle` for writing, detach
-    /// with some bytes valid, clone it to `to`, attach the clone there.
+    /// with some bytes valid, clone it to `to`, attach the clone there
+    /// (a shared read or a pool mapping: a clone is read-only).
     Publish {
         handle: u8,
         consumed: u8,
@@ -122,8 +167,13 @@ enum Op {
 #[derive(Arbitrary, Debug)]
 struct Setup {
     page_shift: u8,
-    /// Small limits, to reach the limit paths.
-    tight: Option<(u8, u16, u8, u8)>,
+    /// Small limits, to reach the limit paths: (blocks, bytes in 16ths,
+    /// handles, storage regions, mappings).
+    tight: Option<(u8, u16, u8, u8, u8)>,
+    /// A small per-guest mapping limit (with the other limits as above).
+    mappings: Option<u8>,
+    /// Small process-wide limits: (host-owned blocks, mappings).
+    process: Option<(u8, u8)>,
     guests: u8,
     /// Storage every guest donates first: (pages, offset in bytes).
     storage: Option<(u8, u16)>,
@@ -143,6 +193,7 @@ struct MBacking {
     /// (memory, offset, len) of a local block.
     local: Option<(MemoryId, u32, u32)>,
     creator: usize,
+    /// Live handles (revoked ones no longer hold the backing).
     handles: usize,
     alive: bool,
 }
@@ -162,28 +213,66 @@ struct MAttach {
     attached: Attached,
 }
 
+/// What the owner of a handle id has in its hands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    Live,
+    /// Revoked (its loan ended, or its guest was evicted), not yet dropped.
+    Revoked,
+    /// Dropped, moved out with its removed guest, or forgotten after a
+    /// revocation: unknown to the ledger.
+    Gone,
+}
+
 struct MHandle {
     id: HandleId,
     owner: usize,
     content: usize,
     writable: bool,
-    alive: bool,
+    state: St,
+    /// The model loan the handle belongs to.
+    loan: Option<usize>,
     att: Option<MAttach>,
+}
+
+struct MLoan {
+    id: LoanId,
+    /// The loan of the handle it was lent from.
+    parent: Option<usize>,
+    ended: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Derive {
+    Clone,
+    Alias,
+    Lend,
 }
 
 struct Model {
     page: u32,
+    process: ProcessLimits,
     ledger: Ledger<u32>,
     guests: Vec<MGuest>,
     backings: HashMap<BackingId, MBacking>,
     contents: Vec<MContent>,
     handles: Vec<MHandle>,
+    loans: Vec<MLoan>,
     next_tag: u32,
     freed_tags: Vec<u32>,
+    /// Write attachments that ended without a detach during the current
+    /// operation: (backing, lo, hi).
+    abandoned: Vec<(BackingId, u64, u64)>,
 }
 
 fn overlap(a0: u64, a1: u64, b0: u64, b1: u64) -> bool {
     a0 < b1 && b0 < a1
+}
+
+/// Do the backing ranges overlap, an empty range counting as its first
+/// byte (the ledger's convention: an empty block still conflicts)?
+fn touches(a0: u64, a1: u64, b0: u64, b1: u64) -> bool {
+    overlap(a0, a1.max(a0 + 1), b0, b1.max(b0 + 1))
 }
 
 fn round_up(n: u64, page: u64) -> u64 {
@@ -206,10 +295,52 @@ impl Model {
         MemoryId(u64::from(m % 3))
     }
 
+    fn live(&self, h: usize) -> bool {
+        self.handles[h].state == St::Live
+    }
+
+    /// Handles `g` holds in the ledger's count: live and revoked ones.
     fn guest_handles(&self, g: usize) -> usize {
         self.handles
             .iter()
-            .filter(|h| h.alive && h.owner == g)
+            .filter(|h| h.state != St::Gone && h.owner == g)
+            .count()
+    }
+
+    fn handle_limit_reached(&self, g: usize) -> bool {
+        self.guest_handles(g) >= self.guests[g].limits.max_handles as usize
+    }
+
+    /// Live mapped attachments of guest `g`, and of all guests.
+    fn mappings(&self, g: usize) -> (usize, usize) {
+        let mut mine = 0;
+        let mut all = 0;
+        for h in self.handles.iter().filter(|h| h.state == St::Live) {
+            if matches!(
+                h.att.map(|a| a.attached.placement),
+                Some(Placement::Mapped { .. })
+            ) {
+                all += 1;
+                if h.owner == g {
+                    mine += 1;
+                }
+            }
+        }
+        (mine, all)
+    }
+
+    /// Has `g` (or the process) used up its mappings?
+    fn mapping_limit_reached(&self, g: usize) -> bool {
+        let (mine, all) = self.mappings(g);
+        mine >= self.guests[g].limits.max_mappings as usize
+            || all as u64 >= self.process.max_mappings
+    }
+
+    /// Live host-owned blocks.
+    fn shared_blocks(&self) -> usize {
+        self.backings
+            .values()
+            .filter(|b| b.alive && b.tag.is_some())
             .count()
     }
 
@@ -219,11 +350,44 @@ impl Model {
         (c.start, c.start + u64::from(c.size))
     }
 
-    fn new_handle(&mut self, id: HandleId, owner: usize, content: usize, writable: bool) {
+    /// The bytes an attach of `h` with `access` shows.
+    fn visible(&self, h: usize, access: Access) -> u32 {
+        let c = self.contents[self.handles[h].content];
+        match access {
+            Access::Write | Access::Pool => c.size,
+            _ => c.valid - c.consumed,
+        }
+    }
+
+    /// Would an attach of `h` with `access` be a mapping: a host-owned
+    /// block, bytes to show, and whole pages that show nothing outside the
+    /// handle's range (the block's end may end a page early)?
+    fn would_map(&self, h: usize, access: Access) -> bool {
+        let c = self.contents[self.handles[h].content];
+        let b = &self.backings[&c.backing];
+        let page = u64::from(self.page);
+        let end = c.start + u64::from(c.size);
+        b.tag.is_some()
+            && self.visible(h, access) > 0
+            && c.start % page == 0
+            && (end % page == 0 || end == b.len)
+    }
+
+    fn new_handle(
+        &mut self,
+        id: HandleId,
+        owner: usize,
+        content: usize,
+        writable: bool,
+        loan: Option<usize>,
+    ) {
         assert!(
             self.handles.iter().all(|h| h.id != id),
             "handle id {id:?} reused"
         );
+        if let Some(l) = loan {
+            assert!(!self.loans[l].ended, "a new handle in an ended loan");
+        }
         let backing = self.contents[content].backing;
         self.backings.get_mut(&backing).expect("backing").handles += 1;
         self.handles.push(MHandle {
@@ -231,31 +395,51 @@ impl Model {
             owner,
             content,
             writable,
-            alive: true,
+            state: St::Live,
+            loan,
             att: None,
         });
     }
 
-    /// Ends the model attachment of handle `h`; `consumed` as for detach.
+    /// Ends the model attachment of handle `h`; `consumed` as for detach,
+    /// `None` when it ends without a detach.
     fn end(&mut self, h: usize, consumed: Option<u32>) -> Option<MAttach> {
         let a = self.handles[h].att.take()?;
-        if let Some(n) = consumed {
-            let c = &mut self.contents[self.handles[h].content];
-            match a.access {
-                Access::Write => {
-                    c.valid = n;
-                    c.consumed = 0;
+        let ci = self.handles[h].content;
+        match consumed {
+            Some(n) => {
+                let c = &mut self.contents[ci];
+                match a.access {
+                    Access::Write => {
+                        c.valid = n;
+                        c.consumed = 0;
+                    }
+                    Access::ReadExclusive => c.consumed += n,
+                    Access::ReadShared | Access::Pool => {}
                 }
-                Access::ReadExclusive => c.consumed += n,
-                Access::ReadShared | Access::Pool => {}
             }
+            None if a.access == Access::Write => {
+                // Abandoned: nothing written is valid, for any content of
+                // the block that overlaps it.
+                let (lo, hi) = self.range(ci);
+                let backing = self.contents[ci].backing;
+                for c in self.contents.iter_mut().filter(|c| c.backing == backing) {
+                    if touches(lo, hi, c.start, c.start + u64::from(c.size)) {
+                        c.valid = 0;
+                        c.consumed = 0;
+                    }
+                }
+                self.abandoned.push((backing, lo, hi));
+            }
+            None => {}
         }
         self.cascade(h, &a);
         Some(a)
     }
 
-    /// When a pool mapping ends, the in-pool reads inside it end too.
-    fn cascade(&mut self, h: usize, a: &MAttach) {
+    /// Does the end of `p`'s attachment `a` (a pool mapping) end the
+    /// in-pool read of `o`?
+    fn ends_with(&self, p: usize, a: &MAttach, o: usize) -> bool {
         let Placement::Mapped {
             memory,
             guest_offset,
@@ -263,24 +447,29 @@ impl Model {
             ..
         } = a.attached.placement
         else {
-            return;
+            return false;
         };
         if a.access != Access::Pool {
-            return;
+            return false;
         }
-        let owner = self.handles[h].owner;
-        let backing = self.contents[self.handles[h].content].backing;
         let (from, to) = (
             u64::from(guest_offset),
             u64::from(guest_offset) + u64::from(len),
         );
+        let oh = &self.handles[o];
+        let inside = matches!(oh.att.map(|x| x.attached.placement),
+            Some(Placement::InPool { memory: m, guest_offset: g, .. })
+                if m == memory && from <= u64::from(g) && u64::from(g) <= to);
+        oh.state == St::Live
+            && oh.owner == self.handles[p].owner
+            && inside
+            && self.contents[oh.content].backing == self.contents[self.handles[p].content].backing
+    }
+
+    /// When a pool mapping ends, the in-pool reads inside it end too.
+    fn cascade(&mut self, h: usize, a: &MAttach) {
         for i in 0..self.handles.len() {
-            let o = &self.handles[i];
-            let inside = matches!(o.att.map(|x| x.attached.placement),
-                Some(Placement::InPool { memory: m, guest_offset: g, .. })
-                    if m == memory && from <= u64::from(g) && u64::from(g) <= to);
-            if o.alive && o.owner == owner && inside && self.contents[o.content].backing == backing
-            {
+            if self.ends_with(h, a, i) {
                 self.handles[i].att = None;
             }
         }
@@ -301,7 +490,7 @@ impl Model {
             .filter(|&i| {
                 let o = &self.handles[i];
                 let (olo, ohi) = self.range(o.content);
-                o.alive
+                o.state == St::Live
                     && o.owner == self.handles[h].owner
                     && o.att.is_some_and(|a| {
                         a.access == Access::Pool
@@ -314,14 +503,13 @@ impl Model {
             .collect()
     }
 
-    /// Removes handle `h` from the model; returns the tag of the backing
-    /// when it was the backing's last handle.
+    /// Removes live handle `h` from the model (its attachment ends without
+    /// a detach); returns the tag of the backing when it was the backing's
+    /// last live handle.
     fn kill(&mut self, h: usize) -> Option<u32> {
-        if let Some(a) = self.handles[h].att {
-            self.cascade(h, &a);
-        }
-        self.handles[h].alive = false;
-        self.handles[h].att = None;
+        assert_eq!(self.handles[h].state, St::Live);
+        self.end(h, None);
+        self.handles[h].state = St::Gone;
         let backing = self.contents[self.handles[h].content].backing;
         let b = self.backings.get_mut(&backing).expect("backing");
         b.handles -= 1;
@@ -333,7 +521,7 @@ impl Model {
         }
     }
 
-    fn check_release(&self, h: usize, a: &MAttach, r: &shm_rules::Release, consumed: Option<u32>) {
+    fn check_release(&self, h: usize, a: &MAttach, r: &Release, consumed: Option<u32>) {
         assert_eq!(
             r.placement, a.attached.placement,
             "release of another placement"
@@ -362,7 +550,146 @@ impl Model {
         }
     }
 
+    /// The ledger's valid range of every other live handle of `h`'s block,
+    /// when `h` is a live read-only handle (which must change none of them).
+    fn read_only_snapshot(&self, h: usize) -> Vec<(usize, Result<(u32, u32), UnknownHandle>)> {
+        let mh = &self.handles[h];
+        if mh.state != St::Live || mh.writable {
+            return Vec::new();
+        }
+        let backing = self.contents[mh.content].backing;
+        (0..self.handles.len())
+            .filter(|&i| {
+                i != h
+                    && self.live(i)
+                    && self.contents[self.handles[i].content].backing == backing
+            })
+            .map(|i| (i, self.ledger.valid_range(self.handles[i].id)))
+            .collect()
+    }
+
+    fn check_unchanged(&self, before: &[(usize, Result<(u32, u32), UnknownHandle>)], what: &str) {
+        for (i, v) in before {
+            if self.live(*i) {
+                assert_eq!(
+                    &self.ledger.valid_range(self.handles[*i].id),
+                    v,
+                    "{what} through a read-only handle changed a valid range of its block"
+                );
+            }
+        }
+    }
+
+    /// Does loan `m` descend from loan `l` (or is it `l`)?
+    fn descends(&self, mut m: usize, l: usize) -> bool {
+        loop {
+            if m == l {
+                return true;
+            }
+            match self.loans[m].parent {
+                Some(p) => m = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// Checks what `end_loan` or `revoke_guest` returned against the live
+    /// handles `victims` it had to revoke, and revokes them in the model.
+    fn revoked(&mut self, victims: Vec<usize>, out: Vec<(GuestId, Dropped<u32>)>, what: &str) {
+        assert_eq!(
+            out.len(),
+            victims.len(),
+            "{what}: {} entries for {} live handles",
+            out.len(),
+            victims.len()
+        );
+        // One entry per revoked handle, with the guest that held it.
+        let mut per_guest: HashMap<GuestId, isize> = HashMap::new();
+        for &v in &victims {
+            *per_guest
+                .entry(self.guests[self.handles[v].owner].id)
+                .or_default() += 1;
+        }
+        for (g, _) in &out {
+            *per_guest.entry(*g).or_default() -= 1;
+        }
+        assert!(
+            per_guest.values().all(|&n| n == 0),
+            "{what}: entries for the wrong guests"
+        );
+        // Every release is the attachment of a revoked handle. An in-pool
+        // read inside a pool mapping revoked at the same time may already
+        // have ended with it (the order is the ledger's).
+        let mut expected: Vec<(GuestId, Placement, bool)> = victims
+            .iter()
+            .filter_map(|&v| {
+                let a = self.handles[v].att?;
+                let optional = matches!(a.attached.placement, Placement::InPool { .. })
+                    && victims.iter().any(|&p| {
+                        self.handles[p]
+                            .att
+                            .is_some_and(|pa| self.ends_with(p, &pa, v))
+                    });
+                Some((
+                    self.guests[self.handles[v].owner].id,
+                    a.attached.placement,
+                    optional,
+                ))
+            })
+            .collect();
+        for (g, d) in &out {
+            let Some(r) = d.release else { continue };
+            let i = expected
+                .iter()
+                .position(|&(eg, p, _)| eg == *g && p == r.placement)
+                .unwrap_or_else(|| {
+                    panic!("{what} released {r:?} for {g:?}: no revoked handle has it")
+                });
+            expected.swap_remove(i);
+            assert_eq!(r.copy_out, 0, "{what}: copy out without a detach");
+            assert_eq!(r.zero_tail, None, "{what}: zeroing without a detach");
+        }
+        assert!(
+            expected.iter().all(|e| e.2),
+            "{what} did not release {:?}",
+            expected.iter().map(|e| e.1).collect::<Vec<_>>()
+        );
+        let mut freed: Vec<u32> = out.into_iter().filter_map(|(_, d)| d.freed).collect();
+        let mut expect = Vec::new();
+        for &v in &victims {
+            expect.extend(self.kill(v));
+            self.handles[v].state = St::Revoked;
+        }
+        freed.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(freed, expect, "{what} returned the wrong backings");
+        self.freed_tags.extend(freed);
+    }
+
+    /// (f): every live handle overlapping a write abandoned during this
+    /// operation has no valid bytes.
+    fn check_abandoned(&self) {
+        for &(backing, lo, hi) in &self.abandoned {
+            for h in self.handles.iter().filter(|h| h.state == St::Live) {
+                let c = self.contents[h.content];
+                if c.backing == backing && touches(lo, hi, c.start, c.start + u64::from(c.size)) {
+                    assert_eq!(
+                        self.ledger.valid_range(h.id),
+                        Ok((0, 0)),
+                        "an abandoned write left valid bytes"
+                    );
+                }
+            }
+        }
+    }
+
     fn apply(&mut self, op: &Op) {
+        self.abandoned.clear();
+        self.apply_op(op);
+        self.check_abandoned();
+    }
+
+    fn apply_op(&mut self, op: &Op) {
         let page = self.page;
         match *op {
             Op::Publish {
@@ -386,7 +713,7 @@ impl Model {
                     Op::Attach {
                         guest: None,
                         handle: 0,
-                        access: access | 1,
+                        access: 2 + access % 2,
                     },
                 ];
                 for step in &steps {
@@ -413,8 +740,14 @@ impl Model {
                 let mut expected = Vec::new();
                 if self.guests[g].alive {
                     for h in 0..self.handles.len() {
-                        if self.handles[h].alive && self.handles[h].owner == g {
-                            expected.extend(self.kill(h));
+                        if self.handles[h].owner != g {
+                            continue;
+                        }
+                        match self.handles[h].state {
+                            St::Live => expected.extend(self.kill(h)),
+                            // Forgotten with the guest.
+                            St::Revoked => self.handles[h].state = St::Gone,
+                            St::Gone => {}
                         }
                     }
                     self.guests[g].alive = false;
@@ -424,6 +757,40 @@ impl Model {
                 expected.sort_unstable();
                 assert_eq!(freed, expected, "remove_guest freed other backings");
                 self.freed_tags.extend(freed);
+            }
+            Op::RevokeGuest { guest } => {
+                let g = self.guest(guest);
+                let victims: Vec<usize> = (0..self.handles.len())
+                    .filter(|&h| self.live(h) && self.handles[h].owner == g)
+                    .collect();
+                let out = self.ledger.revoke_guest(self.guests[g].id);
+                self.revoked(victims, out, "revoke_guest");
+            }
+            Op::EndLoan { loan } => {
+                let n = self.loans.len();
+                if n == 0 {
+                    return;
+                }
+                let l = n - 1 - usize::from(loan) % n;
+                // The loan and the loans lent from its handles, unless it
+                // ended already (then nothing happens).
+                let ending: Vec<usize> = if self.loans[l].ended {
+                    Vec::new()
+                } else {
+                    (0..n)
+                        .filter(|&m| !self.loans[m].ended && self.descends(m, l))
+                        .collect()
+                };
+                let victims: Vec<usize> = (0..self.handles.len())
+                    .filter(|&h| {
+                        self.live(h) && self.handles[h].loan.is_some_and(|x| ending.contains(&x))
+                    })
+                    .collect();
+                let out = self.ledger.end_loan(self.loans[l].id);
+                for m in ending {
+                    self.loans[m].ended = true;
+                }
+                self.revoked(victims, out, "end_loan");
             }
             Op::AddStorage {
                 guest,
@@ -481,6 +848,10 @@ impl Model {
                 if let Ok(id) = r {
                     self.next_tag += 1;
                     assert!(self.guests[g].alive);
+                    assert!(
+                        !self.at_limit(g, u64::from(size)),
+                        "create past a limit accepted"
+                    );
                     let (backing, start, bytes) = self.ledger.backing_of(id).expect("new handle");
                     assert_eq!((start, bytes), (0, Some(&tag)));
                     assert!(!self.backings.contains_key(&backing), "backing id reused");
@@ -502,12 +873,16 @@ impl Model {
                         valid: 0,
                         consumed: 0,
                     });
-                    self.new_handle(id, g, self.contents.len() - 1, true);
+                    self.new_handle(id, g, self.contents.len() - 1, true, None);
                 } else {
-                    assert!(
-                        !self.guests[g].alive || self.at_limit(g, u64::from(size)),
-                        "create refused: {r:?}"
-                    );
+                    let ok = match r {
+                        Err(CreateError::UnknownGuest) => !self.guests[g].alive,
+                        Err(CreateError::LimitExceeded) => {
+                            self.guests[g].alive && self.at_limit(g, u64::from(size))
+                        }
+                        _ => false,
+                    };
+                    assert!(ok, "create refused: {r:?}");
                 }
             }
             Op::CreateLocal {
@@ -553,36 +928,76 @@ impl Model {
                         valid: len,
                         consumed: 0,
                     });
-                    self.new_handle(id, g, self.contents.len() - 1, true);
+                    self.new_handle(id, g, self.contents.len() - 1, true, None);
                 }
             }
-            Op::Clone { handle, to } | Op::Alias { handle, to } => {
+            Op::Clone { handle, to } | Op::Alias { handle, to } | Op::Lend { handle, to } => {
                 let Some(h) = self.handle(handle) else { return };
                 let to = self.guest(to);
                 let id = self.handles[h].id;
-                let alias = matches!(op, Op::Alias { .. });
-                let r = if alias {
-                    self.ledger.alias(id, self.guests[to].id)
-                } else {
-                    self.ledger.clone_handle(id, self.guests[to].id)
+                let kind = match op {
+                    Op::Clone { .. } => Derive::Clone,
+                    Op::Alias { .. } => Derive::Alias,
+                    _ => Derive::Lend,
+                };
+                let tid = self.guests[to].id;
+                let r = match kind {
+                    Derive::Clone => self.ledger.clone_handle(id, tid).map(|n| (n, None)),
+                    Derive::Alias => self.ledger.alias(id, tid).map(|n| (n, None)),
+                    Derive::Lend => self.ledger.lend(id, tid).map(|(n, l)| (n, Some(l))),
                 };
                 match r {
-                    Ok(new) => {
-                        assert!(self.handles[h].alive && self.guests[to].alive);
+                    Ok((new, loan_id)) => {
+                        let src = &self.handles[h];
+                        assert_eq!(src.state, St::Live, "{kind:?} of a {:?} handle", src.state);
+                        assert!(self.guests[to].alive, "{kind:?} to a removed guest");
+                        assert!(!self.handle_limit_reached(to), "{kind:?} past the handle limit");
+                        // A clone is read-only; an alias or a loan has its
+                        // source's rights, never more.
+                        let writable = kind != Derive::Clone && src.writable;
+                        let lw = self.ledger.writable(new);
                         assert!(
-                            self.guest_handles(to) < self.guests[to].limits.max_handles as usize
+                            src.writable || lw == Ok(false),
+                            "a {kind:?} of a read-only handle is writable"
                         );
-                        let writable = alias && self.handles[h].writable;
-                        let content = self.handles[h].content;
-                        self.new_handle(new, to, content, writable);
+                        assert_eq!(lw, Ok(writable), "{kind:?} rights");
+                        let (content, src_loan) = (src.content, src.loan);
+                        let loan = match loan_id {
+                            Some(l) => {
+                                assert!(
+                                    self.loans.iter().all(|x| x.id != l),
+                                    "loan id {l:?} reused"
+                                );
+                                self.loans.push(MLoan {
+                                    id: l,
+                                    parent: src_loan,
+                                    ended: false,
+                                });
+                                Some(self.loans.len() - 1)
+                            }
+                            // Derived from a loan's handle: in that loan.
+                            None => src_loan,
+                        };
+                        self.new_handle(new, to, content, writable, loan);
                     }
-                    Err(e) => assert!(
-                        !self.handles[h].alive
-                            || !self.guests[to].alive
-                            || self.guest_handles(to)
-                                >= self.guests[to].limits.max_handles as usize,
-                        "clone refused: {e:?}"
-                    ),
+                    Err(e) => {
+                        let ok = match self.handles[h].state {
+                            St::Revoked => e == HandleError::Revoked,
+                            St::Gone => e == HandleError::Unknown,
+                            St::Live => match e {
+                                HandleError::UnknownGuest => !self.guests[to].alive,
+                                HandleError::LimitExceeded => {
+                                    self.guests[to].alive && self.handle_limit_reached(to)
+                                }
+                                HandleError::Revoked | HandleError::Unknown => false,
+                            },
+                        };
+                        assert!(
+                            ok,
+                            "{kind:?} of a {:?} handle refused: {e:?}",
+                            self.handles[h].state
+                        );
+                    }
                 }
             }
             Op::Partition {
@@ -597,14 +1012,19 @@ impl Model {
                 match self.ledger.partition(id, start, size, writable) {
                     Ok(new) => {
                         let mh = &self.handles[h];
-                        assert!(mh.alive);
+                        assert_eq!(mh.state, St::Live, "partition of a {:?} handle", mh.state);
                         assert!(
                             !writable || mh.writable,
                             "writable partition of a read-only handle"
                         );
+                        assert_eq!(self.ledger.writable(new), Ok(writable));
                         let parent = self.contents[mh.content];
                         assert!(u64::from(start) + u64::from(size) <= u64::from(parent.size));
-                        let owner = mh.owner;
+                        assert!(
+                            !self.handle_limit_reached(mh.owner),
+                            "partition past the handle limit"
+                        );
+                        let (owner, loan) = (mh.owner, mh.loan);
                         let (consumed, valid) = self.ledger.valid_range(new).expect("new");
                         assert_eq!(consumed, 0);
                         assert!(valid <= size);
@@ -615,19 +1035,26 @@ impl Model {
                             valid,
                             consumed: 0,
                         });
-                        self.new_handle(new, owner, self.contents.len() - 1, writable);
+                        self.new_handle(new, owner, self.contents.len() - 1, writable, loan);
                     }
                     Err(e) => {
                         let mh = &self.handles[h];
                         let parent = self.contents[mh.content];
-                        assert!(
-                            !mh.alive
-                                || (writable && !mh.writable)
-                                || u64::from(start) + u64::from(size) > u64::from(parent.size)
-                                || self.guest_handles(mh.owner)
-                                    >= self.guests[mh.owner].limits.max_handles as usize,
-                            "partition refused: {e:?}"
-                        );
+                        let ok = match mh.state {
+                            St::Revoked => e == PartitionError::Revoked,
+                            St::Gone => e == PartitionError::Unknown,
+                            St::Live => match e {
+                                PartitionError::ReadOnly => writable && !mh.writable,
+                                PartitionError::WrongSize => {
+                                    u64::from(start) + u64::from(size) > u64::from(parent.size)
+                                }
+                                PartitionError::LimitExceeded => {
+                                    self.handle_limit_reached(mh.owner)
+                                }
+                                PartitionError::Revoked | PartitionError::Unknown => false,
+                            },
+                        };
+                        assert!(ok, "partition of a {:?} handle refused: {e:?}", mh.state);
                     }
                 }
             }
@@ -645,26 +1072,28 @@ impl Model {
                     _ => Access::Pool,
                 };
                 let id = self.handles[h].id;
+                // Computed before the attach: they describe the state it
+                // was asked in.
+                let conflict = self.live(h) && self.conflicts(h, access);
+                let would_map = self.live(h) && self.would_map(h, access);
+                let limit = self.mapping_limit_reached(g);
                 let r = self.ledger.attach(self.guests[g].id, id, access);
                 let mh = &self.handles[h];
-                let conflict = self.conflicts(h, access);
+                let needs_write = matches!(access, Access::Write | Access::ReadExclusive);
                 match r {
                     Ok(attached) => {
+                        assert_eq!(mh.state, St::Live, "attach of a {:?} handle", mh.state);
                         assert!(
-                            mh.alive && mh.owner == g,
+                            mh.owner == g,
                             "attach by a guest that does not hold the handle"
                         );
                         assert!(mh.att.is_none(), "second attachment of one handle");
                         assert!(
-                            access != Access::Write || mh.writable,
-                            "write attach of a read-only handle"
+                            !needs_write || mh.writable,
+                            "{access:?} attach of a read-only handle"
                         );
                         assert!(!conflict, "conflicting attach accepted");
-                        let c = self.contents[mh.content];
-                        let visible = match access {
-                            Access::Write | Access::Pool => c.size,
-                            _ => c.valid - c.consumed,
-                        };
+                        assert_eq!(attached.size, self.visible(h, access));
                         if access == Access::Pool {
                             assert!(
                                 matches!(
@@ -678,26 +1107,49 @@ impl Model {
                                 attached.placement
                             );
                         }
-                        assert_eq!(attached.size, visible);
+                        match attached.placement {
+                            Placement::Mapped { .. } => {
+                                assert!(would_map, "a mapping of bytes that cannot be mapped");
+                                assert!(!limit, "a mapping past the mapping limit");
+                            }
+                            Placement::Copied { .. } => assert!(
+                                !(would_map && limit),
+                                "a copy past the mapping limit (the refusal hidden)"
+                            ),
+                            _ => {}
+                        }
                         assert_eq!(attached.address, attached.placement.address());
                         self.handles[h].att = Some(MAttach { access, attached });
                     }
                     Err(e) => {
-                        // Storage may legitimately be missing; the other
-                        // refusals must have a reason.
-                        if e != shm_rules::AttachError::NoStorage
-                            && e != shm_rules::AttachError::AmbiguousMemory
-                            && e != shm_rules::AttachError::WrongMemory
-                        {
-                            assert!(
-                                !mh.alive
-                                    || mh.owner != g
-                                    || mh.att.is_some()
-                                    || (access == Access::Write && !mh.writable)
-                                    || conflict,
-                                "attach refused: {e:?}"
-                            );
-                        }
+                        let c = self.contents[mh.content];
+                        let b = &self.backings[&c.backing];
+                        let shows = b.tag.is_some() && self.visible(h, access) > 0;
+                        let memories = {
+                            let s = &self.guests[g].storage;
+                            s.iter().any(|x| x.0 != s[0].0)
+                        };
+                        let ok = match mh.state {
+                            St::Revoked => e == AttachError::Revoked,
+                            St::Gone => e == AttachError::Unknown,
+                            St::Live => match e {
+                                AttachError::Unknown => mh.owner != g,
+                                AttachError::AlreadyAttached => mh.att.is_some(),
+                                AttachError::ReadOnly => needs_write && !mh.writable,
+                                AttachError::Busy => conflict,
+                                AttachError::LimitExceeded => would_map && limit,
+                                // Storage may legitimately be short.
+                                AttachError::NoStorage => shows,
+                                AttachError::AmbiguousMemory => shows && memories,
+                                AttachError::WrongMemory => b.local.is_some(),
+                                AttachError::NotMapped | AttachError::Revoked => false,
+                            },
+                        };
+                        assert!(
+                            ok,
+                            "{access:?} attach of a {:?} handle refused: {e:?}",
+                            mh.state
+                        );
                     }
                 }
             }
@@ -707,14 +1159,19 @@ impl Model {
                 let g = self.handles[h].owner;
                 let r = self.ledger.attach_in_pool(self.guests[g].id, id);
                 let mh = &self.handles[h];
-                let conflict = self.conflicts(h, Access::ReadShared);
-                let pool = mh.alive.then(|| self.pool_mapping(h)).flatten();
+                let conflict = mh.state == St::Live && self.conflicts(h, Access::ReadShared);
+                let pool = (mh.state == St::Live)
+                    .then(|| self.pool_mapping(h))
+                    .flatten();
                 match r {
                     Ok(attached) => {
-                        assert!(
-                            mh.alive && mh.att.is_none(),
-                            "in-pool attach of an attached handle"
+                        assert_eq!(
+                            mh.state,
+                            St::Live,
+                            "in-pool attach of a {:?} handle",
+                            mh.state
                         );
+                        assert!(mh.att.is_none(), "in-pool attach of an attached handle");
                         assert!(!conflict, "conflicting in-pool attach accepted");
                         assert!(pool.is_some(), "in-pool attach without a pool mapping");
                         let c = self.contents[mh.content];
@@ -741,18 +1198,36 @@ impl Model {
                             attached,
                         });
                     }
-                    Err(e) => assert!(
-                        !mh.alive || mh.att.is_some() || conflict || pool.is_none(),
-                        "in-pool attach refused: {e:?}"
-                    ),
+                    Err(e) => {
+                        let ok = match mh.state {
+                            St::Revoked => e == AttachError::Revoked,
+                            St::Gone => e == AttachError::Unknown,
+                            St::Live => match e {
+                                AttachError::AlreadyAttached => mh.att.is_some(),
+                                AttachError::Busy => conflict,
+                                // (An address past 4 GiB would be refused
+                                // too; storage never reaches that far here.)
+                                AttachError::NotMapped => pool.is_none(),
+                                _ => false,
+                            },
+                        };
+                        assert!(
+                            ok,
+                            "in-pool attach of a {:?} handle refused: {e:?}",
+                            mh.state
+                        );
+                    }
                 }
             }
             Op::AbortAttach { handle } => {
                 let Some(h) = self.handle(handle) else { return };
-                if self.handles[h].alive {
-                    self.ledger.abort_attach(self.handles[h].id);
+                let before = self.read_only_snapshot(h);
+                // A revoked or unknown handle has nothing to abort.
+                self.ledger.abort_attach(self.handles[h].id);
+                if self.live(h) {
                     self.end(h, None);
                 }
+                self.check_unchanged(&before, "an abort");
             }
             Op::Detach {
                 guest,
@@ -770,10 +1245,12 @@ impl Model {
                 };
                 let consumed = u32::try_from(consumed).unwrap_or(u32::MAX);
                 let id = self.handles[h].id;
+                let before = self.read_only_snapshot(h);
                 match self.ledger.detach(self.guests[g].id, id, consumed) {
                     Ok(r) => {
                         let mh = &self.handles[h];
-                        assert!(mh.alive && mh.owner == g);
+                        assert_eq!(mh.state, St::Live, "detach of a {:?} handle", mh.state);
+                        assert!(mh.owner == g, "detach by another guest");
                         let a = mh.att.expect("detach without attach accepted");
                         assert!(consumed <= a.attached.size);
                         self.check_release(h, &a, &r, Some(consumed));
@@ -781,51 +1258,76 @@ impl Model {
                     }
                     Err(e) => {
                         let mh = &self.handles[h];
-                        assert!(
-                            !mh.alive
-                                || mh.owner != g
-                                || mh.att.is_none_or(|a| consumed > a.attached.size),
-                            "detach refused: {e:?}"
-                        );
+                        let ok = match mh.state {
+                            St::Revoked => e == DetachError::Revoked,
+                            St::Gone => e == DetachError::Unknown,
+                            St::Live => match e {
+                                DetachError::Unknown => mh.owner != g,
+                                DetachError::NotAttached => mh.att.is_none(),
+                                DetachError::WrongSize => {
+                                    mh.att.is_some_and(|a| consumed > a.attached.size)
+                                }
+                                DetachError::Revoked => false,
+                            },
+                        };
+                        assert!(ok, "detach of a {:?} handle refused: {e:?}", mh.state);
                     }
                 }
+                self.check_unchanged(&before, "a detach");
             }
             Op::Drop { handle } => {
                 let Some(h) = self.handle(handle) else { return };
                 let id = self.handles[h].id;
+                let before = self.read_only_snapshot(h);
                 match self.ledger.drop_handle(id) {
-                    Ok(d) => {
-                        assert!(self.handles[h].alive, "drop of a dead handle accepted");
-                        match (self.handles[h].att, d.release) {
-                            (Some(a), Some(r)) => self.check_release(h, &a, &r, None),
-                            (None, None) => {}
-                            (a, r) => panic!(
-                                "drop released {r:?}, attachment was {:?}",
-                                a.map(|a| a.attached)
-                            ),
+                    Ok(d) => match self.handles[h].state {
+                        St::Live => {
+                            match (self.handles[h].att, d.release) {
+                                (Some(a), Some(r)) => self.check_release(h, &a, &r, None),
+                                (None, None) => {}
+                                (a, r) => panic!(
+                                    "drop released {r:?}, attachment was {:?}",
+                                    a.map(|a| a.attached)
+                                ),
+                            }
+                            let expected = self.kill(h);
+                            assert_eq!(d.freed, expected, "backing returned at the wrong drop");
+                            self.freed_tags.extend(d.freed);
                         }
-                        let expected = self.kill(h);
-                        assert_eq!(d.freed, expected, "backing returned at the wrong drop");
-                        self.freed_tags.extend(d.freed);
-                    }
-                    Err(_) => assert!(!self.handles[h].alive, "drop of a live handle refused"),
+                        St::Revoked => {
+                            // Released when it was revoked: nothing left.
+                            assert!(
+                                d.release.is_none() && d.freed.is_none(),
+                                "the drop of a revoked handle released {:?}",
+                                d.release
+                            );
+                            self.handles[h].state = St::Gone;
+                        }
+                        St::Gone => panic!("drop of an unknown handle accepted"),
+                    },
+                    Err(e) => assert!(
+                        self.handles[h].state == St::Gone && e == UnknownHandle::Unknown,
+                        "drop of a {:?} handle refused: {e:?}",
+                        self.handles[h].state
+                    ),
                 }
+                self.check_unchanged(&before, "a drop");
             }
             Op::Transfer { handle, to } => {
                 let Some(h) = self.handle(handle) else { return };
                 let to = self.guest(to);
                 let id = self.handles[h].id;
+                let before = self.read_only_snapshot(h);
                 match self.ledger.transfer(id, self.guests[to].id) {
                     Ok(r) => {
-                        assert!(self.handles[h].alive);
-                        if self.handles[h].owner == to {
+                        let mh = &self.handles[h];
+                        assert_eq!(mh.state, St::Live, "transfer of a {:?} handle", mh.state);
+                        if mh.owner == to {
                             assert!(r.is_none());
                             return;
                         }
                         assert!(self.guests[to].alive);
-                        assert!(
-                            self.guest_handles(to) < self.guests[to].limits.max_handles as usize
-                        );
+                        assert!(!self.handle_limit_reached(to));
                         match (self.handles[h].att, r) {
                             (Some(a), Some(r)) => self.check_release(h, &a, &r, None),
                             (None, None) => {}
@@ -837,14 +1339,26 @@ impl Model {
                         self.end(h, None);
                         self.handles[h].owner = to;
                     }
-                    Err(e) => assert!(
-                        !self.handles[h].alive
-                            || !self.guests[to].alive
-                            || self.guest_handles(to)
-                                >= self.guests[to].limits.max_handles as usize,
-                        "transfer refused: {e:?}"
-                    ),
+                    Err(e) => {
+                        let ok = match self.handles[h].state {
+                            St::Revoked => e == HandleError::Revoked,
+                            St::Gone => e == HandleError::Unknown,
+                            St::Live => match e {
+                                HandleError::UnknownGuest => !self.guests[to].alive,
+                                HandleError::LimitExceeded => {
+                                    self.guests[to].alive && self.handle_limit_reached(to)
+                                }
+                                HandleError::Revoked | HandleError::Unknown => false,
+                            },
+                        };
+                        assert!(
+                            ok,
+                            "transfer of a {:?} handle refused: {e:?}",
+                            self.handles[h].state
+                        );
+                    }
                 }
+                self.check_unchanged(&before, "a transfer");
             }
         }
     }
@@ -862,7 +1376,8 @@ impl Model {
         let (blocks, bytes) = self.created(g);
         blocks >= l.max_blocks as usize
             || bytes + size > l.max_bytes
-            || self.guest_handles(g) >= l.max_handles as usize
+            || self.handle_limit_reached(g)
+            || self.shared_blocks() as u64 >= self.process.max_blocks
     }
 
     /// Live blocks created by `g` (local ones included) and their bytes
@@ -882,13 +1397,13 @@ impl Model {
         self.handles.iter().enumerate().any(|(i, o)| {
             let Some(a) = o.att else { return false };
             let oc = o.content;
-            if i == h || !o.alive || self.contents[oc].backing != backing {
+            if i == h || o.state != St::Live || self.contents[oc].backing != backing {
                 return false;
             }
             let (olo, ohi) = self.range(oc);
             let both_shared = access == Access::ReadShared && a.access == Access::ReadShared;
             let pool = access == Access::Pool || a.access == Access::Pool;
-            !both_shared && !pool && overlap(lo, hi.max(lo + 1), olo, ohi.max(olo + 1))
+            !both_shared && !pool && touches(lo, hi, olo, ohi)
         })
     }
 
@@ -898,7 +1413,7 @@ impl Model {
             panic!("check_invariants: {e}");
         }
         let page = u64::from(self.page);
-        let alive = self.handles.iter().filter(|h| h.alive).count();
+        let alive = self.handles.iter().filter(|h| h.state == St::Live).count();
         assert_eq!(self.ledger.live_handles(), alive);
         let blocks = self.backings.values().filter(|b| b.alive).count();
         assert_eq!(self.ledger.live_blocks(), blocks);
@@ -908,12 +1423,25 @@ impl Model {
         seen.dedup();
         assert_eq!(n, seen.len(), "a backing returned twice");
 
+        // Limits: handles (revoked ones included), blocks, bytes, mappings.
         let mut held = vec![0usize; self.guests.len()];
-        for h in self.handles.iter().filter(|h| h.alive) {
-            held[h.owner] += 1;
+        let mut mapped = vec![0usize; self.guests.len()];
+        for h in self.handles.iter() {
+            if h.state != St::Gone {
+                held[h.owner] += 1;
+            }
+            if h.state == St::Live
+                && matches!(
+                    h.att.map(|a| a.attached.placement),
+                    Some(Placement::Mapped { .. })
+                )
+            {
+                mapped[h.owner] += 1;
+            }
         }
         for (g, mg) in self.guests.iter().enumerate() {
             if !mg.alive {
+                assert_eq!(held[g], 0, "handles of a removed guest");
                 continue;
             }
             let l = mg.limits;
@@ -921,19 +1449,83 @@ impl Model {
             let (blocks, bytes) = self.created(g);
             assert!(blocks <= l.max_blocks as usize, "block limit exceeded");
             assert!(bytes <= l.max_bytes, "byte limit exceeded");
+            assert!(
+                mapped[g] <= l.max_mappings as usize,
+                "{g}: {} mappings, limit {}",
+                mapped[g],
+                l.max_mappings
+            );
+        }
+        let all_mapped: usize = mapped.iter().sum();
+        assert_eq!(self.ledger.live_mappings(), all_mapped as u64);
+        assert!(
+            all_mapped as u64 <= self.process.max_mappings,
+            "process mapping limit exceeded"
+        );
+        assert!(
+            self.shared_blocks() as u64 <= self.process.max_blocks,
+            "process block limit exceeded"
+        );
+        for l in &self.loans {
+            if let Some(p) = l.parent {
+                assert!(!(self.loans[p].ended && !l.ended), "a loan outlived its parent");
+            }
         }
 
+        // Per block: writable handles, handles that are not pool mappings,
+        // and the guests holding those.
+        let mut per_block: HashMap<BackingId, (u32, usize, Vec<GuestId>)> = HashMap::new();
+        for h in self.handles.iter().filter(|h| h.state == St::Live) {
+            let e = per_block
+                .entry(self.contents[h.content].backing)
+                .or_default();
+            e.0 += u32::from(h.writable);
+            if h.att.is_none_or(|a| a.access != Access::Pool) {
+                e.1 += 1;
+                e.2.push(self.guests[h.owner].id);
+            }
+        }
+        for e in per_block.values_mut() {
+            e.2.sort();
+            e.2.dedup();
+        }
+        let mut block_checked: Vec<BackingId> = Vec::new();
+
         let attached: Vec<usize> = (0..self.handles.len())
-            .filter(|&i| self.handles[i].alive && self.handles[i].att.is_some())
+            .filter(|&i| self.live(i) && self.handles[i].att.is_some())
             .collect();
         let mut spans: Vec<(usize, MemoryId, u64, u64)> = Vec::new();
         for (i, h) in self.handles.iter().enumerate() {
-            if !h.alive {
-                assert!(
-                    self.ledger.owner(h.id).is_err(),
-                    "a dropped handle is still known"
-                );
-                continue;
+            match h.state {
+                St::Live => {}
+                St::Gone => {
+                    assert_eq!(
+                        self.ledger.owner(h.id),
+                        Err(UnknownHandle::Unknown),
+                        "a dropped handle is still known"
+                    );
+                    continue;
+                }
+                St::Revoked => {
+                    // Revoked and dead: every query says so.
+                    let r = Err(UnknownHandle::Revoked);
+                    let l = &self.ledger;
+                    assert_eq!(l.owner(h.id), r.map(|()| GuestId(0)), "owner");
+                    assert_eq!(l.size(h.id), r.map(|()| 0), "size");
+                    assert_eq!(l.valid_range(h.id), r.map(|()| (0, 0)), "valid_range");
+                    assert_eq!(l.writable(h.id), r.map(|()| false), "writable");
+                    assert_eq!(l.attached(h.id), r.map(|()| None), "attached");
+                    assert_eq!(l.write_attached(h.id), r.map(|()| false), "write_attached");
+                    assert_eq!(l.backing_of(h.id).err(), Some(UnknownHandle::Revoked));
+                    assert_eq!(l.minimum_size(h.id), r.map(|()| 0), "minimum_size");
+                    assert_eq!(l.handles_of_block(h.id), r.map(|()| 0), "handles_of_block");
+                    assert_eq!(l.holders(h.id), r.map(|()| Vec::new()), "holders");
+                    assert_eq!(l.other_writers(h.id), r.map(|()| 0), "other_writers");
+                    continue;
+                }
+            }
+            if let Some(l) = h.loan {
+                assert!(!self.loans[l].ended, "a live handle of an ended loan");
             }
             let c = self.contents[h.content];
             assert_eq!(self.ledger.owner(h.id), Ok(self.guests[h.owner].id));
@@ -946,12 +1538,27 @@ impl Model {
             assert_eq!(self.ledger.attached(h.id), Ok(h.att.map(|a| a.access)));
             let (backing, start, _) = self.ledger.backing_of(h.id).expect("live");
             assert_eq!((backing, start), (c.backing, c.start));
+            let (writers, users, holders) = &per_block[&c.backing];
+            assert_eq!(
+                self.ledger.other_writers(h.id),
+                Ok(writers - u32::from(h.writable)),
+                "other_writers"
+            );
+            if !block_checked.contains(&c.backing) {
+                block_checked.push(c.backing);
+                assert_eq!(self.ledger.handles_of_block(h.id), Ok(*users));
+                assert_eq!(self.ledger.holders(h.id).as_ref(), Ok(holders), "holders");
+            }
             let b = &self.backings[&c.backing];
             assert!(b.alive);
             let (lo, hi) = (c.start, c.start + u64::from(c.size));
             assert!(hi <= b.len, "a handle's range lies outside its backing");
 
             let Some(a) = h.att else { continue };
+            assert!(
+                h.writable || !matches!(a.access, Access::Write | Access::ReadExclusive),
+                "a read-only handle holds an exclusive attachment"
+            );
             // An exclusive attachment overlaps no other attachment (pool
             // mappings aside: they grant nothing by themselves).
             if a.access == Access::Write || a.access == Access::ReadExclusive {
@@ -1067,14 +1674,25 @@ impl Model {
         }
     }
 
-    /// Drops every handle: every host-owned backing must come back once.
+    /// Drops every handle, revoked ones included: every host-owned backing
+    /// must come back once.
     fn finish(&mut self) {
         for h in 0..self.handles.len() {
-            if self.handles[h].alive {
-                let d = self.ledger.drop_handle(self.handles[h].id).expect("live");
-                let expected = self.kill(h);
-                assert_eq!(d.freed, expected);
-                self.freed_tags.extend(d.freed);
+            match self.handles[h].state {
+                St::Live => {
+                    self.abandoned.clear();
+                    let d = self.ledger.drop_handle(self.handles[h].id).expect("live");
+                    let expected = self.kill(h);
+                    assert_eq!(d.freed, expected);
+                    self.freed_tags.extend(d.freed);
+                    self.check_abandoned();
+                }
+                St::Revoked => {
+                    let d = self.ledger.drop_handle(self.handles[h].id).expect("revoked");
+                    assert!(d.release.is_none() && d.freed.is_none());
+                    self.handles[h].state = St::Gone;
+                }
+                St::Gone => {}
             }
         }
         self.check();
@@ -1092,16 +1710,28 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
     let mut u = Unstructured::new(data);
     let setup = Setup::arbitrary(&mut u)?;
     let page = 1u32 << (4 + setup.page_shift % 13);
-    let limits = match setup.tight {
-        Some((blocks, bytes, handles, regions)) => Limits {
+    let mut limits = match setup.tight {
+        Some((blocks, bytes, handles, regions, mappings)) => Limits {
             max_blocks: u32::from(blocks % 8),
             max_bytes: u64::from(bytes) * 16,
             max_handles: u32::from(handles % 16),
             max_storage_regions: u32::from(regions % 4),
+            max_mappings: u32::from(mappings % 6),
         },
         None => Limits::default(),
     };
-    let mut ledger = Ledger::new(page);
+    if let Some(n) = setup.mappings {
+        limits.max_mappings = u32::from(n % 6);
+    }
+    let process = match setup.process {
+        Some((blocks, mappings)) => ProcessLimits {
+            max_blocks: u64::from(blocks % 10),
+            max_mappings: u64::from(mappings % 8),
+        },
+        None => ProcessLimits::default(),
+    };
+    let mut ledger = Ledger::with_process_limits(page, process);
+    assert_eq!(ledger.process_limits(), process);
     let guests = (0..1 + setup.guests % 3)
         .map(|_| MGuest {
             id: ledger.add_guest(limits),
@@ -1112,13 +1742,16 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
         .collect();
     let mut m = Model {
         page,
+        process,
         ledger,
         guests,
         backings: HashMap::new(),
         contents: Vec::new(),
         handles: Vec::new(),
+        loans: Vec::new(),
         next_tag: 0,
         freed_tags: Vec::new(),
+        abandoned: Vec::new(),
     };
     if let Some((pages, offset)) = setup.storage {
         for g in 0..m.guests.len() {

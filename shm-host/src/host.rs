@@ -2,7 +2,7 @@
 //! functions added to a component linker.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::rules::{
     Access, AttachError, BackingId, CreateError, DetachError, Dropped, GuestId, HandleError,
     HandleId, Ledger, Limits, LoanId, MemoryId, PartitionError, Placement, Release, StorageError,
 };
+use crate::stats::{bump, Stats, StatsSnapshot};
 use crate::watchdog::Watchdog;
 use crate::Grants;
 
@@ -72,81 +73,6 @@ impl Default for ShmConfig {
             process_limits: None,
         }
     }
-}
-
-/// Counters, per guest and in total. All are monotonic.
-#[derive(Debug, Default)]
-pub struct Stats {
-    blocks_created: AtomicU64,
-    attaches: AtomicU64,
-    detaches: AtomicU64,
-    maps: AtomicU64,
-    bytes_mapped: AtomicU64,
-    copies: AtomicU64,
-    bytes_copied: AtomicU64,
-    errors: AtomicU64,
-    verified: AtomicU64,
-    verify_failures: AtomicU64,
-    in_pool: AtomicU64,
-    revoked: AtomicU64,
-}
-
-/// A snapshot of [`Stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// Blocks created (constructor and create-local).
-    pub blocks_created: u64,
-    /// Successful attaches.
-    pub attaches: u64,
-    /// Successful detaches (including those implied by drop).
-    pub detaches: u64,
-    /// Attaches carried out by mapping pages.
-    pub maps: u64,
-    /// Bytes of block pages mapped into guests.
-    pub bytes_mapped: u64,
-    /// Attaches carried out by the copy fallback.
-    pub copies: u64,
-    /// Bytes copied in or out by the copy fallback.
-    pub bytes_copied: u64,
-    /// Operations that returned an error to the guest.
-    pub errors: u64,
-    /// Mapped attachments checked against `/proc/self/maps` (with
-    /// [`ShmConfig::verify_sharing`]) and found to be the block's own pages.
-    pub verified: u64,
-    /// Mapped attachments whose check failed (never expected).
-    pub verify_failures: u64,
-    /// Messages of pooled topics read in place in a pool mapped earlier:
-    /// attaches that needed no mapping (and no system call).
-    pub in_pool: u64,
-    /// Handles of this guest revoked: derived from a loan that ended, or
-    /// taken from it when it was evicted.
-    pub revoked: u64,
-}
-
-impl Stats {
-    /// Reads the counters.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StatsSnapshot {
-            blocks_created: r(&self.blocks_created),
-            attaches: r(&self.attaches),
-            detaches: r(&self.detaches),
-            maps: r(&self.maps),
-            bytes_mapped: r(&self.bytes_mapped),
-            copies: r(&self.copies),
-            bytes_copied: r(&self.bytes_copied),
-            errors: r(&self.errors),
-            verified: r(&self.verified),
-            verify_failures: r(&self.verify_failures),
-            in_pool: r(&self.in_pool),
-            revoked: r(&self.revoked),
-        }
-    }
-}
-
-fn bump(guest: &Stats, total: &Stats, field: fn(&Stats) -> &AtomicU64, n: u64) {
-    field(guest).fetch_add(n, Ordering::Relaxed);
-    field(total).fetch_add(n, Ordering::Relaxed);
 }
 
 /// What the host knows of a live guest.
@@ -272,6 +198,15 @@ impl ShmHost {
     /// The settings this host was made with.
     pub fn config(&self) -> &ShmConfig {
         &self.0.config
+    }
+
+    /// Every guest's counters and the totals (`Display`: the runner's
+    /// table).
+    pub fn statistics(&self) -> crate::Statistics {
+        crate::Statistics {
+            guests: self.guest_stats(),
+            total: self.totals(),
+        }
     }
 
     /// The totals over all guests.

@@ -35,6 +35,7 @@
 //! ```
 
 pub mod bindings;
+pub mod command;
 pub mod grants;
 pub mod guard;
 mod host;
@@ -44,15 +45,23 @@ pub mod pages;
 pub mod process;
 pub mod proof;
 pub mod pubsub;
+mod stats;
+pub mod topology;
 pub mod watchdog;
 pub use shm_rules as rules;
 
 pub use grants::Grants;
 pub use host::{
     add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost,
-    ShmView, Stats, StatsSnapshot,
+    ShmView,
 };
 pub use rules::{Limits, ProcessLimits};
+pub use stats::{Statistics, Stats, StatsSnapshot};
+/// The wasmtime this crate is built on (48): use it rather than adding
+/// another version.
+pub use wasmtime;
+/// The WASI implementation that fits [`wasmtime`].
+pub use wasmtime_wasi;
 pub use watchdog::{Stopped, Watchdog};
 
 /// The name of the `exchange` interface instance.

@@ -5,15 +5,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use shm_host::command::{self, Status};
 use shm_host::link::{self, GuestState, Provider};
 use shm_host::pubsub::{Overflow, PubSubConfig};
-use shm_host::{Grants, Limits, ShmConfig, ShmHost, StatsSnapshot, Stopped};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker};
+use shm_host::topology::Topology;
+use shm_host::{Grants, Limits, ShmConfig, ShmHost, Stopped};
+use std::time::Duration;
 use wasmtime::error::Context;
-use wasmtime::{bail, Engine, Result};
-use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime::{bail, Result};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 #[derive(Parser)]
@@ -194,18 +193,24 @@ fn component_name(path: &Path) -> String {
 fn wasi_for(args: &HostArgs, argv0: &str, argv: &[String]) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio().arg(argv0).args(argv);
-    for var in &args.env {
+    apply_env_and_dirs(&mut wasi, &args.env, &args.dir)?;
+    Ok(wasi)
+}
+
+/// `--env NAME=VALUE` and `--dir HOST[::GUEST]`.
+fn apply_env_and_dirs(wasi: &mut WasiCtxBuilder, env: &[String], dirs: &[String]) -> Result<()> {
+    for var in env {
         let (k, v) = var
             .split_once('=')
             .with_context(|| format!("--env {var}: expected NAME=VALUE"))?;
         wasi.env(k, v);
     }
-    for dir in &args.dir {
+    for dir in dirs {
         let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
         wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
             .with_context(|| format!("--dir {dir}: cannot open {host}"))?;
     }
-    Ok(wasi)
+    Ok(())
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
@@ -240,181 +245,29 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let wasi = wasi_for(&args.host, &name, &args.args)?;
     // The command runs alone: every topic is its own.
     let state = GuestState::new(&host, &name, wasi, Grants::all());
-    let result = run_command(
-        &engine,
-        &linker,
-        &component,
-        &args.component,
-        state,
-        &linked_names,
-    );
+    let linked = if linked_names.is_empty() {
+        "none".to_string()
+    } else {
+        linked_names.join(", ")
+    };
+    let unlinked = format!(", or exports of --link components (linked: {linked})");
+    let status = command::run(&engine, &linker, &component, state, &unlinked);
     if args.host.stats {
-        print_stats(&host);
+        print!("{}", host.statistics());
     }
     drop(providers);
-    result
-}
-
-/// Instantiates `component` as a command in a store of its own and runs it.
-fn run_command(
-    engine: &Engine,
-    linker: &Linker<GuestState>,
-    component: &Component,
-    path: &Path,
-    state: GuestState,
-    linked_names: &[String],
-) -> Result<ExitCode> {
-    let name = state.shm.name().to_string();
-    let mut store = link::new_store(engine, state);
-    let command = Command::instantiate(&mut store, component, linker).with_context(|| {
-        let linked = if linked_names.is_empty() {
-            "none".to_string()
-        } else {
-            linked_names.join(", ")
-        };
-        format!(
-            "{}, or exports of --link components (linked: {linked})",
-            cannot_run(path, "")
-        )
-    })?;
-    let result = command.wasi_cli_run().call_run(&mut store);
-    drop(store);
-    exit_code(&name, result)
-}
-
-/// Like [`run_command`], but called asynchronously on a runtime of this
-/// thread's own, so that the guest may wait on component-model streams
-/// (e.g. a subscription's `get-stream`).
-fn run_command_async(
-    engine: &Engine,
-    linker: &Linker<GuestState>,
-    component: &Component,
-    path: &Path,
-    state: GuestState,
-) -> Result<ExitCode> {
-    let name = &state.shm.name().to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting an async runtime")?;
-    // A component that exports a root `run: async func() -> result<_, string>`
-    // (it may block on streams from it) instead of `wasi:cli/run`.
-    let async_run = component.component_type().exports(engine).any(|(n, e)| {
-        n == "run"
-            && matches!(
-                e.ty,
-                wasmtime::component::types::ComponentItem::ComponentFunc(_)
-            )
-    });
-    runtime.block_on(async {
-        let mut store = link::new_store(engine, state);
-        let cannot_run = || {
-            cannot_run(
-                path,
-                " (or export `run: async func() -> result<_, string>`)",
-            )
-        };
-        if async_run {
-            let instance = linker
-                .instantiate_async(&mut store, component)
-                .await
-                .with_context(cannot_run)?;
-            let run = instance
-                .get_typed_func::<(), (Result<(), String>,)>(&mut store, "run")
-                .with_context(cannot_run)?;
-            let result = run.call_async(&mut store, ()).await;
-            drop(store);
-            return match result {
-                Ok((Ok(()),)) => Ok(ExitCode::SUCCESS),
-                Ok((Err(message),)) => {
-                    eprintln!("{name}: {message}");
-                    Ok(ExitCode::FAILURE)
-                }
-                Err(e) => Err(e.context(format!("{name} trapped"))),
-            };
+    Ok(match status {
+        Status::Succeeded => ExitCode::SUCCESS,
+        Status::Failed(..) => ExitCode::from(status.exit_code()),
+        Status::Stopped(stopped) => {
+            eprintln!("shm-host: stopped: {stopped}");
+            ExitCode::FAILURE
         }
-        let command =
-            wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
-                .await
-                .with_context(cannot_run)?;
-        let result = command.wasi_cli_run().call_run(&mut store).await;
-        drop(store);
-        exit_code(name, result)
+        Status::Error(e) => {
+            eprintln!("shm-host: error: {e}");
+            ExitCode::FAILURE
+        }
     })
-}
-
-/// Why `path` could not be instantiated: what the runner accepts.
-fn cannot_run(path: &Path, alternative: &str) -> String {
-    format!(
-        "{} cannot be run: it must be a wasi:cli command component{alternative} whose imports are WASI p2, {}, {}",
-        path.display(),
-        shm_host::EXCHANGE,
-        shm_host::PUB_SUB,
-    )
-}
-
-/// The exit code for a command's result.
-fn exit_code(name: &str, result: Result<Result<(), ()>>) -> Result<ExitCode> {
-    match result {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(())) => Ok(ExitCode::FAILURE),
-        Err(e) => {
-            if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                return Ok(ExitCode::from(exit.0.clamp(0, 255) as u8));
-            }
-
-            Err(e.context(format!("{name} trapped")))
-        }
-    }
-}
-
-/// Which part of a topology a component plays.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Publisher,
-    Subscriber,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Publisher => "publisher",
-            Role::Subscriber => "subscriber",
-        })
-    }
-}
-
-/// A component of a topology that ended, and how.
-struct Ended {
-    role: Role,
-    name: String,
-    result: Result<ExitCode>,
-}
-
-impl Ended {
-    /// Reports the end at once; `true` if it was a failure.
-    fn report(&self, publisher_running: bool) -> bool {
-        let Ended { role, name, result } = self;
-        match result {
-            Ok(c) if *c == ExitCode::SUCCESS => {
-                if *role == Role::Subscriber && publisher_running {
-                    tracing::info!("{role} {name} finished while the publisher still runs");
-                }
-                false
-            }
-            Ok(_) => {
-                eprintln!("shm-host: {role} {name} failed (it exited with an error status)");
-                true
-            }
-            Err(e) => {
-                match e.downcast_ref::<Stopped>() {
-                    Some(stopped) => eprintln!("shm-host: {role} {name} stopped: {stopped}"),
-                    None => eprintln!("shm-host: {role} {name}: {e:#}"),
-                }
-                true
-            }
-        }
-    }
 }
 
 fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
@@ -422,133 +275,61 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         bail!("give at least one --subscriber");
     }
     let host = args.host.host();
-    let engine = host.engine().context("configuring wasmtime")?;
-    // Asynchronous calls: a subscriber may read its messages as a stream.
-    let linker = link::linker_async(&engine)?;
-    let timeout = Duration::from_secs(args.timeout);
-    let topics: Vec<String> = if args.topic.is_empty() {
-        vec!["*".into()]
-    } else {
-        args.topic.clone()
-    };
-    let grants = |role: Role| {
-        topics.iter().fold(Grants::none(), |g, t| match role {
-            Role::Publisher => g.publish(t.clone()),
-            Role::Subscriber => g.subscribe(t.clone()),
-        })
-    };
-    let (done_tx, done_rx) = mpsc::channel::<Ended>();
-    let start = |role: Role, path: &PathBuf, name: String, argv: &[String]| -> Result<()> {
-        let component = link::load_component(&engine, path)?;
-        let wasi = wasi_for(&args.host, &name, argv)?;
-        let state = GuestState::new(&host, &name, wasi, grants(role));
-        let (engine, linker, path, done) = (
-            engine.clone(),
-            linker.clone(),
-            path.clone(),
-            done_tx.clone(),
-        );
-        std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || {
-                let result = run_command_async(&engine, &linker, &component, &path, state);
-                let _ = done.send(Ended { role, name, result });
-            })?;
-        Ok(())
-    };
-    let before = host.subscriptions();
-    let mut waiting: Vec<String> = Vec::new();
+    let mut topology = Topology::new(&host).context("configuring wasmtime")?;
+    topology.timeout(Duration::from_secs(args.timeout));
+    for t in &args.topic {
+        topology.topic(t.clone());
+    }
+    let (env, dirs) = (args.host.env.clone(), args.host.dir.clone());
+    // Checked here, so that a mistake is reported once, not per component.
+    wasi_for(&args.host, "check", &[])?;
+    topology.wasi(move |_, wasi| {
+        wasi.inherit_stdio();
+        apply_env_and_dirs(wasi, &env, &dirs)
+    });
+    let publisher_args: Vec<&str> = args.publisher_arg.iter().map(String::as_str).collect();
+    let subscriber_args: Vec<&str> = args.subscriber_arg.iter().map(String::as_str).collect();
     for (i, path) in args.subscriber.iter().enumerate() {
+        let component = topology.load(path)?;
         let name = format!("{}#{}", component_name(path), i + 1);
-        start(Role::Subscriber, path, name.clone(), &args.subscriber_arg)?;
-        waiting.push(name);
+        topology.subscriber(name, component, &subscriber_args);
     }
-    let mut code = ExitCode::SUCCESS;
-    // Every subscriber component subscribes at least once before it reads:
-    // start the publisher when they all have, so none misses a message. A
-    // subscriber that ends before that is reported at once.
-    let deadline = Instant::now() + timeout;
-    let expected = before + args.subscriber.len();
-    while host.subscriptions() < expected {
-        match done_rx.recv_timeout(Duration::from_millis(5)) {
-            Ok(ended) => {
-                if ended.report(true) {
-                    code = ExitCode::FAILURE;
-                } else {
-                    eprintln!(
-                        "shm-host: {} {} exited before it subscribed",
-                        ended.role, ended.name
-                    );
-                }
-                waiting.retain(|n| *n != ended.name);
-                if waiting.is_empty() {
-                    break;
-                }
-            }
-            Err(_) if Instant::now() >= deadline => {
-                tracing::warn!(
-                    "not every subscriber subscribed within {timeout:?}; starting the publisher anyway"
-                );
-                break;
-            }
-            Err(_) => {}
-        }
-    }
-    let name = component_name(&args.publisher);
-    start(Role::Publisher, &args.publisher, name, &args.publisher_arg)?;
-    drop(done_tx);
-    // The publisher's store ends with it, and so do its topics: subscribers
-    // drain their queues and end.
-    let mut publisher_running = true;
-    let mut deadline = None;
-    while publisher_running || !waiting.is_empty() {
-        let left = deadline.map(|d: Instant| d.saturating_duration_since(Instant::now()));
-        let ended = match left {
-            None => done_rx.recv().ok(),
-            Some(left) => done_rx.recv_timeout(left).ok(),
-        };
-        let Some(ended) = ended else {
+    let component = topology.load(&args.publisher)?;
+    topology.publisher(component_name(&args.publisher), component, &publisher_args);
+    let timeout = Duration::from_secs(args.timeout);
+    // Failures, evictions and early ends are reported as they happen.
+    let report = topology.run_with(|e| match &e.status {
+        Status::Succeeded if e.before_publisher => {
             eprintln!(
-                "shm-host: {} did not finish within {timeout:?} after the publisher",
-                waiting.join(", ")
-            );
-            code = ExitCode::FAILURE;
-            break;
-        };
-        if ended.role == Role::Publisher {
-            publisher_running = false;
-            deadline = Some(Instant::now() + timeout);
+                "shm-host: {} {} exited before it subscribed",
+                e.role, e.name
+            )
         }
-        waiting.retain(|n| *n != ended.name);
-        if ended.report(publisher_running) {
-            code = ExitCode::FAILURE;
+        Status::Succeeded => {}
+        Status::Failed(_, message) => {
+            if let Some(m) = message {
+                eprintln!("{}: {m}", e.name);
+            }
+            eprintln!(
+                "shm-host: {} {} failed (it exited with an error status)",
+                e.role, e.name
+            )
         }
+        Status::Stopped(stopped) => eprintln!("shm-host: {} {} stopped: {stopped}", e.role, e.name),
+        Status::Error(why) => eprintln!("shm-host: {} {}: {why}", e.role, e.name),
+    });
+    if !report.unfinished.is_empty() {
+        eprintln!(
+            "shm-host: {} did not finish within {timeout:?} after the publisher",
+            report.unfinished.join(", ")
+        );
     }
     if args.host.stats {
-        print_stats(&host);
+        print!("{}", report.statistics);
     }
-    Ok(code)
-}
-
-fn print_stats(host: &ShmHost) {
-    let line = |name: &str, s: &StatsSnapshot| {
-        println!(
-            "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}  in-pool {:>8}  revoked {:>4}",
-            s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors, s.in_pool, s.revoked
-        )
-    };
-    println!("shm-host statistics:");
-    for (name, s) in host.guest_stats() {
-        line(&name, &s);
-    }
-    let total = host.totals();
-    line("total", &total);
-    if total.verified + total.verify_failures > 0 {
-        println!(
-            "proof of sharing: {} of {} mapped attaches checked in /proc/self/maps are the block's own memfd pages; bytes copied: {}",
-            total.verified,
-            total.verified + total.verify_failures,
-            total.bytes_copied
-        );
-    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
