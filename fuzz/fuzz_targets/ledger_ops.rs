@@ -51,6 +51,7 @@
 #![no_main]
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -254,7 +255,7 @@ struct Model {
     process: ProcessLimits,
     ledger: Ledger<u32>,
     guests: Vec<MGuest>,
-    backings: HashMap<BackingId, MBacking>,
+    backings: Map<BackingId, MBacking>,
     contents: Vec<MContent>,
     handles: Vec<MHandle>,
     loans: Vec<MLoan>,
@@ -263,7 +264,39 @@ struct Model {
     /// Write attachments that ended without a detach during the current
     /// operation: (backing, lo, hi).
     abandoned: Vec<(BackingId, u64, u64)>,
+    /// Blocks the current operation named a handle of.
+    focus: Vec<BackingId>,
+    /// The block views checked last: a block's `holders` and
+    /// `handles_of_block` are asked again when its view changed or the
+    /// operation named it (and for every block at the end).
+    seen: Map<BackingId, BlockView>,
 }
+
+/// A hash map keyed by ids: they need no SipHash, which the coverage
+/// instrumentation makes slow (the ledger's own maps already take a large
+/// share of each run).
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// What the ledger must say of a block: live handles that are not pool
+/// mappings (`handles_of_block`), and the guests holding them (`holders`).
+type BlockView = (usize, Vec<GuestId>);
 
 fn overlap(a0: u64, a1: u64, b0: u64, b1: u64) -> bool {
     a0 < b1 && b0 < a1
@@ -289,6 +322,14 @@ impl Model {
     fn handle(&self, h: u8) -> Option<usize> {
         let n = self.handles.len();
         (n > 0).then(|| n - 1 - usize::from(h) % n)
+    }
+
+    /// Handle `h` (as [`Model::handle`]) named by the current operation.
+    fn pick(&mut self, h: u8) -> Option<usize> {
+        let h = self.handle(h)?;
+        let backing = self.contents[self.handles[h].content].backing;
+        self.focus.push(backing);
+        Some(h)
     }
 
     fn memory(m: u8) -> MemoryId {
@@ -604,7 +645,7 @@ impl Model {
             victims.len()
         );
         // One entry per revoked handle, with the guest that held it.
-        let mut per_guest: HashMap<GuestId, isize> = HashMap::new();
+        let mut per_guest: Map<GuestId, isize> = Map::default();
         for &v in &victims {
             *per_guest
                 .entry(self.guests[self.handles[v].owner].id)
@@ -685,6 +726,7 @@ impl Model {
 
     fn apply(&mut self, op: &Op) {
         self.abandoned.clear();
+        self.focus.clear();
         self.apply_op(op);
         self.check_abandoned();
     }
@@ -932,7 +974,7 @@ impl Model {
                 }
             }
             Op::Clone { handle, to } | Op::Alias { handle, to } | Op::Lend { handle, to } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let to = self.guest(to);
                 let id = self.handles[h].id;
                 let kind = match op {
@@ -1006,7 +1048,7 @@ impl Model {
                 size,
                 writable,
             } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let (start, size) = (start.get(page), size.get(page));
                 let id = self.handles[h].id;
                 match self.ledger.partition(id, start, size, writable) {
@@ -1063,7 +1105,7 @@ impl Model {
                 handle,
                 access,
             } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let g = guest.map_or(self.handles[h].owner, |g| self.guest(g));
                 let access = match access % 4 {
                     0 => Access::Write,
@@ -1154,7 +1196,7 @@ impl Model {
                 }
             }
             Op::AttachInPool { handle } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let id = self.handles[h].id;
                 let g = self.handles[h].owner;
                 let r = self.ledger.attach_in_pool(self.guests[g].id, id);
@@ -1220,7 +1262,7 @@ impl Model {
                 }
             }
             Op::AbortAttach { handle } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let before = self.read_only_snapshot(h);
                 // A revoked or unknown handle has nothing to abort.
                 self.ledger.abort_attach(self.handles[h].id);
@@ -1234,7 +1276,7 @@ impl Model {
                 handle,
                 consumed,
             } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let g = guest.map_or(self.handles[h].owner, |g| self.guest(g));
                 let visible = self.handles[h]
                     .att
@@ -1276,7 +1318,7 @@ impl Model {
                 self.check_unchanged(&before, "a detach");
             }
             Op::Drop { handle } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let id = self.handles[h].id;
                 let before = self.read_only_snapshot(h);
                 match self.ledger.drop_handle(id) {
@@ -1314,7 +1356,7 @@ impl Model {
                 self.check_unchanged(&before, "a drop");
             }
             Op::Transfer { handle, to } => {
-                let Some(h) = self.handle(handle) else { return };
+                let Some(h) = self.pick(handle) else { return };
                 let to = self.guest(to);
                 let id = self.handles[h].id;
                 let before = self.read_only_snapshot(h);
@@ -1408,7 +1450,7 @@ impl Model {
     }
 
     /// The independent checks, after every operation.
-    fn check(&self) {
+    fn check(&mut self) {
         if let Err(e) = self.ledger.check_invariants() {
             panic!("check_invariants: {e}");
         }
@@ -1474,22 +1516,34 @@ impl Model {
 
         // Per block: writable handles, handles that are not pool mappings,
         // and the guests holding those.
-        let mut per_block: HashMap<BackingId, (u32, usize, Vec<GuestId>)> = HashMap::new();
+        // (writers, a live handle, view)
+        let mut per_block: Map<BackingId, (u32, HandleId, BlockView)> = Map::default();
         for h in self.handles.iter().filter(|h| h.state == St::Live) {
             let e = per_block
                 .entry(self.contents[h.content].backing)
-                .or_default();
+                .or_insert((0, h.id, (0, Vec::new())));
             e.0 += u32::from(h.writable);
             if h.att.is_none_or(|a| a.access != Access::Pool) {
-                e.1 += 1;
-                e.2.push(self.guests[h.owner].id);
+                e.2 .0 += 1;
+                e.2 .1.push(self.guests[h.owner].id);
             }
         }
-        for e in per_block.values_mut() {
-            e.2.sort();
-            e.2.dedup();
+        for (backing, (_, id, view)) in per_block.iter_mut() {
+            view.1.sort();
+            view.1.dedup();
+            if self.focus.contains(backing) || self.seen.get(backing) != Some(view) {
+                assert_eq!(
+                    self.ledger.handles_of_block(*id),
+                    Ok(view.0),
+                    "handles_of_block"
+                );
+                assert_eq!(self.ledger.holders(*id).as_ref(), Ok(&view.1), "holders");
+            }
         }
-        let mut block_checked: Vec<BackingId> = Vec::new();
+        self.seen = per_block
+            .iter()
+            .map(|(&b, (_, _, view))| (b, view.clone()))
+            .collect();
 
         let attached: Vec<usize> = (0..self.handles.len())
             .filter(|&i| self.live(i) && self.handles[i].att.is_some())
@@ -1538,17 +1592,12 @@ impl Model {
             assert_eq!(self.ledger.attached(h.id), Ok(h.att.map(|a| a.access)));
             let (backing, start, _) = self.ledger.backing_of(h.id).expect("live");
             assert_eq!((backing, start), (c.backing, c.start));
-            let (writers, users, holders) = &per_block[&c.backing];
+            let writers = per_block[&c.backing].0;
             assert_eq!(
                 self.ledger.other_writers(h.id),
                 Ok(writers - u32::from(h.writable)),
                 "other_writers"
             );
-            if !block_checked.contains(&c.backing) {
-                block_checked.push(c.backing);
-                assert_eq!(self.ledger.handles_of_block(h.id), Ok(*users));
-                assert_eq!(self.ledger.holders(h.id).as_ref(), Ok(holders), "holders");
-            }
             let b = &self.backings[&c.backing];
             assert!(b.alive);
             let (lo, hi) = (c.start, c.start + u64::from(c.size));
@@ -1677,6 +1726,9 @@ impl Model {
     /// Drops every handle, revoked ones included: every host-owned backing
     /// must come back once.
     fn finish(&mut self) {
+        // Every block's view, whether it changed or not.
+        self.seen.clear();
+        self.check();
         for h in 0..self.handles.len() {
             match self.handles[h].state {
                 St::Live => {
@@ -1745,13 +1797,15 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
         process,
         ledger,
         guests,
-        backings: HashMap::new(),
+        backings: Map::default(),
         contents: Vec::new(),
         handles: Vec::new(),
         loans: Vec::new(),
         next_tag: 0,
         freed_tags: Vec::new(),
         abandoned: Vec::new(),
+        focus: Vec::new(),
+        seen: Map::default(),
     };
     if let Some((pages, offset)) = setup.storage {
         for g in 0..m.guests.len() {

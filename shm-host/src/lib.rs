@@ -9,9 +9,17 @@
 //! - [`ShmHost`], [`ShmCtx`], [`add_to_linker`]: the `exchange` interface,
 //!   in the style of wasmtime's own host extensions;
 //! - [`pubsub`]: topics, pools and bounded queues over the same blocks;
+//! - [`grants`] and [`watchdog`]: isolation the guests cannot negotiate:
+//!   who may publish or subscribe to what, CPU budgets and eviction;
 //! - [`link`]: runs components in stores of their own and links one's
-//!   imports to another's exports through the host, moving block handles;
+//!   imports to another's exports through the host, moving or lending
+//!   block handles;
+//! - [`command`] and [`topology`]: running a command component, and a
+//!   publish/subscribe topology of them, as the `shm-host` runner does;
 //! - [`proof`]: reads `/proc/self/maps` to show a guest page is a block's.
+//!
+//! Built on wasmtime 48, re-exported as [`wasmtime`] and [`wasmtime_wasi`].
+//! The runner's own dependencies are behind the default `cli` feature.
 //!
 //! ```no_run
 //! use shm_host::{ShmCtx, ShmHost, ShmView};
@@ -36,6 +44,9 @@
 
 pub mod bindings;
 pub mod command;
+mod ctx;
+mod errors;
+mod exchange;
 pub mod grants;
 pub mod guard;
 mod host;
@@ -50,11 +61,10 @@ pub mod topology;
 pub mod watchdog;
 pub use shm_rules as rules;
 
+pub use ctx::{PageBacking, ProofError, ShmCtx};
+pub use exchange::{add_to_linker, MemoryBlock, ShmView};
 pub use grants::Grants;
-pub use host::{
-    add_to_linker, page_size, MemoryBlock, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost,
-    ShmView,
-};
+pub use host::{page_size, ShmConfig, ShmHost, ENDED_KEPT};
 pub use rules::{Limits, ProcessLimits};
 pub use stats::{Statistics, Stats, StatsSnapshot};
 /// The wasmtime this crate is built on (48): use it rather than adding

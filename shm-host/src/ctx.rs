@@ -1,0 +1,468 @@
+//! [`ShmCtx`]: the per-store state of the `exchange` interface, one guest's
+//! view of the host, and what its operations do.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use crate::bindings::exchange::{Error, MemoryArea};
+use crate::errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
+use crate::pages::SharedPages;
+use crate::proof::{self, MapsEntry};
+use crate::rules::{
+    Access, BackingId, GuestId, HandleId, Ledger, LoanId, MemoryId, Placement, Release,
+};
+use crate::stats::{bump, Stats, StatsSnapshot};
+use crate::watchdog::Watchdog;
+use crate::{page_size, Grants, ShmHost, ENDED_KEPT};
+
+/// The per-store state of the `exchange` interface.
+///
+/// Dropping it (with its store) releases every handle the guest still held.
+pub struct ShmCtx {
+    host: ShmHost,
+    guest: GuestId,
+    name: String,
+    stats: Arc<Stats>,
+    grants: Grants,
+    watchdog: Arc<Watchdog>,
+}
+
+impl ShmCtx {
+    pub(crate) fn new(
+        host: ShmHost,
+        guest: GuestId,
+        name: String,
+        stats: Arc<Stats>,
+        watchdog: Arc<Watchdog>,
+    ) -> ShmCtx {
+        ShmCtx {
+            host,
+            guest,
+            name,
+            stats,
+            grants: Grants::none(),
+            watchdog,
+        }
+    }
+}
+
+impl std::fmt::Debug for ShmCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmCtx")
+            .field("name", &self.name)
+            .field("guest", &self.guest)
+            .finish()
+    }
+}
+
+impl Drop for ShmCtx {
+    fn drop(&mut self) {
+        // The store's memory is going away with it: release the guest's
+        // handles without touching that memory.
+        let freed = self.host.ledger().remove_guest(self.guest);
+        drop(freed);
+        let gone = self
+            .host
+            .0
+            .guests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.guest);
+        if let Some(e) = gone {
+            let mut ended = self.host.0.ended.lock().unwrap_or_else(|e| e.into_inner());
+            if ended.len() == ENDED_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back((self.guest, e.name, e.stats.snapshot()));
+        }
+    }
+}
+
+/// Where a proof of aliasing found a guest page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageBacking {
+    /// The `/proc/self/maps` line of the mapping holding the page.
+    pub maps: MapsEntry,
+    /// The block whose pages these are, if any: the mapping's file is that
+    /// block's memfd, at the page's offset in it.
+    pub block: Option<BackingId>,
+}
+
+/// Why a proof could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// The guest donated no storage, so its memory is unknown.
+    #[error("the guest has no known linear memory (it donated no storage)")]
+    NoMemory,
+    /// The address is outside the memory.
+    #[error("the address is outside the guest's linear memory")]
+    OutOfRange,
+    /// `/proc/self/maps` could not be read or lists no such mapping.
+    #[error("/proc/self/maps lists no mapping at that address")]
+    NotMapped,
+}
+
+impl ShmCtx {
+    /// The guest's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The guest's identity in the ledger.
+    pub fn guest(&self) -> GuestId {
+        self.guest
+    }
+
+    /// The host this context belongs to.
+    pub fn host(&self) -> &ShmHost {
+        &self.host
+    }
+
+    /// This guest's counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// This context with `grants` (topic authority) instead of its own.
+    pub fn with_grants(mut self, grants: Grants) -> ShmCtx {
+        self.grants = grants;
+        self
+    }
+
+    /// What this guest may publish and subscribe to.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// This guest's watchdog (time limits, eviction). Arm the guest's
+    /// store with it ([`Watchdog::arm`]): every store of an engine made with
+    /// [`ShmHost::engine_config`] needs it (epoch interruption is on).
+    pub fn watchdog(&self) -> &Arc<Watchdog> {
+        &self.watchdog
+    }
+
+    /// `Err` (a trap of the calling guest) once it was stopped.
+    pub(crate) fn alive(&self) -> wasmtime::Result<()> {
+        Ok(self.watchdog.check()?)
+    }
+
+    fn bump(&self, field: fn(&Stats) -> &AtomicU64, n: u64) {
+        bump(&self.stats, &self.host.0.totals, field, n);
+    }
+
+    fn fail<T>(&self, op: &str, e: impl Into<Error> + std::fmt::Display) -> Result<T, Error> {
+        tracing::debug!(guest = %self.name, "{op} failed: {e}");
+        self.bump(|s| &s.errors, 1);
+        Err(e.into())
+    }
+
+    /// Creates a zeroed block of `size` bytes owned by this guest.
+    pub fn create(&self, size: u32) -> Result<HandleId, Error> {
+        if size > MAX_BLOCK {
+            return self.fail("create", TooLarge);
+        }
+        let page = page_size();
+        let made = self.host.ledger().create(self.guest, size, || {
+            SharedPages::new(size as usize, page)
+                .map_err(|e| tracing::error!("creating a block of {size} bytes failed: {e}"))
+                .ok()
+        });
+        match made {
+            Ok(h) => {
+                self.bump(|s| &s.blocks_created, 1);
+                tracing::debug!(guest = %self.name, size, handle = h.0, "block created");
+                Ok(h)
+            }
+            Err(e) => self.fail("create", e),
+        }
+    }
+
+    /// Registers `len` bytes at host address `ptr` (inside this guest's
+    /// linear memory) as storage.
+    pub(crate) fn add_storage(&self, ptr: *const u8, len: usize) -> Result<(), Error> {
+        let Some((memory, offset)) = self.host.0.registry.find(ptr, len) else {
+            return self.fail("add-storage", ForeignMemory);
+        };
+        let len = u32::try_from(len).map_err(|_| Error::WrongSize)?;
+        match self
+            .host
+            .ledger()
+            .add_storage(self.guest, memory, offset, len)
+        {
+            Ok(()) => {
+                tracing::debug!(guest = %self.name, offset, len, "storage added");
+                Ok(())
+            }
+            Err(e) => self.fail("add-storage", e),
+        }
+    }
+
+    pub(crate) fn create_local(&self, ptr: *const u8, len: usize) -> Result<HandleId, Error> {
+        let Some((memory, offset)) = self.host.0.registry.find(ptr, len) else {
+            return self.fail("create-local", ForeignMemory);
+        };
+        let len = u32::try_from(len).map_err(|_| Error::WrongSize)?;
+        match self
+            .host
+            .ledger()
+            .create_local(self.guest, memory, offset, len)
+        {
+            Ok(h) => {
+                self.bump(|s| &s.blocks_created, 1);
+                Ok(h)
+            }
+            Err(e) => self.fail("create-local", e),
+        }
+    }
+
+    /// Attaches `handle` with `access` and carries out the placement.
+    pub fn attach(&self, handle: HandleId, access: Access) -> Result<MemoryArea, Error> {
+        let mut ledger = self.host.ledger();
+        let attached = match ledger.attach(self.guest, handle, access) {
+            Ok(a) => a,
+            Err(e) => {
+                drop(ledger);
+                return self.fail("attach", e);
+            }
+        };
+        if let Err(e) = self.host.place(&ledger, &attached.placement) {
+            ledger.abort_attach(handle);
+            drop(ledger);
+            tracing::error!(guest = %self.name, "attach could not map: {e}");
+            return self.fail("attach", PlaceFailed(e));
+        }
+        if self.host.0.config.verify_sharing {
+            let shared = self.host.verify_mapping(&ledger, &attached.placement);
+            match shared {
+                Some(true) => self.bump(|s| &s.verified, 1),
+                Some(false) => {
+                    tracing::error!(guest = %self.name, "an attached range is not the block's own pages");
+                    self.bump(|s| &s.verify_failures, 1);
+                }
+                None => {}
+            }
+        }
+        drop(ledger);
+        self.bump(|s| &s.attaches, 1);
+        match attached.placement {
+            Placement::Mapped { len, .. } => {
+                self.bump(|s| &s.maps, 1);
+                self.bump(|s| &s.bytes_mapped, u64::from(len));
+            }
+            Placement::Copied { len, .. } => {
+                self.bump(|s| &s.copies, 1);
+                self.bump(|s| &s.bytes_copied, u64::from(len));
+            }
+            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => {}
+        }
+        tracing::trace!(guest = %self.name, handle = handle.0, ?access, address = attached.address, size = attached.size, "attached");
+        Ok(MemoryArea {
+            address: attached.address,
+            size: attached.size,
+        })
+    }
+
+    /// Attaches `handle` read-only where its block already is: inside a
+    /// pool mapping of this guest ([`Access::Pool`]). Nothing is mapped.
+    pub fn attach_in_pool(&self, handle: HandleId) -> Result<MemoryArea, Error> {
+        let attached = self.host.ledger().attach_in_pool(self.guest, handle);
+        match attached {
+            Ok(a) => {
+                self.bump(|s| &s.attaches, 1);
+                self.bump(|s| &s.in_pool, 1);
+                Ok(MemoryArea {
+                    address: a.address,
+                    size: a.size,
+                })
+            }
+            Err(e) => self.fail("attach in pool", e),
+        }
+    }
+
+    /// Ends the attachment of `handle`.
+    pub fn detach(&self, handle: HandleId, consumed: u32) -> Result<(), Error> {
+        let mut ledger = self.host.ledger();
+        let release = match ledger.detach(self.guest, handle, consumed) {
+            Ok(r) => r,
+            Err(e) => {
+                drop(ledger);
+                return self.fail("detach", e);
+            }
+        };
+        self.release(&ledger, &release);
+        Ok(())
+    }
+
+    fn release(&self, ledger: &Ledger<SharedPages>, release: &Release) {
+        self.host.unplace(ledger, release);
+        self.bump(|s| &s.detaches, 1);
+        if release.copy_out > 0 {
+            self.bump(|s| &s.bytes_copied, u64::from(release.copy_out));
+        }
+    }
+
+    /// Drops `handle`, detaching it first if it is attached.
+    pub fn drop_handle(&self, handle: HandleId) -> Result<(), Error> {
+        let mut ledger = self.host.ledger();
+        let dropped = match ledger.drop_handle(handle) {
+            Ok(d) => d,
+            Err(_) => return Err(Error::Internal),
+        };
+        if let Some(release) = dropped.release {
+            self.release(&ledger, &release);
+        }
+        drop(ledger);
+        drop(dropped.freed);
+        Ok(())
+    }
+
+    /// Moves `handle`, which `holder` holds, to guest `to`; an attachment
+    /// it had is ended in `holder`'s memory first.
+    fn move_handle(&self, handle: HandleId, to: GuestId, holder: &ShmCtx) -> Result<(), Error> {
+        let mut ledger = self.host.ledger();
+        match ledger.transfer(handle, to) {
+            Ok(Some(release)) => {
+                holder.release(&ledger, &release);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                drop(ledger);
+                self.fail("transfer", e)
+            }
+        }
+    }
+
+    /// Moves `handle`, held by the broker's guest (never attached), here.
+    pub(crate) fn adopt_from(&self, handle: HandleId) -> Result<(), Error> {
+        self.move_handle(handle, self.guest, self)
+    }
+
+    /// Moves `handle`, held here, to guest `to`.
+    pub(crate) fn give_to(&self, handle: HandleId, to: GuestId) -> Result<(), Error> {
+        self.move_handle(handle, to, self)
+    }
+
+    /// A read-only handle to the same bytes, owned by this guest.
+    pub fn clone_handle(&self, handle: HandleId) -> Result<HandleId, Error> {
+        let r = self.host.ledger().clone_handle(handle, self.guest);
+        r.or_else(|e| self.fail("clone", e))
+    }
+
+    /// A partition of `handle`'s block.
+    pub fn partition(
+        &self,
+        handle: HandleId,
+        start: u32,
+        size: u32,
+        writable: bool,
+    ) -> Result<HandleId, Error> {
+        let r = self.host.ledger().partition(handle, start, size, writable);
+        r.or_else(|e| self.fail("create-partition", e))
+    }
+
+    /// Takes over `handle` from `from` (another store's context): the handle
+    /// moves here; an attachment it had is ended in `from`'s memory first.
+    pub fn adopt(&self, from: &ShmCtx, handle: HandleId) -> Result<(), Error> {
+        self.move_handle(handle, self.guest, from)
+    }
+
+    /// A new handle here with the rights of `handle`, for good (the host
+    /// handing out a block it holds).
+    pub fn alias(&self, handle: HandleId) -> Result<HandleId, Error> {
+        let r = self.host.ledger().alias(handle, self.guest);
+        r.or_else(|e| self.fail("alias", e))
+    }
+
+    /// A new handle here with the rights of `handle` (which another store
+    /// holds) for one call: what a borrowed handle becomes when a call
+    /// crosses stores. End the loan with [`ShmHost::end_loan`] when the call
+    /// returns.
+    pub fn lend(&self, handle: HandleId) -> Result<(HandleId, LoanId), Error> {
+        let r = self.host.ledger().lend(handle, self.guest);
+        r.or_else(|e| self.fail("lend", e))
+    }
+
+    /// The size of `handle`'s block.
+    pub fn size(&self, handle: HandleId) -> Result<u32, Error> {
+        self.host.ledger().size(handle).map_err(|_| Error::Internal)
+    }
+
+    /// Storage needed for one attachment of `handle`.
+    pub fn minimum_size(&self, handle: HandleId) -> Result<u32, Error> {
+        self.host
+            .ledger()
+            .minimum_size(handle)
+            .map_err(|_| Error::Internal)
+    }
+
+    /// Storage needed for `count` attachments of up to `size` bytes.
+    pub fn optimum_size(&self, count: u32, size: u32) -> u32 {
+        self.host.ledger().optimum_size(count, size)
+    }
+
+    /// Reads the valid bytes of `handle`'s block (a copy, for embedders and
+    /// tests). Fails with `busy` while the block is attached for writing.
+    pub fn read_valid(&self, handle: HandleId) -> Result<Vec<u8>, Error> {
+        let ledger = self.host.ledger();
+        if ledger.write_attached(handle).map_err(|_| Error::Internal)? {
+            return Err(Error::Busy);
+        }
+        let (from, len) = ledger.valid_range(handle).map_err(|_| Error::Internal)?;
+        let (_, start, pages) = ledger.backing_of(handle).map_err(|_| Error::Internal)?;
+        let pages = pages.ok_or(Error::WrongMemory)?;
+        let mut out = vec![0; len as usize];
+        if pages.read(start + u64::from(from), &mut out) {
+            Ok(out)
+        } else {
+            Err(Error::Internal)
+        }
+    }
+
+    /// Proof of aliasing: what backs the page at guest `address` of this
+    /// guest's memory, read from `/proc/self/maps` and matched against the
+    /// memfds of live blocks.
+    pub fn page_backing(&self, address: u32) -> Result<PageBacking, ProofError> {
+        let ledger = self.host.ledger();
+        let memory: MemoryId = ledger
+            .storage_memory(self.guest)
+            .ok()
+            .flatten()
+            .ok_or(ProofError::NoMemory)?;
+        let host_addr = self
+            .host
+            .0
+            .registry
+            .host_address(memory, address)
+            .ok_or(ProofError::OutOfRange)?;
+        let maps = proof::mapping_at(host_addr).ok_or(ProofError::NotMapped)?;
+        let page_offset = maps.offset + (host_addr - maps.start) as u64;
+        let block = ledger.find_backing(|pages| {
+            pages.inode() == maps.inode
+                && page_offset < pages.len().div_ceil(page_size()) as u64 * page_size() as u64
+        });
+        Ok(PageBacking { maps, block })
+    }
+
+    /// The host address of guest `address` in this guest's memory, for
+    /// diagnostics (`None` when the guest donated no storage yet).
+    pub fn host_address(&self, address: u32) -> Option<usize> {
+        let memory = self
+            .host
+            .ledger()
+            .storage_memory(self.guest)
+            .ok()
+            .flatten()?;
+        self.host.0.registry.host_address(memory, address)
+    }
+
+    /// The block (backing) `handle` names.
+    pub fn backing_id(&self, handle: HandleId) -> Result<BackingId, Error> {
+        Ok(self
+            .host
+            .ledger()
+            .backing_of(handle)
+            .map_err(|_| Error::Internal)?
+            .0)
+    }
+}
