@@ -14,20 +14,77 @@
 //! parameters).
 //!
 //! Generic types are not supported.
+//!
+//! The generated code names the crate `::flat_layout`. Where it is reached
+//! through another crate (`shm_guest::flat_layout`), say so:
+//! `#[flat(crate = "shm_guest::flat_layout")]`.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote};
 use syn::{parse_macro_input, Data, DeriveInput, Fields, Ident};
 
 /// Derives `flat_layout::Flat` and a view type `<Name>View<'a, I>`.
-#[proc_macro_derive(Flat)]
+#[proc_macro_derive(Flat, attributes(flat))]
 pub fn derive_flat(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    match expand(&input) {
+    let expanded = crate_path(&input).and_then(|path| {
+        let tokens = expand(&input)?;
+        Ok(match path {
+            Some(path) => renamed(tokens, &quote!(#path)),
+            None => tokens,
+        })
+    });
+    match expanded {
         Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// The path given by `#[flat(crate = "...")]`, if any.
+fn crate_path(input: &DeriveInput) -> syn::Result<Option<syn::Path>> {
+    let mut path = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("flat")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                path = Some(lit.parse::<syn::Path>()?);
+                Ok(())
+            } else {
+                Err(meta.error("expected `crate = \"path::to::flat_layout\"`"))
+            }
+        })?;
+    }
+    Ok(path)
+}
+
+/// `tokens` with every `::flat_layout` replaced by `path`.
+fn renamed(tokens: TokenStream2, path: &TokenStream2) -> TokenStream2 {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = TokenStream2::new();
+    let mut i = 0;
+    while i < trees.len() {
+        let is_colon = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == ':');
+        if i + 2 < trees.len()
+            && is_colon(&trees[i])
+            && is_colon(&trees[i + 1])
+            && matches!(&trees[i + 2], TokenTree::Ident(id) if id == "flat_layout")
+        {
+            out.extend(path.clone());
+            i += 3;
+            continue;
+        }
+        match &trees[i] {
+            TokenTree::Group(g) => {
+                let mut group = proc_macro2::Group::new(g.delimiter(), renamed(g.stream(), path));
+                group.set_span(g.span());
+                out.extend([TokenTree::Group(group)]);
+            }
+            other => out.extend([other.clone()]),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {

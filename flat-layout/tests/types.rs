@@ -400,3 +400,28 @@ fn aliasing_headers_cannot_multiply_validation_work() {
     let view = validate::<Vec<Vec<String>>, u32>(&single).unwrap();
     assert_eq!(view.get(0).unwrap().len(), n as usize);
 }
+
+/// The flat format reached under another path, as through a crate that
+/// re-exports it.
+mod reexported {
+    pub use ::flat_layout as renamed;
+}
+
+#[derive(flat_layout_derive::Flat, Debug, Clone, PartialEq)]
+#[flat(crate = "crate::reexported::renamed")]
+struct ThroughAnotherPath {
+    n: u32,
+    words: Vec<String>,
+}
+
+#[test]
+fn the_derive_can_name_the_crate_through_another_path() {
+    let value = ThroughAnotherPath {
+        n: 7,
+        words: vec!["a".into(), "bc".into()],
+    };
+    let bytes = flat_layout::to_vec::<u16, _>(&value).unwrap();
+    let view = flat_layout::validate::<ThroughAnotherPath, u16>(&bytes).unwrap();
+    assert_eq!(view.n(), 7);
+    assert!(view.words().iter().eq(["a", "bc"]));
+}

@@ -72,6 +72,11 @@ pub mod raw {
 }
 
 pub mod pubsub;
+#[cfg(feature = "typed")]
+pub mod typed;
+/// The flat format typed topics use (the version this crate is built with).
+#[cfg(feature = "typed")]
+pub use flat_layout;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::block_on;

@@ -151,6 +151,26 @@ impl Publisher {
         Ok((Block::from_raw(raw), bytes))
     }
 
+    /// A free pool block, waiting up to `timeout` for subscribers to give
+    /// one back (`PoolExhausted` after that). Waits with short sleeps that
+    /// grow to a millisecond.
+    pub fn allocate_within(
+        &self,
+        timeout: core::time::Duration,
+    ) -> Result<(Block, u32), PubSubError> {
+        let started = std::time::Instant::now();
+        let mut pause = core::time::Duration::from_micros(20);
+        loop {
+            match self.allocate() {
+                Err(PubSubError::PoolExhausted) if started.elapsed() < timeout => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(core::time::Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends `block` to every subscriber. The block must be detached, and
     /// the only writable handle of its bytes (no writable partition left).
     pub fn publish(&self, block: Block) -> Result<(), PubSubError> {
