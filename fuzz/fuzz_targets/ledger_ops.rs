@@ -24,9 +24,11 @@
 //!   gets a write or exclusive-read attachment, and a detach, abort, drop
 //!   or transfer through it leaves the valid bytes of every handle of its
 //!   block unchanged;
-//! - `other_writers` counts the other live writable handles of the block,
-//!   `holders` and `handles_of_block` the live handles that are not pool
-//!   mappings;
+//! - `other_writers` counts the other live writable handles of the block
+//!   (asked of every live handle), `holders` and `handles_of_block` the
+//!   live handles that are not pool mappings (asked whenever the model's
+//!   answer changed or the operation named the block, and of every block at
+//!   the end);
 //! - loans: a lent alias and everything derived from any handle of the loan
 //!   (clones, partitions, aliases, further loans, wherever transferred)
 //!   belongs to it; ending it (or revoking a guest) revokes exactly those
@@ -294,6 +296,9 @@ impl Hasher for IdHasher {
     }
 }
 
+/// Model handles and what the ledger says their valid range is.
+type ValidRanges = Vec<(usize, Result<(u32, u32), UnknownHandle>)>;
+
 /// What the ledger must say of a block: live handles that are not pool
 /// mappings (`handles_of_block`), and the guests holding them (`holders`).
 type BlockView = (usize, Vec<GuestId>);
@@ -410,8 +415,8 @@ impl Model {
         let end = c.start + u64::from(c.size);
         b.tag.is_some()
             && self.visible(h, access) > 0
-            && c.start % page == 0
-            && (end % page == 0 || end == b.len)
+            && c.start.is_multiple_of(page)
+            && (end.is_multiple_of(page) || end == b.len)
     }
 
     fn new_handle(
@@ -593,7 +598,7 @@ impl Model {
 
     /// The ledger's valid range of every other live handle of `h`'s block,
     /// when `h` is a live read-only handle (which must change none of them).
-    fn read_only_snapshot(&self, h: usize) -> Vec<(usize, Result<(u32, u32), UnknownHandle>)> {
+    fn read_only_snapshot(&self, h: usize) -> ValidRanges {
         let mh = &self.handles[h];
         if mh.state != St::Live || mh.writable {
             return Vec::new();
@@ -601,15 +606,13 @@ impl Model {
         let backing = self.contents[mh.content].backing;
         (0..self.handles.len())
             .filter(|&i| {
-                i != h
-                    && self.live(i)
-                    && self.contents[self.handles[i].content].backing == backing
+                i != h && self.live(i) && self.contents[self.handles[i].content].backing == backing
             })
             .map(|i| (i, self.ledger.valid_range(self.handles[i].id)))
             .collect()
     }
 
-    fn check_unchanged(&self, before: &[(usize, Result<(u32, u32), UnknownHandle>)], what: &str) {
+    fn check_unchanged(&self, before: &ValidRanges, what: &str) {
         for (i, v) in before {
             if self.live(*i) {
                 assert_eq!(
@@ -998,7 +1001,10 @@ impl Model {
                         let src = &self.handles[h];
                         assert_eq!(src.state, St::Live, "{kind:?} of a {:?} handle", src.state);
                         assert!(self.guests[to].alive, "{kind:?} to a removed guest");
-                        assert!(!self.handle_limit_reached(to), "{kind:?} past the handle limit");
+                        assert!(
+                            !self.handle_limit_reached(to),
+                            "{kind:?} past the handle limit"
+                        );
                         // A clone is read-only; an alias or a loan has its
                         // source's rights, never more.
                         let writable = kind != Derive::Clone && src.writable;
@@ -1475,11 +1481,11 @@ impl Model {
         assert_eq!(self.ledger.live_handles(), alive);
         let blocks = self.backings.values().filter(|b| b.alive).count();
         assert_eq!(self.ledger.live_blocks(), blocks);
-        let mut seen = self.freed_tags.clone();
-        seen.sort_unstable();
-        let n = seen.len();
-        seen.dedup();
-        assert_eq!(n, seen.len(), "a backing returned twice");
+        let mut returned = self.freed_tags.clone();
+        returned.sort_unstable();
+        let n = returned.len();
+        returned.dedup();
+        assert_eq!(n, returned.len(), "a backing returned twice");
 
         // Limits: handles (revoked ones included), blocks, bytes, mappings.
         let mut held = vec![0usize; self.guests.len()];
@@ -1526,13 +1532,16 @@ impl Model {
         );
         for l in &self.loans {
             if let Some(p) = l.parent {
-                assert!(!(self.loans[p].ended && !l.ended), "a loan outlived its parent");
+                assert!(
+                    !(self.loans[p].ended && !l.ended),
+                    "a loan outlived its parent"
+                );
             }
         }
 
-        // Per block: writable handles, handles that are not pool mappings,
-        // and the guests holding those.
-        // (writers, a live handle, view)
+        // Per block: its writable handles, one live handle (to ask the
+        // ledger through) and its view (handles that are not pool mappings,
+        // and the guests holding those).
         let mut per_block: Map<BackingId, (u32, HandleId, BlockView)> = Map::default();
         for h in self.handles.iter().filter(|h| h.state == St::Live) {
             let e = per_block
@@ -1757,7 +1766,10 @@ impl Model {
                     self.check_abandoned();
                 }
                 St::Revoked => {
-                    let d = self.ledger.drop_handle(self.handles[h].id).expect("revoked");
+                    let d = self
+                        .ledger
+                        .drop_handle(self.handles[h].id)
+                        .expect("revoked");
                     assert!(d.release.is_none() && d.freed.is_none());
                     self.handles[h].state = St::Gone;
                 }

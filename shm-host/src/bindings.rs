@@ -6,7 +6,7 @@
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "wit",
         world: "zero-copy:shm/pub-sub-guest",
     });
 }

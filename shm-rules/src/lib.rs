@@ -41,6 +41,11 @@ use std::collections::{BTreeMap, HashMap};
 
 pub mod queue;
 
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Identifies a guest (one store, one linear memory in the normal case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GuestId(pub u64);

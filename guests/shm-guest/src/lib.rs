@@ -37,7 +37,7 @@ static DONATED: AtomicBool = AtomicBool::new(false);
 #[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "zero-copy:shm/pub-sub-guest",
     });
 }
