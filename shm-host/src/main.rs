@@ -18,7 +18,14 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A wasmtime host with zero-copy memory blocks shared between components"
+    about = "A wasmtime host with zero-copy memory blocks shared between components",
+    after_help = "Examples:
+  shm-host run --stats --link minimal_impl.wasm minimal-main.wasm
+  shm-host pubsub --stats --publisher pubsub-publisher.wasm \\
+      --subscriber pubsub-subscriber.wasm --subscriber pubsub-subscriber.wasm
+
+Logs go to stderr: warnings (refusals, evictions) by default; more with
+RUST_LOG=shm_host=debug (every refused operation) or RUST_LOG=trace."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -286,8 +286,14 @@ impl Topology {
                     record(&mut ended, end, true);
                 }
                 Err(_) if Instant::now() >= deadline => {
+                    let topics = if self.topics.is_empty() {
+                        "any topic".to_string()
+                    } else {
+                        self.topics.join(", ")
+                    };
                     tracing::warn!(
-                        "not every subscriber subscribed within {:?}; starting the publisher anyway",
+                        "not every subscriber ({}) subscribed to {topics} within {:?}; starting the publisher anyway",
+                        waiting.join(", "),
                         self.timeout
                     );
                     break;
