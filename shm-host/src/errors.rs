@@ -4,77 +4,49 @@
 use crate::bindings::exchange::Error;
 use crate::memory::MapError;
 use crate::rules::{
-    AttachError, CreateError, DetachError, HandleError, PartitionError, StorageError,
+    AttachError, CreateError, DetachError, ExchangeError, HandleError, PartitionError, StorageError,
 };
 
-impl From<CreateError> for Error {
-    fn from(e: CreateError) -> Self {
+impl From<ExchangeError> for Error {
+    fn from(e: ExchangeError) -> Self {
         match e {
-            CreateError::LimitExceeded => Error::LimitExceeded,
-            CreateError::Backing | CreateError::UnknownGuest => Error::Internal,
+            ExchangeError::NoStorage => Error::NoStorage,
+            ExchangeError::Busy => Error::Busy,
+            ExchangeError::WrongSize => Error::WrongSize,
+            ExchangeError::NotAttached => Error::NotAttached,
+            ExchangeError::AlreadyAttached => Error::AlreadyAttached,
+            ExchangeError::ReadOnly => Error::ReadOnly,
+            ExchangeError::OverlappingStorage => Error::OverlappingStorage,
+            ExchangeError::LimitExceeded => Error::LimitExceeded,
+            ExchangeError::AmbiguousMemory => Error::AmbiguousMemory,
+            ExchangeError::ForeignMemory => Error::ForeignMemory,
+            ExchangeError::WrongMemory => Error::WrongMemory,
+            ExchangeError::Internal => Error::Internal,
+            ExchangeError::Revoked => Error::Revoked,
         }
     }
 }
 
-impl From<StorageError> for Error {
-    fn from(e: StorageError) -> Self {
-        match e {
-            StorageError::Overlapping => Error::OverlappingStorage,
-            StorageError::LimitExceeded => Error::LimitExceeded,
-            StorageError::UnknownGuest => Error::Internal,
+/// Each refusal of the rules, through [`ExchangeError`] (mapped once, in
+/// `shm-rules`, for the host and the native backend alike).
+macro_rules! through_exchange_error {
+    ($($e:ty),*) => {$(
+        impl From<$e> for Error {
+            fn from(e: $e) -> Self {
+                ExchangeError::from(e).into()
+            }
         }
-    }
+    )*};
 }
 
-impl From<AttachError> for Error {
-    fn from(e: AttachError) -> Self {
-        match e {
-            AttachError::NoStorage => Error::NoStorage,
-            AttachError::Busy => Error::Busy,
-            AttachError::AlreadyAttached => Error::AlreadyAttached,
-            AttachError::ReadOnly => Error::ReadOnly,
-            AttachError::AmbiguousMemory => Error::AmbiguousMemory,
-            AttachError::WrongMemory => Error::WrongMemory,
-            AttachError::NotMapped => Error::NoStorage,
-            AttachError::LimitExceeded => Error::LimitExceeded,
-            AttachError::Revoked => Error::Revoked,
-            AttachError::Unknown => Error::Internal,
-        }
-    }
-}
-
-impl From<DetachError> for Error {
-    fn from(e: DetachError) -> Self {
-        match e {
-            DetachError::NotAttached => Error::NotAttached,
-            DetachError::WrongSize => Error::WrongSize,
-            DetachError::Revoked => Error::Revoked,
-            DetachError::Unknown => Error::Internal,
-        }
-    }
-}
-
-impl From<PartitionError> for Error {
-    fn from(e: PartitionError) -> Self {
-        match e {
-            PartitionError::WrongSize => Error::WrongSize,
-            PartitionError::ReadOnly => Error::ReadOnly,
-            PartitionError::LimitExceeded => Error::LimitExceeded,
-            PartitionError::Revoked => Error::Revoked,
-            PartitionError::Unknown => Error::Internal,
-        }
-    }
-}
-
-impl From<HandleError> for Error {
-    fn from(e: HandleError) -> Self {
-        match e {
-            HandleError::LimitExceeded => Error::LimitExceeded,
-            HandleError::Revoked => Error::Revoked,
-            HandleError::Unknown | HandleError::UnknownGuest => Error::Internal,
-        }
-    }
-}
+through_exchange_error!(
+    CreateError,
+    StorageError,
+    AttachError,
+    DetachError,
+    PartitionError,
+    HandleError
+);
 
 /// The largest block a guest may create: its linear memory is 4 GiB.
 pub(crate) const MAX_BLOCK: u32 = u32::MAX - (1 << 16);

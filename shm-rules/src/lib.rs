@@ -39,7 +39,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod exchange_error;
 pub mod queue;
+
+pub use exchange_error::ExchangeError;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]
@@ -649,14 +652,8 @@ impl<B> Ledger<B> {
     /// undoing their placements (there is no memory left to undo them in).
     /// Returns the backings freed.
     pub fn remove_guest(&mut self, guest: GuestId) -> Vec<B> {
-        let owned: Vec<HandleId> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| h.owner == guest)
-            .map(|(&id, _)| id)
-            .collect();
         let mut freed = Vec::new();
-        for id in owned {
+        for id in self.handles_held_by(guest) {
             if let Ok(dropped) = self.drop_handle(id) {
                 freed.extend(dropped.freed);
             }
@@ -1046,13 +1043,17 @@ impl<B> Ledger<B> {
     /// Revokes every handle `guest` holds (a guest evicted for stalling
     /// others): what to undo in its memory, and the backings freed.
     pub fn revoke_guest(&mut self, guest: GuestId) -> Vec<(GuestId, Dropped<B>)> {
-        let owned: Vec<HandleId> = self
-            .handles
+        let owned = self.handles_held_by(guest);
+        owned.into_iter().filter_map(|h| self.revoke(h)).collect()
+    }
+
+    /// The live handles `guest` holds.
+    fn handles_held_by(&self, guest: GuestId) -> Vec<HandleId> {
+        self.handles
             .iter()
             .filter(|(_, h)| h.owner == guest)
             .map(|(&id, _)| id)
-            .collect();
-        owned.into_iter().filter_map(|h| self.revoke(h)).collect()
+            .collect()
     }
 
     /// Drops live `handle` but remembers it as revoked for its owner.

@@ -1,90 +1,12 @@
 //! The native `exchange` interface: the same items as the generated
 //! bindings of `zero-copy:shm/exchange`.
 
-use shm_rules::{Access, AttachError, DetachError, HandleError, HandleId, PartitionError};
+use shm_rules::{Access, HandleId};
 
 use super::native;
 
-/// Why an operation failed (the WIT `error`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Error {
-    /// No free storage can hold the attachment.
-    NoStorage,
-    /// A conflicting attachment exists.
-    Busy,
-    /// A size or range is out of bounds.
-    WrongSize,
-    /// Detach without attach.
-    NotAttached,
-    /// The handle is already attached.
-    AlreadyAttached,
-    /// A write through a read-only handle.
-    ReadOnly,
-    /// Storage overlaps earlier storage.
-    OverlappingStorage,
-    /// A limit would be exceeded.
-    LimitExceeded,
-    /// The memory is ambiguous.
-    AmbiguousMemory,
-    /// The memory is not the host's.
-    ForeignMemory,
-    /// A local block attached elsewhere.
-    WrongMemory,
-    /// The host failed.
-    Internal,
-    /// The handle was revoked.
-    Revoked,
-}
-
-impl From<AttachError> for Error {
-    fn from(e: AttachError) -> Self {
-        match e {
-            AttachError::NoStorage => Error::NoStorage,
-            AttachError::Busy => Error::Busy,
-            AttachError::AlreadyAttached => Error::AlreadyAttached,
-            AttachError::ReadOnly => Error::ReadOnly,
-            AttachError::AmbiguousMemory => Error::AmbiguousMemory,
-            AttachError::WrongMemory => Error::WrongMemory,
-            AttachError::NotMapped => Error::NoStorage,
-            AttachError::LimitExceeded => Error::LimitExceeded,
-            AttachError::Revoked => Error::Revoked,
-            AttachError::Unknown => Error::Internal,
-        }
-    }
-}
-
-impl From<DetachError> for Error {
-    fn from(e: DetachError) -> Self {
-        match e {
-            DetachError::NotAttached => Error::NotAttached,
-            DetachError::WrongSize => Error::WrongSize,
-            DetachError::Revoked => Error::Revoked,
-            DetachError::Unknown => Error::Internal,
-        }
-    }
-}
-
-impl From<PartitionError> for Error {
-    fn from(e: PartitionError) -> Self {
-        match e {
-            PartitionError::WrongSize => Error::WrongSize,
-            PartitionError::ReadOnly => Error::ReadOnly,
-            PartitionError::LimitExceeded => Error::LimitExceeded,
-            PartitionError::Revoked => Error::Revoked,
-            PartitionError::Unknown => Error::Internal,
-        }
-    }
-}
-
-impl From<HandleError> for Error {
-    fn from(e: HandleError) -> Self {
-        match e {
-            HandleError::LimitExceeded => Error::LimitExceeded,
-            HandleError::Revoked => Error::Revoked,
-            HandleError::Unknown | HandleError::UnknownGuest => Error::Internal,
-        }
-    }
-}
+/// Why an operation failed (the WIT `error`): the rules' own mapping.
+pub use shm_rules::ExchangeError as Error;
 
 /// How to attach a block (the WIT `attach-flags`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

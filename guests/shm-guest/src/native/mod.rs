@@ -92,10 +92,7 @@ impl Native {
     pub(crate) fn create(&self, size: u32) -> Result<HandleId, exchange::Error> {
         self.ledger()
             .create(self.guest, size, || Some(Bytes::new(size as usize)))
-            .map_err(|e| match e {
-                shm_rules::CreateError::LimitExceeded => exchange::Error::LimitExceeded,
-                _ => exchange::Error::Internal,
-            })
+            .map_err(exchange::Error::from)
     }
 
     /// Attaches `handle` and returns its visible bytes.
