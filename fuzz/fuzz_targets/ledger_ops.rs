@@ -38,9 +38,10 @@
 //!   and query with the `Revoked` error (never `Unknown`, never success)
 //!   until it is dropped, still counts against its owner's handle limit,
 //!   and its drop releases nothing;
-//! - a write attachment that ends without a detach (drop, transfer, abort,
-//!   revocation, removal of its guest) leaves every overlapping handle of
-//!   its block with no valid bytes;
+//! - a non-empty write attachment that ends without a detach (drop,
+//!   transfer, revocation, removal of its guest) leaves every overlapping
+//!   handle of its block with no valid bytes; an aborted attach (its
+//!   placement never carried out) changes nothing;
 //! - limits: per-guest blocks, bytes and handles (revoked ones included);
 //!   live mappings per guest within its `max_mappings`, over all guests
 //!   within the process's, live host-owned blocks within the process's
@@ -450,6 +451,12 @@ impl Model {
     /// Ends the model attachment of handle `h`; `consumed` as for detach,
     /// `None` when it ends without a detach.
     fn end(&mut self, h: usize, consumed: Option<u32>) -> Option<MAttach> {
+        self.end_as(h, consumed, false)
+    }
+
+    /// As [`Self::end`]; `aborted`: the placement was never carried out, so
+    /// nothing was written and nothing is abandoned.
+    fn end_as(&mut self, h: usize, consumed: Option<u32>, aborted: bool) -> Option<MAttach> {
         let a = self.handles[h].att.take()?;
         let ci = self.handles[h].content;
         match consumed {
@@ -464,9 +471,14 @@ impl Model {
                     Access::ReadShared | Access::Pool => {}
                 }
             }
-            None if a.access == Access::Write => {
+            None if a.access == Access::Write && !aborted && {
+                let (lo, hi) = self.range(ci);
+                hi > lo
+            } =>
+            {
                 // Abandoned: nothing written is valid, for any content of
-                // the block that overlaps it.
+                // the block that overlaps it (an empty attachment wrote
+                // nothing).
                 let (lo, hi) = self.range(ci);
                 let backing = self.contents[ci].backing;
                 for c in self.contents.iter_mut().filter(|c| c.backing == backing) {
@@ -1278,7 +1290,7 @@ impl Model {
                 // A revoked or unknown handle has nothing to abort.
                 self.ledger.abort_attach(self.handles[h].id);
                 if self.live(h) {
-                    self.end(h, None);
+                    self.end_as(h, None, true);
                 }
                 self.check_unchanged(&before, "an abort");
             }

@@ -556,6 +556,18 @@ impl Guest {
     }
 }
 
+/// How an attachment ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// `detach(consumed)`.
+    Detached(u32),
+    /// Without a detach (the handle dropped, moved or revoked): a write
+    /// commits nothing.
+    Abandoned,
+    /// Its placement was never carried out: nothing happened.
+    Aborted,
+}
+
 /// Rounds `n` up to a multiple of `page`.
 pub fn round_up(n: u64, page: u64) -> u64 {
     n.div_ceil(page) * page
@@ -1121,7 +1133,7 @@ impl<B> Ledger<B> {
         if !self.charge_handle(to) {
             return Err(HandleError::LimitExceeded);
         }
-        let release = self.end_attachment(handle, None);
+        let release = self.end_attachment(handle, Ending::Abandoned);
         if let Some(g) = self.guests.get_mut(&from) {
             g.handles -= 1;
         }
@@ -1357,9 +1369,10 @@ impl<B> Ledger<B> {
         }
     }
 
-    /// Undoes an attach whose placement could not be carried out.
+    /// Undoes an attach whose placement could not be carried out (nothing
+    /// was written: the valid bytes stay).
     pub fn abort_attach(&mut self, handle: HandleId) {
-        self.end_attachment(handle, None);
+        self.end_attachment(handle, Ending::Aborted);
     }
 
     /// Attaches `handle` for `guest` read-only and shared, in place: its
@@ -1439,13 +1452,16 @@ impl<B> Ledger<B> {
             return Err(DetachError::WrongSize);
         }
         Ok(self
-            .end_attachment(handle, Some(consumed))
+            .end_attachment(handle, Ending::Detached(consumed))
             .expect("attached"))
     }
 
-    /// Ends an attachment. `consumed` is `None` when the handle goes away
-    /// without a detach (drop, transfer): the valid bytes stay as they were.
-    fn end_attachment(&mut self, handle: HandleId, consumed: Option<u32>) -> Option<Release> {
+    /// Ends an attachment (see [`Ending`]).
+    fn end_attachment(&mut self, handle: HandleId, ending: Ending) -> Option<Release> {
+        let consumed = match ending {
+            Ending::Detached(n) => Some(n),
+            Ending::Abandoned | Ending::Aborted => None,
+        };
         let h = self.handles.get_mut(&handle)?;
         let a = h.attachment.take()?;
         let c = self.contents.get_mut(&h.content).expect("live");
@@ -1475,9 +1491,10 @@ impl<B> Ledger<B> {
         }
         let backing = c.backing;
         let owner = h.owner;
-        if consumed.is_none() && a.access == Access::Write {
+        if ending == Ending::Abandoned && a.access == Access::Write && a.hi > a.lo {
             // Abandoned without a commit (mapped or copied alike): whatever
-            // was written is not valid for anyone.
+            // was written is not valid for anyone. (An empty attachment
+            // wrote nothing.)
             for id in &self.backings[&backing].contents {
                 let c = self.contents.get_mut(id).expect("listed");
                 if c.start < a.hi.max(a.lo + 1) && a.lo < c.start + u64::from(c.size).max(1) {
@@ -1559,7 +1576,7 @@ impl<B> Ledger<B> {
             });
         }
         self.handle(handle)?;
-        let release = self.end_attachment(handle, None);
+        let release = self.end_attachment(handle, Ending::Abandoned);
         let h = self.handles.remove(&handle).expect("checked");
         if let Some(g) = self.guests.get_mut(&h.owner) {
             g.handles -= 1;

@@ -549,3 +549,21 @@ fn an_evicted_guest_loses_every_handle_it_held() {
     assert_eq!(l.detach(b, c2, 0), Err(DetachError::Revoked));
     l.check_invariants().unwrap();
 }
+
+#[test]
+fn an_aborted_or_empty_write_leaves_the_valid_bytes() {
+    let (mut l, a, _) = two_guests();
+    let block = l.create(a, 2 * PAGE, || Some(())).unwrap();
+    l.attach(a, block, Access::Write).unwrap();
+    l.detach(a, block, 100).unwrap();
+    // A placement that could not be carried out wrote nothing.
+    l.attach(a, block, Access::Write).unwrap();
+    l.abort_attach(block);
+    assert_eq!(l.valid_range(block).unwrap(), (0, 100));
+    // An empty writable partition, abandoned, wrote nothing either.
+    let empty = l.partition(block, 50, 0, true).unwrap();
+    l.attach(a, empty, Access::Write).unwrap();
+    l.drop_handle(empty).unwrap();
+    assert_eq!(l.valid_range(block).unwrap(), (0, 100));
+    l.check_invariants().unwrap();
+}
