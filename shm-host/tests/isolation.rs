@@ -68,8 +68,10 @@ fn honest_got_everything(stdout: &str, name: &str) {
     );
 }
 
-#[test]
-fn a_reader_cannot_consume_or_shut_out_the_others() {
+/// Runs the honest publisher to the honest subscriber and the red-team
+/// subscriber `attack`; checks the run succeeded; returns stdout and
+/// stderr.
+fn beside_an_honest_subscriber(attack: &str) -> (String, String) {
     let out = shm_host(&[
         "pubsub",
         "--publisher",
@@ -77,12 +79,18 @@ fn a_reader_cannot_consume_or_shut_out_the_others() {
         "--subscriber",
         "@pubsub-subscriber",
         "--subscriber",
-        &red_team("consume"),
+        &red_team(attack),
         "--subscriber-arg",
         "numbers",
     ]);
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(out.status.success(), "{attack}: {stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn a_reader_cannot_consume_or_shut_out_the_others() {
+    let (stdout, _) = beside_an_honest_subscriber("consume");
     honest_got_everything(&stdout, "pubsub-subscriber#1");
     // Two attempts per message: an exclusive read, a consuming detach.
     assert_eq!(refusals(&stdout), 40, "{stdout}");
@@ -119,19 +127,7 @@ fn a_publisher_cannot_change_a_published_message() {
 
 #[test]
 fn only_the_granted_publisher_publishes() {
-    let out = shm_host(&[
-        "pubsub",
-        "--publisher",
-        "@pubsub-publisher",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber",
-        &red_team("squat"),
-        "--subscriber-arg",
-        "numbers",
-    ]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = beside_an_honest_subscriber("squat");
     assert_eq!(refusals(&stdout), 2, "{stdout}");
     honest_got_everything(&stdout, "pubsub-subscriber#1");
     assert!(stderr.contains("not permitted to publish"), "{stderr}");
