@@ -332,12 +332,12 @@ impl ShmHost {
     /// call traps with the reason. Returns `false` if the guest was already
     /// stopped or is gone.
     pub fn evict(&self, guest: GuestId, reason: String) -> bool {
-        let (name, stats, watchdog) = {
+        let (name, watchdog) = {
             let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
             let Some(e) = guests.get(&guest) else {
                 return false;
             };
-            (e.name.clone(), e.stats.clone(), e.watchdog.clone())
+            (e.name.clone(), e.watchdog.clone())
         };
         if !watchdog.evict(reason.clone()) {
             return false;
@@ -346,41 +346,48 @@ impl ShmHost {
         for h in self.0.broker.leave_all(guest) {
             self.drop_detached(h);
         }
-        let revoked = self.ledger().revoke_guest(guest);
-        self.undo_revoked(revoked, |_| Some(stats.clone()));
+        let mut ledger = self.ledger();
+        let revoked = ledger.revoke_guest(guest);
+        self.undo_revoked(ledger, revoked);
         true
     }
 
     /// Ends `loan`: everything derived from it is revoked, in whichever
     /// guest holds it.
     pub fn end_loan(&self, loan: LoanId) {
-        let revoked = self.ledger().end_loan(loan);
-        let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
-        let stats: HashMap<GuestId, Arc<Stats>> =
-            guests.iter().map(|(g, e)| (*g, e.stats.clone())).collect();
-        drop(guests);
-        self.undo_revoked(revoked, |g| stats.get(&g).cloned());
+        let mut ledger = self.ledger();
+        let revoked = ledger.end_loan(loan);
+        self.undo_revoked(ledger, revoked);
     }
 
-    /// Undoes the placements of revoked handles and counts them.
+    /// Undoes the placements of revoked handles under the same lock that
+    /// revoked them (so that no attach can take their storage in between),
+    /// then counts them for their guests.
     fn undo_revoked(
         &self,
+        ledger: MutexGuard<'_, Ledger<SharedPages>>,
         revoked: Vec<(GuestId, Dropped<SharedPages>)>,
-        stats_of: impl Fn(GuestId) -> Option<Arc<Stats>>,
     ) {
-        let ledger = self.ledger();
+        let mut owners = Vec::with_capacity(revoked.len());
         let mut freed = Vec::new();
         for (owner, dropped) in revoked {
             if let Some(release) = dropped.release {
                 self.unplace(&ledger, &release);
             }
-            if let Some(stats) = stats_of(owner) {
-                bump(&stats, &self.0.totals, |s| &s.revoked, 1);
-            }
+            owners.push(owner);
             freed.extend(dropped.freed);
         }
         drop(ledger);
         drop(freed);
+        if owners.is_empty() {
+            return;
+        }
+        let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
+        for owner in owners {
+            if let Some(e) = guests.get(&owner) {
+                bump(&e.stats, &self.0.totals, |s| &s.revoked, 1);
+            }
+        }
     }
 }
 
