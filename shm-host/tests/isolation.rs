@@ -7,9 +7,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{pass, World, EXCLUSIVE, SHARED, WRITE};
+use common::{pass, shm_host, World, EXCLUSIVE, SHARED, WRITE};
 use shm_host::{Grants, Limits, ProcessLimits, ShmConfig};
 
 const PAGE: u32 = 4096;
@@ -25,21 +25,6 @@ fn red_team(attack: &str) -> String {
         std::fs::copy(common::guest("red-team"), &path).unwrap();
     }
     path.to_str().unwrap().to_string()
-}
-
-/// Runs `shm-host ARGS`; `@name` stands for the built guest `name`.
-fn shm_host(args: &[&str]) -> Output {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| match a.strip_prefix('@') {
-            Some(component) => common::guest(component).to_str().unwrap().to_string(),
-            None => a.to_string(),
-        })
-        .collect();
-    Command::new(env!("CARGO_BIN_EXE_shm-host"))
-        .args(&args)
-        .output()
-        .unwrap()
 }
 
 fn text(out: &Output) -> (String, String) {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,18 +16,7 @@ const PAGE: u32 = 4096;
 /// Runs `shm-host pubsub --stats ARGS` (component names are resolved to the
 /// built guests); returns stdout, after checking the run succeeded.
 fn run_pubsub(args: &[&str]) -> String {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| match a.strip_prefix('@') {
-            Some(component) => common::guest(component).to_str().unwrap().to_string(),
-            None => a.to_string(),
-        })
-        .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_shm-host"))
-        .args(["pubsub", "--stats"])
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = common::shm_host(&[&["pubsub", "--stats"], args].concat());
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

@@ -51,6 +51,22 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// Runs the `shm-host` binary with `args`; `@name` stands for the built
+/// guest component `name`.
+pub fn shm_host(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a.strip_prefix('@') {
+            Some(component) => guest(component).to_str().unwrap().to_string(),
+            None => a.to_string(),
+        })
+        .collect();
+    Command::new(env!("CARGO_BIN_EXE_shm-host"))
+        .args(&args)
+        .output()
+        .expect("running shm-host")
+}
+
 /// An engine and the compiled probe, shared by the tests of one binary.
 pub struct World {
     pub host: ShmHost,
