@@ -6,6 +6,7 @@ use crate::encode::Encoder;
 use crate::error::BuildError;
 use crate::index::Index;
 use crate::layout::{inline_size, Flat, Layout, List, Str};
+use crate::record::{FlatRecord, RecordBuilder};
 
 /// Builds one flat value directly inside a caller-provided buffer (an attached
 /// memory block), without heap allocation.
@@ -77,6 +78,20 @@ impl<'b, I: Index> Builder<'b, I> {
         ))
     }
 
+    /// Makes the root a record `T` (a struct with `#[derive(Flat)]`) and
+    /// returns its generated builder, which sets the fields one by one in
+    /// place (see [`FlatRecord`]).
+    pub fn record<T: FlatRecord + ?Sized>(&mut self) -> Result<T::Builder<'_, 'b, I>, BuildError> {
+        let size = inline_size::<T, I>();
+        let pos = self.start_root(size)?;
+        Ok(T::builder(RecordBuilder::new(
+            &mut self.enc,
+            &mut self.incomplete,
+            pos,
+            size,
+        )))
+    }
+
     /// Writes the whole root value in one call.
     pub fn value<T: Flat + ?Sized>(&mut self, value: &T) -> Result<(), BuildError> {
         let pos = self.start_root(inline_size::<T, I>())?;
@@ -133,7 +148,7 @@ pub struct ListBuilder<'p, 'b, L: Layout, I: Index> {
 impl<'p, 'b, L: Layout, I: Index> ListBuilder<'p, 'b, L, I> {
     const ELEM: usize = L::INLINE.get::<I>();
 
-    fn start(
+    pub(crate) fn start(
         enc: &'p mut Encoder<'b, I>,
         incomplete: &'p mut Option<BuildError>,
         header: usize,
@@ -198,6 +213,39 @@ impl<'p, 'b, L: Layout, I: Index> ListBuilder<'p, 'b, L, I> {
                 Err(e)
             }
         }
+    }
+
+    /// Appends a record `T` (a struct with `#[derive(Flat)]`) built field by
+    /// field, and returns its builder, which borrows this list until dropped.
+    pub fn push_record<T: FlatRecord<Repr = L> + ?Sized>(
+        &mut self,
+    ) -> Result<T::Builder<'_, 'b, I>, BuildError> {
+        let slot = self.next_slot()?;
+        self.pushed += 1;
+        Ok(T::builder(RecordBuilder::new(
+            &mut *self.enc,
+            &mut *self.incomplete,
+            slot,
+            Self::ELEM,
+        )))
+    }
+
+    /// The whole element array, to write in place (a camera, a decoder, a
+    /// `read` into it), for element layouts where every byte pattern is a
+    /// valid value: integers, floats, and records or tuples of them (a
+    /// compile error otherwise). Multi-byte elements are little-endian.
+    /// Every element counts as pushed; they start zero-filled.
+    pub fn elements_mut(&mut self) -> Result<&mut [u8], BuildError> {
+        const {
+            assert!(!L::CHECKED, "elements_mut needs an element layout where every byte pattern is valid (numbers and records of numbers)")
+        };
+        let bytes = self
+            .len
+            .checked_mul(Self::ELEM)
+            .ok_or(BuildError::SizeOverflow)?;
+        let elements = self.enc.bytes_mut(self.start, bytes)?;
+        self.pushed = self.len;
+        Ok(elements)
     }
 
     /// Checks that every element was pushed.

@@ -109,6 +109,22 @@ impl<'b, I: Index> Encoder<'b, I> {
         Ok(())
     }
 
+    /// The `len` bytes at `pos` (inside reserved bytes) to write in place.
+    /// Fails with [`BuildError::BufferTooSmall`] outside the buffer or when
+    /// only counting.
+    #[inline]
+    pub(crate) fn bytes_mut(&mut self, pos: usize, len: usize) -> Result<&mut [u8], BuildError> {
+        let cap = self.cap;
+        let end = pos.saturating_add(len);
+        self.buf
+            .as_deref_mut()
+            .and_then(|buf| buf.get_mut(pos..end))
+            .ok_or(BuildError::BufferTooSmall {
+                needed: end,
+                available: cap,
+            })
+    }
+
     /// Allocates an out-of-line region of `len` units of `unit` bytes for the
     /// header pair at `header` and writes the header. Returns the region start.
     /// Empty regions get offset 0 and reserve nothing.

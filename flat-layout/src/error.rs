@@ -94,6 +94,25 @@ pub enum BuildError {
     NoRoot,
     /// A second root value was started on the same [`Builder`](crate::Builder).
     RootAlreadyWritten,
+    /// A record field with out-of-line bytes (strings, lists) was written
+    /// after a later field, or twice: the tail must follow the fields' order.
+    FieldOutOfOrder {
+        /// The field written (declaration index).
+        field: usize,
+        /// The field that already wrote out-of-line bytes.
+        after: usize,
+    },
+    /// A field slot does not lie inside its record (a hand-written call of
+    /// [`RecordBuilder::field`](crate::RecordBuilder::field) with a wrong
+    /// offset; derived builders never make one).
+    FieldOutsideRecord {
+        /// Offset of the field in the record.
+        offset: usize,
+        /// Inline size of the field.
+        width: usize,
+        /// Inline size of the record.
+        size: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -124,6 +143,20 @@ impl fmt::Display for BuildError {
             BuildError::RootAlreadyWritten => {
                 f.write_str("the root value was already written; use one Builder per message")
             }
+            BuildError::FieldOutOfOrder { field, after } => write!(
+                f,
+                "record field {field} has strings or lists but field {after} already wrote its \
+                 own; write such fields in declaration order, each once"
+            ),
+            BuildError::FieldOutsideRecord {
+                offset,
+                width,
+                size,
+            } => write!(
+                f,
+                "a field of {width} bytes at offset {offset} does not fit a record of {size} \
+                 bytes; use the builder that #[derive(Flat)] generates"
+            ),
         }
     }
 }

@@ -26,6 +26,7 @@ macro_rules! plain_number {
         impl Layout for $t {
             const INLINE: InlineSize = InlineSize::fixed(core::mem::size_of::<$t>());
             const CHECKED: bool = false;
+            const TAIL: bool = false;
 
             #[inline(always)]
             fn validate_at<I: Index>(_: &mut Validator<'_>, _: usize, _: Token) -> Result<(), ValidateError> {
@@ -62,6 +63,7 @@ impl Sealed for bool {}
 impl Layout for bool {
     const INLINE: InlineSize = InlineSize::fixed(1);
     const CHECKED: bool = true;
+    const TAIL: bool = false;
 
     #[inline]
     fn validate_at<I: Index>(
@@ -101,6 +103,7 @@ impl Sealed for char {}
 impl Layout for char {
     const INLINE: InlineSize = InlineSize::fixed(4);
     const CHECKED: bool = true;
+    const TAIL: bool = false;
 
     #[inline]
     fn validate_at<I: Index>(
@@ -144,6 +147,7 @@ impl Sealed for Str {}
 impl Layout for Str {
     const INLINE: InlineSize = InlineSize::HEADER;
     const CHECKED: bool = true;
+    const TAIL: bool = true;
 
     #[inline]
     fn validate_at<I: Index>(
@@ -231,6 +235,7 @@ impl<L: Layout> Sealed for List<L> {}
 impl<L: Layout> Layout for List<L> {
     const INLINE: InlineSize = InlineSize::HEADER;
     const CHECKED: bool = true;
+    const TAIL: bool = true;
 
     #[inline]
     fn validate_at<I: Index>(
@@ -317,6 +322,7 @@ impl<L: Layout> Sealed for Opt<L> {}
 impl<L: Layout> Layout for Opt<L> {
     const INLINE: InlineSize = InlineSize::fixed(1).plus(L::INLINE);
     const CHECKED: bool = true;
+    const TAIL: bool = L::TAIL;
 
     #[inline]
     fn validate_at<I: Index>(
@@ -386,6 +392,7 @@ impl<H: Layout, T: Layout> Sealed for Cons<H, T> {}
 impl<H: Layout, T: Layout> Layout for Cons<H, T> {
     const INLINE: InlineSize = H::INLINE.plus(T::INLINE);
     const CHECKED: bool = H::CHECKED || T::CHECKED;
+    const TAIL: bool = H::TAIL || T::TAIL;
 
     #[inline(always)]
     fn validate_at<I: Index>(
@@ -430,6 +437,7 @@ impl Sealed for Nil {}
 impl Layout for Nil {
     const INLINE: InlineSize = InlineSize::ZERO;
     const CHECKED: bool = false;
+    const TAIL: bool = false;
 
     #[inline(always)]
     fn validate_at<I: Index>(
@@ -524,6 +532,7 @@ impl<C: Cases> Sealed for Variant<C> {}
 impl<C: Cases> Layout for Variant<C> {
     const INLINE: InlineSize = InlineSize::fixed(1).plus(C::MAX_PAYLOAD);
     const CHECKED: bool = true;
+    const TAIL: bool = C::TAIL;
 
     #[inline]
     fn validate_at<I: Index>(

@@ -130,6 +130,10 @@ pub trait Layout: Flat<Repr = Self> + private::Sealed {
     /// `bool`, `char`, tags). `false` means every byte pattern is valid; such
     /// layouts are never visited element by element.
     const CHECKED: bool;
+    /// Whether a value may have out-of-line bytes (strings, lists) at the
+    /// tail of the buffer. The in-place record builder writes fields with
+    /// such bytes in declaration order.
+    const TAIL: bool;
 
     #[doc(hidden)]
     fn validate_at<I: Index>(
@@ -206,6 +210,8 @@ pub trait Cases: private::Sealed {
     const MAX_PAYLOAD: InlineSize;
     /// Whether any payload needs checking.
     const CHECKED: bool;
+    /// Whether any payload may have out-of-line bytes.
+    const TAIL: bool;
     /// View of a payload of one of the cases.
     type View<'a, I: Index>: Copy + fmt::Debug;
 
@@ -228,6 +234,7 @@ impl<H: Layout, T: Cases> Cases for Case<H, T> {
     const COUNT: usize = 1 + T::COUNT;
     const MAX_PAYLOAD: InlineSize = H::INLINE.max(T::MAX_PAYLOAD);
     const CHECKED: bool = H::CHECKED || T::CHECKED;
+    const TAIL: bool = H::TAIL || T::TAIL;
     type View<'a, I: Index> = Either<H::View<'a, I>, T::View<'a, I>>;
 
     #[inline]
@@ -258,6 +265,7 @@ impl Cases for NoCase {
     const COUNT: usize = 0;
     const MAX_PAYLOAD: InlineSize = InlineSize::ZERO;
     const CHECKED: bool = false;
+    const TAIL: bool = false;
     type View<'a, I: Index> = Never;
 
     fn validate_case<I: Index>(

@@ -47,7 +47,9 @@
 //!
 //! With the `derive` feature (or the `flat-layout-derive` crate),
 //! `#[derive(Flat)]` on a struct with named fields generates its layout and a
-//! view type `<Name>View<'a, I>` with one accessor per field; on an enum it
+//! view type `<Name>View<'a, I>` with one accessor per field, and a builder
+//! `<Name>Builder<'p, 'b, I>` that writes the record in place field by field
+//! ([`Builder::record`], [`FlatRecord`] has an example); on an enum it
 //! generates a variant layout and a view enum.
 //!
 //! # Features
@@ -82,6 +84,7 @@ mod error;
 mod impls;
 mod index;
 mod layout;
+mod record;
 mod validate;
 mod view;
 
@@ -96,6 +99,7 @@ pub use layout::{
     inline_size, Case, Cases, Cons, Either, Flat, InlineSize, Layout, List, Never, Nil, NoCase,
     Opt, Str, Variant,
 };
+pub use record::{FieldSlot, FlatRecord, RecordBuilder};
 pub use validate::{validate, validate_with_len};
 pub use view::{Iter, ListView};
 

@@ -117,7 +117,31 @@ impl<T: Flat + ?Sized, I: Index> TypedPublisher<T, I> {
     }
 
     /// Builds the message in place with a [`Builder`] (list by list, string
-    /// by string, with no value on the heap first) and publishes it.
+    /// by string, a record field by field, with no value on the heap first)
+    /// and publishes it. For a derived record, [`Builder::record`] returns
+    /// its generated builder (`FrameBuilder` for a `Frame`): one slot per
+    /// field; lists are filled element by element or, for numbers, written
+    /// straight into the block through `elements_mut`. Fields left unset
+    /// read as zero or empty.
+    ///
+    /// ```no_run
+    /// # use shm_guest::flat_layout::Flat;
+    /// # use shm_guest::typed::TypedPublisher;
+    /// # #[derive(Flat)]
+    /// # #[flat(crate = "shm_guest::flat_layout")]
+    /// # struct Frame { width: u32, height: u32, tags: Vec<String>, pixels: Vec<u8> }
+    /// let frames = TypedPublisher::<Frame, u32>::new("frames", 4, 1 << 20)?;
+    /// frames.build(|message| {
+    ///     let mut frame = message.record::<Frame>()?;
+    ///     frame.width().set(&640u32)?;
+    ///     frame.height().set(&480u32)?;
+    ///     frame.tags().set(&["front"][..])?;
+    ///     let mut pixels = frame.pixels().list(640 * 480)?;
+    ///     pixels.elements_mut()?.fill(128); // the camera writes into the block
+    ///     pixels.finish()
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(
         &self,
         build: impl FnOnce(&mut Builder<'_, I>) -> Result<(), BuildError>,

@@ -1,9 +1,11 @@
 //! Publishes `COUNT` frames (default 10) of `WIDTH`x`HEIGHT` (default
-//! 640x480) on the `frames` topic, each written into a block of the pool.
+//! 640x480) on the `frames` topic, each built field by field inside a block
+//! of the pool: the pixels are computed straight into the block, as a camera
+//! or a decoder would write them, with no frame on the heap first.
 
 use std::process::ExitCode;
 
-use frames::{frame, Frame, TOPIC};
+use frames::{build_frame, Frame, TOPIC};
 use shm_guest::typed::TypedPublisher;
 
 fn run() -> Result<(), String> {
@@ -22,7 +24,7 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("creating the publisher: {e}"))?;
     for n in 0..count {
         publisher
-            .send(&frame(n, width, height))
+            .build(|message| build_frame(n, width, height, &mut message.record::<Frame>()?))
             .map_err(|e| format!("sending frame {n}: {e}"))?;
     }
     println!(
