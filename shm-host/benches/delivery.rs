@@ -20,6 +20,12 @@
 //!   it: one read-only clone queued per subscriber), then each subscriber's
 //!   `pooled-consume(stride)`, which takes the message in place
 //!   (`try-next-pooled`: no mapping), reads it, and releases it.
+//! - `pooled-write`: the whole pooled cycle a real publisher goes through:
+//!   as `pooled`, but per message the publisher's `pooled-publish-seq`
+//!   allocates a free pool block, attaches it for writing, writes the
+//!   sequence number into its first 8 bytes, commits and publishes; each
+//!   subscriber checks that the first byte it reads is that sequence
+//!   number's low byte.
 //! - `guest-copy`: the copy between two components, as a composition has it
 //!   today: each subscriber is a bench-relay composed with a bench-sink
 //!   (`wac plug`, one component); the relay holds the payload in its own
@@ -34,7 +40,10 @@
 //! summary printed at the end divides by the number of subscribers.
 //! Environment: `DELIVERY_SIZES` (e.g. `4K,1M`), `DELIVERY_SUBS` (e.g.
 //! `1,8`), `DELIVERY_READS` (`first,page`), `DELIVERY_MODES`
-//! (`zero-copy,pooled,copy,guest-copy`) trim the grid.
+//! (`zero-copy,pooled,pooled-write,copy,guest-copy`) trim the grid.
+//!
+//! Only criterion's measurement samples count in the summary (its warm-up
+//! calls of the routine are left out).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +61,8 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 const KIB: u32 = 1024;
+/// Criterion samples per benchmark.
+const SAMPLES: usize = 10;
 const MIB: u32 = 1024 * 1024;
 
 fn root() -> PathBuf {
@@ -272,6 +283,7 @@ struct Subscriber {
     consume_list: TypedFunc<(&'static [u8], u32), (u64,)>,
     pooled_publisher: TypedFunc<(&'static str, u32, u32), (bool,)>,
     pooled_publish: TypedFunc<(), (bool,)>,
+    pooled_publish_seq: TypedFunc<(u64,), (bool,)>,
     pooled_subscribe: TypedFunc<(&'static str,), (bool,)>,
     pooled_consume: TypedFunc<(u32,), (Option<u64>,)>,
 }
@@ -295,6 +307,9 @@ impl Subscriber {
         let pooled_publish = export(&mut store, &instance, SINK, "pooled-publish")
             .typed(&store)
             .expect("pooled-publish type");
+        let pooled_publish_seq = export(&mut store, &instance, SINK, "pooled-publish-seq")
+            .typed(&store)
+            .expect("pooled-publish-seq type");
         let pooled_subscribe = export(&mut store, &instance, SINK, "pooled-subscribe")
             .typed(&store)
             .expect("pooled-subscribe type");
@@ -307,6 +322,7 @@ impl Subscriber {
             consume_list,
             pooled_publisher,
             pooled_publish,
+            pooled_publish_seq,
             pooled_subscribe,
             pooled_consume,
         }
@@ -331,6 +347,16 @@ impl Subscriber {
     }
 
     /// Pooled mode: subscribes to `topic` and maps its pool.
+    /// Pooled mode with a writing publisher: allocate, attach for writing,
+    /// write `seq` into the first 8 bytes, commit, publish.
+    fn publish_pooled_seq(&mut self, seq: u64) {
+        let (ok,) = self
+            .pooled_publish_seq
+            .call(&mut self.store, (seq,))
+            .expect("pooled-publish-seq");
+        assert!(ok, "pooled-publish-seq failed");
+    }
+
     fn subscribe_pooled(&mut self, topic: &'static str) {
         let (ok,) = self
             .pooled_subscribe
@@ -473,7 +499,7 @@ fn delivery(c: &mut Criterion) {
     let host = ShmHost::new(ShmConfig::default());
     let engine = host.engine().expect("engine");
     let (probe, sink) = build_guests();
-    let mut modes = list("DELIVERY_MODES", "zero-copy,pooled,copy,guest-copy");
+    let mut modes = list("DELIVERY_MODES", "zero-copy,pooled,pooled-write,copy,guest-copy");
     let relay = if modes.iter().any(|m| m == "guest-copy") {
         compose(&sink).map(|c| link::load_component(&engine, &c).expect("composed relay"))
     } else {
@@ -509,7 +535,7 @@ fn delivery(c: &mut Criterion) {
     for read in &reads {
         let mut group = c.benchmark_group(format!("delivery/{read}"));
         group
-            .sample_size(10)
+            .sample_size(SAMPLES)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(2));
         for &size in &sizes {
@@ -536,7 +562,7 @@ fn delivery(c: &mut Criterion) {
                         Vec::new()
                     };
                     let mut pooled = None;
-                    if mode == "pooled" {
+                    if mode == "pooled" || mode == "pooled-write" {
                         let topic: &'static str =
                             Box::leak(format!("{read}-{size}-{n}").into_boxed_str());
                         let mut p = Subscriber::new(&world, "pooled-publisher");
@@ -547,14 +573,28 @@ fn delivery(c: &mut Criterion) {
                         pooled = Some(p);
                     }
                     let expected = u64::from(size.div_ceil(stride));
+                    let writing = mode == "pooled-write";
+                    let mut seq = 0u64;
                     let mut row = Row::default();
                     let id = BenchmarkId::new(mode.as_str(), format!("{}x{n}", label(size)));
                     group.bench_function(id.clone(), |b| {
                         b.iter_custom(|iters| {
                             let start = Instant::now();
                             for _ in 0..iters {
+                                seq += 1;
+                                // The first byte read: the sequence number's
+                                // low byte instead of a one.
+                                let expected = if writing {
+                                    expected - 1 + (seq & 0xFF)
+                                } else {
+                                    expected
+                                };
                                 if let Some(p) = pooled.as_mut() {
-                                    p.publish_pooled();
+                                    if writing {
+                                        p.publish_pooled_seq(seq);
+                                    } else {
+                                        p.publish_pooled();
+                                    }
                                 }
                                 for r in relays.iter_mut() {
                                     assert_eq!(r.send(stride), expected, "the payload read back");
@@ -562,7 +602,9 @@ fn delivery(c: &mut Criterion) {
                                 for s in subscribers.iter_mut() {
                                     let sum = match (mode.as_str(), publisher.as_mut()) {
                                         ("copy", _) => s.receive_list(payload, stride),
-                                        ("pooled", _) => s.receive_pooled(stride),
+                                        ("pooled" | "pooled-write", _) => {
+                                            s.receive_pooled(stride)
+                                        }
                                         (_, Some(p)) => s.receive_block(p, stride),
                                         (_, None) => unreachable!("zero copy has its publisher"),
                                     };
@@ -574,6 +616,10 @@ fn delivery(c: &mut Criterion) {
                             t
                         })
                     });
+                    // Criterion calls the routine during its warm-up too;
+                    // its measurement is the last `sample_size` calls.
+                    let warm_up = row.samples.len().saturating_sub(SAMPLES);
+                    row.samples.drain(..warm_up);
                     let after = mem();
                     row.mem = (
                         after.rss - before.rss,

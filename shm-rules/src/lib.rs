@@ -37,9 +37,12 @@
 //!   overlaps it is left with no valid bytes, whether the attachment was
 //!   mapped or copied, so uncommitted bytes never become visible.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use id_hash::{IdMap, IdSet};
 
 mod exchange_error;
+mod id_hash;
 pub mod queue;
 
 pub use exchange_error::ExchangeError;
@@ -467,7 +470,7 @@ struct Handle {
 struct Loan {
     parent: Option<LoanId>,
     children: Vec<LoanId>,
-    handles: std::collections::HashSet<HandleId>,
+    handles: IdSet<HandleId>,
 }
 
 #[derive(Debug)]
@@ -587,14 +590,14 @@ pub struct Ledger<B> {
     shared_blocks: u64,
     /// Live mapped attachments of all guests.
     mappings: u64,
-    guests: HashMap<GuestId, Guest>,
-    backings: HashMap<BackingId, Backing<B>>,
-    contents: HashMap<ContentId, Content>,
-    handles: HashMap<HandleId, Handle>,
+    guests: IdMap<GuestId, Guest>,
+    backings: IdMap<BackingId, Backing<B>>,
+    contents: IdMap<ContentId, Content>,
+    handles: IdMap<HandleId, Handle>,
     /// Revoked handles, by owner, until the owner drops them: they still
     /// count against its handle limit.
-    revoked: HashMap<HandleId, GuestId>,
-    loans: HashMap<LoanId, Loan>,
+    revoked: IdMap<HandleId, GuestId>,
+    loans: IdMap<LoanId, Loan>,
 }
 
 impl<B> Ledger<B> {
@@ -612,12 +615,12 @@ impl<B> Ledger<B> {
             process,
             shared_blocks: 0,
             mappings: 0,
-            guests: HashMap::new(),
-            backings: HashMap::new(),
-            contents: HashMap::new(),
-            handles: HashMap::new(),
-            revoked: HashMap::new(),
-            loans: HashMap::new(),
+            guests: IdMap::default(),
+            backings: IdMap::default(),
+            contents: IdMap::default(),
+            handles: IdMap::default(),
+            revoked: IdMap::default(),
+            loans: IdMap::default(),
         }
     }
 
@@ -1386,11 +1389,40 @@ impl<B> Ledger<B> {
         guest: GuestId,
         handle: HandleId,
     ) -> Result<Attached, AttachError> {
+        self.in_pool(guest, handle, Access::ReadShared)
+    }
+
+    /// Attaches `handle` for `guest` for writing, in place: as
+    /// [`Ledger::attach_in_pool`] (the bytes must lie inside a pool mapping
+    /// `guest` holds of the same block; [`Placement::InPool`], nothing to
+    /// map), with the rules of [`Access::Write`]: `handle` needs the write
+    /// right, no other attachment of those bytes may exist, the whole
+    /// handle is shown, and `detach` commits the valid bytes. The mapping
+    /// layer makes those bytes writable for `guest` while the attachment
+    /// lasts (a publisher's write window onto its pool). Should the pool
+    /// mapping end first, the write is abandoned (nothing of it is valid).
+    pub fn write_in_pool(
+        &mut self,
+        guest: GuestId,
+        handle: HandleId,
+    ) -> Result<Attached, AttachError> {
+        self.in_pool(guest, handle, Access::Write)
+    }
+
+    fn in_pool(
+        &mut self,
+        guest: GuestId,
+        handle: HandleId,
+        access: Access,
+    ) -> Result<Attached, AttachError> {
         let h = self.unattached(guest, handle)?;
+        if access == Access::Write && !h.writable {
+            return Err(AttachError::ReadOnly);
+        }
         let c = &self.contents[&h.content];
         let backing_id = c.backing;
         let (lo, hi) = (c.start, c.start + u64::from(c.size));
-        self.check_conflicts(backing_id, lo, hi, Access::ReadShared)?;
+        self.check_conflicts(backing_id, lo, hi, access)?;
         // The first pool mapping of this guest that covers the bytes.
         let pool = self.backings[&backing_id]
             .attached
@@ -1414,8 +1446,11 @@ impl<B> Ledger<B> {
                 }
             });
         let (memory, guest_offset, file_offset) = pool.ok_or(AttachError::NotMapped)?;
-        let first = c.start + u64::from(c.consumed);
-        let visible = c.valid - c.consumed;
+        // A writer sees the whole handle, a reader its unconsumed valid bytes.
+        let (first, visible) = match access {
+            Access::Write => (c.start, c.size),
+            _ => (c.start + u64::from(c.consumed), c.valid - c.consumed),
+        };
         let at = u64::from(guest_offset) + (first - file_offset);
         let placement = Placement::InPool {
             memory,
@@ -1426,7 +1461,7 @@ impl<B> Ledger<B> {
             handle,
             backing_id,
             Attachment {
-                access: Access::ReadShared,
+                access,
                 placement,
                 visible,
                 lo,
@@ -1538,8 +1573,24 @@ impl<B> Ledger<B> {
                 })
                 .collect();
             b.attached.retain(|x| !dependents.contains(x));
+            let mut abandoned = Vec::new();
             for x in dependents {
-                self.handles.get_mut(&x).expect("listed").attachment = None;
+                let ended = self.handles.get_mut(&x).expect("listed").attachment.take();
+                if let Some(d) = ended.filter(|d| d.access == Access::Write && d.hi > d.lo) {
+                    abandoned.push((d.lo, d.hi));
+                }
+            }
+            // A write in the pool that ends with its mapping was never
+            // committed: as for any abandoned write, nothing overlapping it
+            // is valid any more.
+            for (lo, hi) in abandoned {
+                for id in &self.backings[&backing].contents {
+                    let c = self.contents.get_mut(id).expect("listed");
+                    if c.start < hi && lo < c.start + u64::from(c.size).max(1) {
+                        c.valid = 0;
+                        c.consumed = 0;
+                    }
+                }
             }
         }
         match a.placement {
@@ -1661,7 +1712,7 @@ impl<B> Ledger<B> {
                                 ..
                             }) if m == memory && u64::from(g) <= at && end <= u64::from(g) + u64::from(l))
                     });
-                    if !in_mapping || a.access != Access::ReadShared {
+                    if !in_mapping || !matches!(a.access, Access::ReadShared | Access::Write) {
                         return Err(format!(
                             "in-pool attachment of {gid:?} outside its pool mappings"
                         ));

@@ -36,6 +36,9 @@ struct QueueState {
     items: VecDeque<HandleId>,
     /// Stream readers waiting for an item.
     wakers: Vec<Waker>,
+    /// Threads blocked on `changed` (readers or publishers): without any,
+    /// a change notifies nobody (a futex call saved per message).
+    waiting: usize,
     /// The topic's publisher is gone: readers stop waiting once empty.
     closed: bool,
     /// The subscription was dropped: publishers stop queueing to it.
@@ -82,10 +85,34 @@ impl Queue {
 
     /// Wakes waiting readers and publishers (with the state locked).
     fn wake(&self, s: &mut QueueState) {
-        self.changed.notify_all();
+        if s.waiting > 0 {
+            self.changed.notify_all();
+        }
         for w in s.wakers.drain(..) {
             w.wake();
         }
+    }
+
+    /// Blocks until woken (or `timeout` passed), counted in `waiting` so
+    /// that [`Queue::wake`] knows to notify. The count changes only with
+    /// the state locked, as `wake` reads it, so no wake-up is lost.
+    fn wait<'a>(
+        &self,
+        mut s: MutexGuard<'a, QueueState>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, QueueState> {
+        s.waiting += 1;
+        let mut s = match timeout {
+            None => self.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                self.changed
+                    .wait_timeout(s, t)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        s.waiting -= 1;
+        s
     }
 
     /// Queues `handle`, at most `bound` messages deep: when full, waits
@@ -106,16 +133,13 @@ impl Queue {
             match overflow {
                 Overflow::Block => {
                     s = match deadline {
-                        None => self.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+                        None => self.wait(s, None),
                         Some(deadline) => {
                             let now = Instant::now();
                             if now >= deadline {
                                 return Pushed::Stalled;
                             }
-                            self.changed
-                                .wait_timeout(s, deadline - now)
-                                .unwrap_or_else(|e| e.into_inner())
-                                .0
+                            self.wait(s, Some(deadline - now))
                         }
                     }
                 }
@@ -177,7 +201,7 @@ impl Queue {
             if s.closed || s.left {
                 return None;
             }
-            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+            s = self.wait(s, None);
         }
     }
 

@@ -567,3 +567,65 @@ fn an_aborted_or_empty_write_leaves_the_valid_bytes() {
     assert_eq!(l.valid_range(block).unwrap(), (0, 100));
     l.check_invariants().unwrap();
 }
+
+#[test]
+fn a_publisher_writes_in_its_own_pool_mapping() {
+    let (mut l, publisher) = ledger();
+    let sub = l.add_guest(Limits::default());
+    l.add_storage(publisher, MemoryId(1), 0, 4 * PAGE).unwrap();
+    l.add_storage(sub, MemoryId(2), 0, 4 * PAGE).unwrap();
+    let b = l.create(publisher, 5000, || Some(())).unwrap();
+    // The publisher maps its own block once (through a read-only clone: a
+    // pool mapping grants nothing).
+    let own = l.clone_handle(b, publisher).unwrap();
+    let mapped = l.attach(publisher, own, Access::Pool).unwrap();
+    // A read-only handle gets no write window.
+    let ro = l.clone_handle(b, publisher).unwrap();
+    assert_eq!(l.write_in_pool(publisher, ro), Err(AttachError::ReadOnly));
+    // The writable handle does: the whole block, where the pool shows it.
+    let w = l.write_in_pool(publisher, b).unwrap();
+    assert_eq!((w.address, w.size), (mapped.address, 5000));
+    assert!(matches!(w.placement, Placement::InPool { .. }));
+    l.check_invariants().unwrap();
+    // No reader while it is written, in the pool or mapped.
+    let msg = l.clone_handle(b, sub).unwrap();
+    let map = l.clone_handle(b, sub).unwrap();
+    l.attach(sub, map, Access::Pool).unwrap();
+    assert_eq!(l.attach_in_pool(sub, msg), Err(AttachError::Busy));
+    assert_eq!(
+        l.attach(sub, msg, Access::ReadShared).map(|_| ()),
+        Err(AttachError::Busy)
+    );
+    // The detach commits, then readers see the valid bytes.
+    let release = l.detach(publisher, b, 4500).unwrap();
+    assert!(matches!(release.placement, Placement::InPool { .. }));
+    assert_eq!(
+        release.zero_tail.map(|(_, from, len)| (from, len)),
+        Some((4500, 500))
+    );
+    assert_eq!(l.attach_in_pool(sub, msg).unwrap().size, 4500);
+    // While it is read, no write window.
+    assert_eq!(l.write_in_pool(publisher, b), Err(AttachError::Busy));
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn a_write_window_that_ends_with_its_pool_mapping_is_abandoned() {
+    let (mut l, publisher) = ledger();
+    l.add_storage(publisher, MemoryId(1), 0, 4 * PAGE).unwrap();
+    let b = l.create(publisher, 100, || Some(())).unwrap();
+    l.attach(publisher, b, Access::Write).unwrap();
+    l.detach(publisher, b, 100).unwrap();
+    let own = l.clone_handle(b, publisher).unwrap();
+    l.attach(publisher, own, Access::Pool).unwrap();
+    l.write_in_pool(publisher, b).unwrap();
+    // The mapping goes first: the window ends uncommitted.
+    l.drop_handle(own).unwrap();
+    assert_eq!(l.attached(b).unwrap(), None);
+    assert_eq!(
+        l.valid_range(b).unwrap().1,
+        0,
+        "nothing of an uncommitted write is valid"
+    );
+    l.check_invariants().unwrap();
+}

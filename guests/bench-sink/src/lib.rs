@@ -81,6 +81,22 @@ impl Guest for Sink {
         })
     }
 
+    fn pooled_publish_seq(seq: u64) -> bool {
+        PUBLISHER.with(|slot| {
+            let slot = slot.borrow();
+            let Some(p) = slot.as_ref() else { return false };
+            let Ok((block, _)) = p.allocate() else {
+                return false;
+            };
+            let written = block.attach_write().and_then(|mut w| {
+                let len = w.len();
+                w[..8].copy_from_slice(&seq.to_le_bytes());
+                w.commit(len)
+            });
+            written.is_ok() && p.publish(block).is_ok()
+        })
+    }
+
     fn pooled_subscribe(topic: String) -> bool {
         let Ok(s) = Subscriber::new(&topic) else {
             return false;
