@@ -236,6 +236,8 @@ struct Attachment {
     /// Backing range covered, for conflict checks.
     lo: u64,
     hi: u64,
+    /// For an in-pool attachment: the pool mapping it lies in.
+    pool: Option<HandleId>,
 }
 
 impl Attachment {
@@ -1313,6 +1315,7 @@ impl<B> Ledger<B> {
                 visible,
                 lo,
                 hi,
+                pool: None,
             },
         ))
     }
@@ -1379,40 +1382,45 @@ impl<B> Ledger<B> {
     }
 
     /// Attaches `handle` for `guest` read-only and shared, in place: its
-    /// bytes must lie inside a pool mapping ([`Access::Pool`]) that `guest`
-    /// holds of the same block, and the placement is
-    /// [`Placement::InPool`], so that nothing needs mapping. The attachment
-    /// follows the rules of [`Access::ReadShared`]: while it lasts no write
-    /// attachment of those bytes can be made.
+    /// bytes must lie inside `mapping`, a pool mapping ([`Access::Pool`])
+    /// that `guest` holds of the same block, and the placement is
+    /// [`Placement::InPool`] there, so that nothing needs mapping. The
+    /// attachment follows the rules of [`Access::ReadShared`]: while it
+    /// lasts no write attachment of those bytes can be made. It ends when
+    /// `mapping` does. (A guest may map a block more than once, e.g. as the
+    /// topic's publisher and as a subscriber: the caller says which.)
     pub fn attach_in_pool(
         &mut self,
         guest: GuestId,
         handle: HandleId,
+        mapping: HandleId,
     ) -> Result<Attached, AttachError> {
-        self.in_pool(guest, handle, Access::ReadShared)
+        self.in_pool(guest, handle, mapping, Access::ReadShared)
     }
 
     /// Attaches `handle` for `guest` for writing, in place: as
-    /// [`Ledger::attach_in_pool`] (the bytes must lie inside a pool mapping
-    /// `guest` holds of the same block; [`Placement::InPool`], nothing to
-    /// map), with the rules of [`Access::Write`]: `handle` needs the write
-    /// right, no other attachment of those bytes may exist, the whole
-    /// handle is shown, and `detach` commits the valid bytes. The mapping
-    /// layer makes those bytes writable for `guest` while the attachment
-    /// lasts (a publisher's write window onto its pool). Should the pool
-    /// mapping end first, the write is abandoned (nothing of it is valid).
+    /// [`Ledger::attach_in_pool`] (the bytes must lie inside `mapping`, a
+    /// pool mapping `guest` holds of the same block; [`Placement::InPool`],
+    /// nothing to map), with the rules of [`Access::Write`]: `handle` needs
+    /// the write right, no other attachment of those bytes may exist, the
+    /// whole handle is shown, and `detach` commits the valid bytes. The
+    /// mapping layer makes those bytes writable for `guest` while the
+    /// attachment lasts (a publisher's write window onto its pool). Should
+    /// `mapping` end first, the write is abandoned (nothing of it is valid).
     pub fn write_in_pool(
         &mut self,
         guest: GuestId,
         handle: HandleId,
+        mapping: HandleId,
     ) -> Result<Attached, AttachError> {
-        self.in_pool(guest, handle, Access::Write)
+        self.in_pool(guest, handle, mapping, Access::Write)
     }
 
     fn in_pool(
         &mut self,
         guest: GuestId,
         handle: HandleId,
+        mapping: HandleId,
         access: Access,
     ) -> Result<Attached, AttachError> {
         let h = self.unattached(guest, handle)?;
@@ -1423,27 +1431,27 @@ impl<B> Ledger<B> {
         let backing_id = c.backing;
         let (lo, hi) = (c.start, c.start + u64::from(c.size));
         self.check_conflicts(backing_id, lo, hi, access)?;
-        // The first pool mapping of this guest that covers the bytes.
-        let pool = self.backings[&backing_id]
-            .attached
-            .iter()
-            .find_map(|other| {
-                let oh = &self.handles[other];
-                let a = oh.attachment.expect("listed as attached");
-                match (a.access, a.placement) {
-                    (
-                        Access::Pool,
+        // `mapping` must be this guest's pool mapping of the block, covering
+        // the bytes.
+        let pool = self
+            .handles
+            .get(&mapping)
+            .filter(|m| m.owner == guest && self.contents[&m.content].backing == backing_id)
+            .and_then(|m| match m.attachment {
+                Some(Attachment {
+                    access: Access::Pool,
+                    placement:
                         Placement::Mapped {
                             memory,
                             guest_offset,
                             file_offset,
                             ..
                         },
-                    ) if oh.owner == guest && a.lo <= lo && hi <= a.hi => {
-                        Some((memory, guest_offset, file_offset))
-                    }
-                    _ => None,
-                }
+                    lo: mlo,
+                    hi: mhi,
+                    ..
+                }) if mlo <= lo && hi <= mhi => Some((memory, guest_offset, file_offset)),
+                _ => None,
             });
         let (memory, guest_offset, file_offset) = pool.ok_or(AttachError::NotMapped)?;
         // A writer sees the whole handle, a reader its unconsumed valid bytes.
@@ -1466,6 +1474,7 @@ impl<B> Ledger<B> {
                 visible,
                 lo,
                 hi,
+                pool: Some(mapping),
             },
         ))
     }
@@ -1546,31 +1555,14 @@ impl<B> Ledger<B> {
         }
         let b = self.backings.get_mut(&backing).expect("live");
         b.attached.retain(|&x| x != handle);
-        if let (
-            Access::Pool,
-            Placement::Mapped {
-                memory,
-                guest_offset,
-                len,
-                ..
-            },
-        ) = (a.access, a.placement)
-        {
+        if let (Access::Pool, Placement::Mapped { .. }) = (a.access, a.placement) {
             // The in-pool attachments inside this mapping end with it: their
             // bytes are no longer shown.
-            let (from, to) = (
-                u64::from(guest_offset),
-                u64::from(guest_offset) + u64::from(len),
-            );
             let dependents: Vec<HandleId> = b
                 .attached
                 .iter()
                 .copied()
-                .filter(|x| {
-                    let oh = &self.handles[x];
-                    matches!(oh.attachment.map(|a| a.placement), Some(Placement::InPool { memory: m, guest_offset: g, .. })
-                        if oh.owner == owner && m == memory && from <= u64::from(g) && u64::from(g) <= to)
-                })
+                .filter(|x| self.handles[x].attachment.and_then(|a| a.pool) == Some(handle))
                 .collect();
             b.attached.retain(|x| !dependents.contains(x));
             let mut abandoned = Vec::new();

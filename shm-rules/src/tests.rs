@@ -269,7 +269,7 @@ fn pool_mapping_and_in_pool_reads() {
     l.detach(publisher, b, 4500).unwrap();
     // A message: another clone, attached in the pool.
     let msg = l.clone_handle(b, sub).unwrap();
-    let a = l.attach_in_pool(sub, msg).unwrap();
+    let a = l.attach_in_pool(sub, msg, map).unwrap();
     assert_eq!((a.address, a.size), (PAGE, 4500));
     assert!(matches!(a.placement, Placement::InPool { .. }));
     assert_eq!(l.handles_of_block(b).unwrap(), 2);
@@ -294,11 +294,11 @@ fn in_pool_needs_a_pool_mapping_of_the_same_guest() {
     l.add_storage(other, MemoryId(2), 0, 4 * PAGE).unwrap();
     let b = l.create(g, 100, || Some(())).unwrap();
     let c = l.clone_handle(b, other).unwrap();
-    assert_eq!(l.attach_in_pool(other, c), Err(AttachError::NotMapped));
+    assert_eq!(l.attach_in_pool(other, c, c), Err(AttachError::NotMapped));
     // A mapping held by another guest does not count.
     let map = l.clone_handle(b, g).unwrap();
     l.attach(g, map, Access::Pool).unwrap();
-    assert_eq!(l.attach_in_pool(other, c), Err(AttachError::NotMapped));
+    assert_eq!(l.attach_in_pool(other, c, map), Err(AttachError::NotMapped));
     // A pool mapping is never a copy.
     let small = l.add_guest(Limits::default());
     l.add_storage(small, MemoryId(3), 0, 100).unwrap();
@@ -319,11 +319,11 @@ fn ending_a_pool_mapping_ends_the_reads_in_it() {
     let map = l.clone_handle(b, sub).unwrap();
     l.attach(sub, map, Access::Pool).unwrap();
     let msg = l.clone_handle(b, sub).unwrap();
-    l.attach_in_pool(sub, msg).unwrap();
+    l.attach_in_pool(sub, msg, map).unwrap();
     l.drop_handle(map).unwrap();
     assert_eq!(l.attached(msg).unwrap(), None);
     l.check_invariants().unwrap();
-    assert_eq!(l.attach_in_pool(sub, msg), Err(AttachError::NotMapped));
+    assert_eq!(l.attach_in_pool(sub, msg, map), Err(AttachError::NotMapped));
 }
 
 #[test]
@@ -581,9 +581,12 @@ fn a_publisher_writes_in_its_own_pool_mapping() {
     let mapped = l.attach(publisher, own, Access::Pool).unwrap();
     // A read-only handle gets no write window.
     let ro = l.clone_handle(b, publisher).unwrap();
-    assert_eq!(l.write_in_pool(publisher, ro), Err(AttachError::ReadOnly));
+    assert_eq!(
+        l.write_in_pool(publisher, ro, own),
+        Err(AttachError::ReadOnly)
+    );
     // The writable handle does: the whole block, where the pool shows it.
-    let w = l.write_in_pool(publisher, b).unwrap();
+    let w = l.write_in_pool(publisher, b, own).unwrap();
     assert_eq!((w.address, w.size), (mapped.address, 5000));
     assert!(matches!(w.placement, Placement::InPool { .. }));
     l.check_invariants().unwrap();
@@ -591,7 +594,7 @@ fn a_publisher_writes_in_its_own_pool_mapping() {
     let msg = l.clone_handle(b, sub).unwrap();
     let map = l.clone_handle(b, sub).unwrap();
     l.attach(sub, map, Access::Pool).unwrap();
-    assert_eq!(l.attach_in_pool(sub, msg), Err(AttachError::Busy));
+    assert_eq!(l.attach_in_pool(sub, msg, map), Err(AttachError::Busy));
     assert_eq!(
         l.attach(sub, msg, Access::ReadShared).map(|_| ()),
         Err(AttachError::Busy)
@@ -603,9 +606,9 @@ fn a_publisher_writes_in_its_own_pool_mapping() {
         release.zero_tail.map(|(_, from, len)| (from, len)),
         Some((4500, 500))
     );
-    assert_eq!(l.attach_in_pool(sub, msg).unwrap().size, 4500);
+    assert_eq!(l.attach_in_pool(sub, msg, map).unwrap().size, 4500);
     // While it is read, no write window.
-    assert_eq!(l.write_in_pool(publisher, b), Err(AttachError::Busy));
+    assert_eq!(l.write_in_pool(publisher, b, own), Err(AttachError::Busy));
     l.check_invariants().unwrap();
 }
 
@@ -618,7 +621,7 @@ fn a_write_window_that_ends_with_its_pool_mapping_is_abandoned() {
     l.detach(publisher, b, 100).unwrap();
     let own = l.clone_handle(b, publisher).unwrap();
     l.attach(publisher, own, Access::Pool).unwrap();
-    l.write_in_pool(publisher, b).unwrap();
+    l.write_in_pool(publisher, b, own).unwrap();
     // The mapping goes first: the window ends uncommitted.
     l.drop_handle(own).unwrap();
     assert_eq!(l.attached(b).unwrap(), None);
@@ -627,5 +630,37 @@ fn a_write_window_that_ends_with_its_pool_mapping_is_abandoned() {
         0,
         "nothing of an uncommitted write is valid"
     );
+    l.check_invariants().unwrap();
+}
+
+#[test]
+fn a_read_in_the_pool_lies_in_the_mapping_named() {
+    // One guest maps a block twice (as its topic's publisher and as a
+    // subscriber): a read placed in one mapping survives the other's end.
+    let (mut l, g) = ledger();
+    l.add_storage(g, MemoryId(1), 0, 8 * PAGE).unwrap();
+    let b = l.create(g, 100, || Some(())).unwrap();
+    l.attach(g, b, Access::Write).unwrap();
+    l.detach(g, b, 100).unwrap();
+    let first = l.clone_handle(b, g).unwrap();
+    let at_first = l.attach(g, first, Access::Pool).unwrap().address;
+    let second = l.clone_handle(b, g).unwrap();
+    let at_second = l.attach(g, second, Access::Pool).unwrap().address;
+    assert_ne!(at_first, at_second);
+    let msg = l.clone_handle(b, g).unwrap();
+    assert_eq!(l.attach_in_pool(g, msg, second).unwrap().address, at_second);
+    l.drop_handle(first).unwrap();
+    assert_eq!(l.attached(msg).unwrap(), Some(Access::ReadShared));
+    // A handle that is no pool mapping of this block is refused.
+    let other = l.create(g, 100, || Some(())).unwrap();
+    let other_map = l.clone_handle(other, g).unwrap();
+    l.attach(g, other_map, Access::Pool).unwrap();
+    l.drop_handle(msg).unwrap();
+    let msg = l.clone_handle(b, g).unwrap();
+    assert_eq!(
+        l.attach_in_pool(g, msg, other_map),
+        Err(AttachError::NotMapped)
+    );
+    assert_eq!(l.attach_in_pool(g, msg, b), Err(AttachError::NotMapped));
     l.check_invariants().unwrap();
 }
