@@ -725,6 +725,17 @@ impl<B> Ledger<B> {
         Ok(self.handle(handle)?.attachment.map(|a| a.access))
     }
 
+    /// The access and placement of `handle`'s attachment, if it has one.
+    pub fn attachment(
+        &self,
+        handle: HandleId,
+    ) -> Result<Option<(Access, Placement)>, UnknownHandle> {
+        Ok(self
+            .handle(handle)?
+            .attachment
+            .map(|a| (a.access, a.placement)))
+    }
+
     /// Is any part of the block `handle` names attached for writing (by any
     /// handle)?
     pub fn write_attached(&self, handle: HandleId) -> Result<bool, UnknownHandle> {
