@@ -499,7 +499,10 @@ fn delivery(c: &mut Criterion) {
     let host = ShmHost::new(ShmConfig::default());
     let engine = host.engine().expect("engine");
     let (probe, sink) = build_guests();
-    let mut modes = list("DELIVERY_MODES", "zero-copy,pooled,pooled-write,copy,guest-copy");
+    let mut modes = list(
+        "DELIVERY_MODES",
+        "zero-copy,pooled,pooled-write,copy,guest-copy",
+    );
     let relay = if modes.iter().any(|m| m == "guest-copy") {
         compose(&sink).map(|c| link::load_component(&engine, &c).expect("composed relay"))
     } else {
@@ -602,9 +605,7 @@ fn delivery(c: &mut Criterion) {
                                 for s in subscribers.iter_mut() {
                                     let sum = match (mode.as_str(), publisher.as_mut()) {
                                         ("copy", _) => s.receive_list(payload, stride),
-                                        ("pooled" | "pooled-write", _) => {
-                                            s.receive_pooled(stride)
-                                        }
+                                        ("pooled" | "pooled-write", _) => s.receive_pooled(stride),
                                         (_, Some(p)) => s.receive_block(p, stride),
                                         (_, None) => unreachable!("zero copy has its publisher"),
                                     };

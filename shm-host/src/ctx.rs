@@ -217,6 +217,11 @@ impl ShmCtx {
 
     /// Attaches `handle` with `access` and carries out the placement.
     pub fn attach(&self, handle: HandleId, access: Access) -> Result<MemoryArea, Error> {
+        if access == Access::Write && self.watchdog.windows().keyed() {
+            if let Some(area) = self.attach_in_window(handle) {
+                return Ok(area);
+            }
+        }
         let mut ledger = self.host.ledger();
         let attached = match ledger.attach(self.guest, handle, access) {
             Ok(a) => a,
@@ -262,10 +267,51 @@ impl ShmCtx {
         })
     }
 
-    /// Attaches `handle` read-only where its block already is: inside a
-    /// pool mapping of this guest ([`Access::Pool`]). Nothing is mapped.
-    pub fn attach_in_pool(&self, handle: HandleId) -> Result<MemoryArea, Error> {
-        let attached = self.host.ledger().attach_in_pool(self.guest, handle);
+    /// A write attachment of a whole pool block inside this guest's keyed
+    /// mapping of its pool, with the block's write window opened (see
+    /// [`crate::windows`]); `None`: attach the usual way (no such mapping,
+    /// a partition, or any refusal, which the usual way reports).
+    fn attach_in_window(&self, handle: HandleId) -> Option<MemoryArea> {
+        let windows = self.watchdog.windows();
+        let mut ledger = self.host.ledger();
+        let backing = ledger.backing_of(handle).ok()?.0;
+        let mapping = windows.mapping(backing)?;
+        let attached = ledger.write_in_pool(self.guest, handle, mapping).ok()?;
+        let opened = match attached.placement {
+            Placement::InPool {
+                memory,
+                guest_offset,
+                len,
+            } => self
+                .host
+                .0
+                .registry
+                .host_address(memory, guest_offset)
+                .is_some_and(|at| crate::windows::open(windows, at, len as usize)),
+            _ => false,
+        };
+        if !opened {
+            ledger.abort_attach(handle);
+            return None;
+        }
+        drop(ledger);
+        self.bump(|s| &s.attaches, 1);
+        self.bump(|s| &s.in_pool, 1);
+        tracing::trace!(guest = %self.name, handle = handle.0, address = attached.address, size = attached.size, "attached in a write window");
+        Some(MemoryArea {
+            address: attached.address,
+            size: attached.size,
+        })
+    }
+
+    /// Attaches `handle` read-only where its block already is: inside
+    /// `mapping`, a pool mapping of this guest ([`Access::Pool`]). Nothing
+    /// is mapped.
+    pub fn attach_in_pool(&self, handle: HandleId, mapping: HandleId) -> Result<MemoryArea, Error> {
+        let attached = self
+            .host
+            .ledger()
+            .attach_in_pool(self.guest, handle, mapping);
         match attached {
             Ok(a) => {
                 self.bump(|s| &s.attaches, 1);

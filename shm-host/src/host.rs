@@ -475,7 +475,21 @@ impl ShmHost {
     /// needs nothing undone.
     pub(crate) fn unplace(&self, ledger: &Ledger<SharedPages>, release: &Release) {
         let result = match release.placement {
-            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => Ok(()),
+            Placement::InPool {
+                memory,
+                guest_offset,
+                ..
+            } => {
+                // A write in a window ends: close it (a read in the pool
+                // has no window; closing one that is not open is nothing).
+                if crate::windows::any() {
+                    if let Some(at) = self.0.registry.host_address(memory, guest_offset) {
+                        crate::windows::close(at);
+                    }
+                }
+                Ok(())
+            }
+            Placement::Empty | Placement::Local { .. } => Ok(()),
             Placement::Mapped {
                 memory,
                 guest_offset,

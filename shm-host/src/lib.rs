@@ -53,12 +53,14 @@ mod host;
 pub mod link;
 pub mod memory;
 pub mod pages;
+mod pkeys;
 pub mod process;
 pub mod proof;
 pub mod pubsub;
 mod stats;
 pub mod topology;
 pub mod watchdog;
+pub mod windows;
 pub use shm_rules as rules;
 
 pub use ctx::{PageBacking, ProofError, ShmCtx};

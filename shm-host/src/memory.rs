@@ -187,6 +187,7 @@ impl Locked<'_> {
     pub fn restore(&self, offset: u32, len: u32) -> Result<(), MapError> {
         let at = self.range(offset, len, true)?;
         crate::guard::unprotect(at as usize, len as usize);
+        crate::windows::forget(at as usize, len as usize);
         // SAFETY: as in `map`: a page-aligned range inside the accessible
         // part of a live reservation of ours. The new private anonymous
         // pages are zero, so the guest sees no block bytes there any more.
@@ -395,6 +396,7 @@ impl Drop for GuestMemory {
         let mut reg = self.registry.lock();
         reg.by_base.remove(&self.base);
         crate::guard::unprotect(self.base, self.total);
+        crate::windows::forget(self.base, self.total);
         // SAFETY: the reservation made in `new_memory`, unmapped once; the
         // registry no longer lists it, and wasmtime drops a memory only when
         // nothing refers to it any more.

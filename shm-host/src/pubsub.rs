@@ -25,7 +25,7 @@
 //!
 //! Lock order: topic, then queue, then the ledger (inside [`ShmHost`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
@@ -142,6 +142,10 @@ pub struct Publisher {
     pool: Vec<HandleId>,
     /// When each pool block was last published (`None` once allocated).
     published: Vec<Option<Instant>>,
+    /// The publisher's own mapping of its pool (`publisher.map-pool`):
+    /// read-only pool mappings, held by the publisher's guest, written
+    /// through write windows (see [`crate::windows`]).
+    mapped: Vec<HandleId>,
 }
 
 /// The host type behind the WIT resource `subscriber`.
@@ -160,7 +164,8 @@ struct MappedPool {
     pool: Arc<SharedPool>,
     /// The mapping handles, held by the subscriber's guest.
     maps: Vec<HandleId>,
-    backings: HashSet<BackingId>,
+    /// Each block's mapping handle.
+    backings: HashMap<BackingId, HandleId>,
 }
 
 impl Subscriber {
@@ -180,6 +185,9 @@ impl Subscriber {
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.topic.close_publisher();
+        for &h in &self.mapped {
+            self.host.drop_anywhere(h);
+        }
         // Blocks still queued or read stay alive through their clones.
         for &h in &self.pool {
             self.host.drop_detached(h);
@@ -243,6 +251,7 @@ impl PubSubView<'_> {
             topic: t,
             pool: Vec::with_capacity(elements as usize),
             published: vec![None; elements as usize],
+            mapped: Vec::new(),
         };
         for _ in 0..elements {
             // Created by (and charged to) the publisher's guest, held by
@@ -431,6 +440,72 @@ impl PubSubView<'_> {
         Ok(Some(self.table.push(MemoryBlock::new(handle))?))
     }
 
+    fn publisher_pool_storage(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<u32, PubSubError>> {
+        let topic = self.table.get(this)?.topic.clone();
+        Ok(match topic.pool() {
+            Some(pool) => {
+                let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
+                Ok(self.ctx.optimum_size(n, pool.element_size))
+            }
+            None => Err(PubSubError::NotPooled),
+        })
+    }
+
+    /// Maps a pooled publisher's pool into its own storage, read-only, and
+    /// keys each block's mapping for a write window where it can.
+    fn publisher_map_pool(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        self.ctx.alive()?;
+        let publisher = self.table.get(this)?;
+        if publisher.topic.pool().is_none() {
+            return Ok(Err(PubSubError::NotPooled));
+        }
+        if !publisher.mapped.is_empty() {
+            return Ok(Ok(()));
+        }
+        let pool = publisher.pool.clone();
+        let windows = self.ctx.watchdog().windows().clone();
+        let (host, guest) = (self.ctx.host().clone(), self.ctx.guest());
+        let mut maps = Vec::with_capacity(pool.len());
+        let mut keyed = 0;
+        for &block in &pool {
+            let mapped = self.ctx.clone_handle(block).and_then(|map| {
+                self.ctx
+                    .attach(map, Access::Pool)
+                    .map(|_| map)
+                    .inspect_err(|_| {
+                        let _ = self.ctx.drop_handle(map);
+                    })
+            });
+            match mapped {
+                Ok(map) => {
+                    maps.push(map);
+                    if crate::windows::key_mapping(&host, guest, &windows, map) {
+                        keyed += 1;
+                    }
+                }
+                Err(e) => {
+                    for map in maps {
+                        let _ = self.ctx.drop_handle(map);
+                    }
+                    return Ok(Err(match e {
+                        Error::NoStorage | Error::AmbiguousMemory => PubSubError::NoStorage,
+                        Error::LimitExceeded => PubSubError::InvalidArgument,
+                        _ => PubSubError::Internal,
+                    }));
+                }
+            }
+        }
+        tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), keyed, "publisher's pool mapped");
+        self.table.get_mut(this)?.mapped = maps;
+        Ok(Ok(()))
+    }
+
     fn pool_storage(
         &mut self,
         this: &Resource<Subscriber>,
@@ -465,7 +540,7 @@ impl PubSubView<'_> {
             let _ = self.ctx.drop_handle(h);
         }
         let mut maps = Vec::with_capacity(pool.blocks.len());
-        let mut backings = HashSet::with_capacity(pool.blocks.len());
+        let mut backings = HashMap::with_capacity(pool.blocks.len());
         for &block in &pool.blocks {
             let mapped = self.ctx.clone_handle(block).and_then(|map| {
                 let attached = self.ctx.attach(map, Access::Pool);
@@ -477,7 +552,7 @@ impl PubSubView<'_> {
             match mapped {
                 Ok((map, backing)) => {
                     maps.push(map);
-                    backings.insert(backing);
+                    backings.insert(backing, map);
                 }
                 Err(e) => {
                     for map in maps {
@@ -518,16 +593,16 @@ impl PubSubView<'_> {
         };
         let sub = self.table.get_mut(this)?;
         let backing = self.ctx.backing_id(handle);
-        let in_pool = match (&sub.mapped, backing) {
-            (Some(m), Ok(b)) => m.backings.contains(&b),
-            _ => false,
+        let mapping = match (&sub.mapped, backing) {
+            (Some(m), Ok(b)) => m.backings.get(&b).copied(),
+            _ => None,
         };
-        if !in_pool {
+        let Some(mapping) = mapping else {
             queue.unpop(handle);
             return Ok(Err(PubSubError::PoolChanged));
-        }
+        };
         receive(self.ctx, handle)?;
-        match self.ctx.attach_in_pool(handle) {
+        match self.ctx.attach_in_pool(handle, mapping) {
             Ok(area) => {
                 sub.leases.insert(handle.0, handle);
                 Ok(Ok(Some(PooledMessage {
@@ -679,6 +754,18 @@ pub fn add_to_linker<T: 'static>(
             let view = get(store.data_mut());
             let n = view.table.get(&this)?.topic.subscriber_count();
             Ok((u32::try_from(n).unwrap_or(u32::MAX),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.pool-storage",
+        move |mut store, (this,): (Resource<Publisher>,)| {
+            Ok((get(store.data_mut()).publisher_pool_storage(&this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.map-pool",
+        move |mut store, (this,): (Resource<Publisher>,)| {
+            Ok((get(store.data_mut()).publisher_map_pool(&this)?,))
         },
     )?;
     inst.func_wrap(

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{CallHook, Engine, Store, UpdateDeadline};
+
+use crate::windows::Windows;
 
 /// Why the host stopped a guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +49,7 @@ pub struct Watchdog {
     stopped: OnceLock<Stopped>,
     ticks: AtomicU64,
     budget: Option<(u64, Duration)>,
+    windows: Arc<Windows>,
 }
 
 impl Watchdog {
@@ -62,7 +65,13 @@ impl Watchdog {
                 let ticks = l.as_nanos().div_ceil(tick_ns);
                 (u64::try_from(ticks).unwrap_or(u64::MAX), l)
             }),
+            windows: Windows::new(),
         })
+    }
+
+    /// The guest's write windows (see [`crate::windows`]).
+    pub fn windows(&self) -> &Arc<Windows> {
+        &self.windows
     }
 
     /// Why the guest was stopped, if it was.
@@ -92,8 +101,21 @@ impl Watchdog {
 
     /// Arms `store` (whose engine has epoch interruption on): every tick the
     /// guest spends in wasm is counted against its budget, and a stopped
-    /// guest traps with the reason.
+    /// guest traps with the reason. It also installs the store's call hook,
+    /// which gives the guest's thread the rights of its write windows while
+    /// its wasm runs and takes them back when it returns (see
+    /// [`crate::windows`]); the store's call hook must not be replaced.
     pub fn arm<T: 'static>(self: &Arc<Self>, store: &mut Store<T>) {
+        let windows = self.windows.clone();
+        store.call_hook(move |_, hook| {
+            match hook {
+                CallHook::CallingWasm | CallHook::ReturningFromHost => windows.enter(),
+                CallHook::ReturningFromWasm => windows.leave(),
+                CallHook::CallingHost => {}
+            }
+            Ok(())
+        });
+        self.windows.hooked();
         let dog = self.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

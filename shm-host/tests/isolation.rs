@@ -448,3 +448,52 @@ fn a_clone_cannot_read_exclusively() {
     let (addr, size) = p.attach(b, SHARED).unwrap();
     assert_eq!(&p.read(addr, size), b"0123456789");
 }
+
+/// A pooled publisher writes a message it just published where its own
+/// pool mapping shows it, while a write window onto another block is open:
+/// with write windows (this machine has protection keys) its store traps at
+/// that write, and the subscriber has the message intact; without them the
+/// address is a per-message mapping already gone, the write lands in its
+/// own fresh pages, and every message arrives intact.
+#[test]
+fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
+    let out = shm_host(&[
+        "pubsub",
+        "--stats",
+        "--publisher",
+        "@red-team",
+        "--publisher-arg",
+        "--attack",
+        "--publisher-arg",
+        "write-outside-window",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+    ]);
+    let (stdout, stderr) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("red-team") && l.contains(" blocks "))
+        .expect(&stdout);
+    let windows = common::stat(line, "in-pool") > 0;
+    assert!(
+        stdout.contains("red-team: writing into published message 0"),
+        "{stdout}"
+    );
+    if windows {
+        assert!(!stdout.contains("did not trap"), "{stdout}");
+        assert!(
+            stderr.contains("publisher red-team")
+                && stderr.contains("memory fault at wasm address"),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains("pubsub-subscriber#1: received 1 messages in order"),
+            "{stdout}"
+        );
+    } else {
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        honest_got_everything(&stdout, "pubsub-subscriber#1");
+    }
+}

@@ -16,6 +16,7 @@
 //! | `spin` | subscriber | subscribe and spin, never taking a message |
 //! | `stall` | subscriber | subscribe and not take until the host drops a message for it (at most 60 s), then drain |
 //! | `hold` | subscriber | take one message of a pooled topic and never release it |
+//! | `write-outside-window` | publisher | (pooled) write a message it just published, through its own mapping of the pool, while a write window onto another block is open |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -61,6 +62,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "squat" => squat(&who, &topic),
         "rewrite-partition" => publish_numbers(&who, &topic, number(1, 20) as u32, true),
         "publish-clone" => publish_numbers(&who, &topic, number(1, 20) as u32, false),
+        "write-outside-window" => write_outside_window(&who, &topic, number(1, 20) as u32),
         "spin" => {
             let _s = subscribe(&topic)?;
             println!("{who}: subscribed, spinning");
@@ -235,6 +237,43 @@ fn publish_numbers(who: &str, topic: &str, count: u32, partition: bool) -> Resul
         write_message(&block, i, SIZE)?;
         p.publish(block)
             .map_err(|e| format!("publishing {i}: {e}"))?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("{who}: published {count} messages on {topic}");
+    Ok(())
+}
+
+/// A pooled publisher: publishes message `i` honestly, then opens a write
+/// window onto the next block and writes into message `i` where its own
+/// pool mapping shows it (the address its write attach had). With write
+/// windows that store traps (the published block is read-only for it);
+/// without them the address was a per-message mapping, gone at detach, and
+/// the write lands in the publisher's own fresh pages. Either way the
+/// subscribers' bytes stay intact.
+fn write_outside_window(who: &str, topic: &str, count: u32) -> Result<(), String> {
+    const SIZE: usize = 64;
+    let p = Publisher::pooled(topic, 4, SIZE as u32).map_err(|e| format!("publisher: {e}"))?;
+    for i in 0..count {
+        let block = allocate(&p)?;
+        let at = {
+            let mut w = block.attach_write().map_err(|e| e.to_string())?;
+            let at = w.as_mut_ptr();
+            w[..4].copy_from_slice(&i.to_le_bytes());
+            w[4..SIZE].fill((i % 251) as u8);
+            w.commit(SIZE).map_err(|e| e.to_string())?;
+            at
+        };
+        p.publish(block)
+            .map_err(|e| format!("publishing {i}: {e}"))?;
+        let next = allocate(&p)?;
+        let _window = next.attach_write().map_err(|e| e.to_string())?;
+        println!("{who}: writing into published message {i} at {at:p}");
+        // SAFETY: none, on purpose: this is the attack. `at` is where the
+        // host showed message `i` to this component; the write is a plain
+        // store into its own linear memory, which the host must refuse
+        // (a trap of this component) or make harmless.
+        unsafe { at.write_volatile(0xEE) };
+        println!("{who}: the write at {at:p} did not trap");
         std::thread::sleep(Duration::from_millis(5));
     }
     println!("{who}: published {count} messages on {topic}");

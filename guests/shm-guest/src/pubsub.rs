@@ -138,10 +138,21 @@ impl Publisher {
     /// receive messages in place ([`Subscriber::next_pooled`]). They can
     /// then read every block of the pool, including one being written: pool
     /// only topics whose subscribers may see all of their data.
+    ///
+    /// It also maps its own pool once (storage donated for it), so that
+    /// writing a message opens a write window onto its block in that
+    /// mapping where the host can, instead of mapping the block per message
+    /// (`publisher.map-pool`). Should that fail (no storage), messages are
+    /// written the usual way.
     pub fn pooled(topic: &str, elements: u32, size: u32) -> Result<Publisher, PubSubError> {
-        Ok(Publisher {
-            raw: wit::Publisher::pooled(topic, elements, size)?,
-        })
+        let raw = wit::Publisher::pooled(topic, elements, size)?;
+        // Not mapped (no storage): every message is mapped for writing on
+        // its own, as without windows.
+        let _unmapped = raw
+            .pool_storage()
+            .and_then(|need| crate::donate_storage(need).map_err(|_| wit::PubSubError::NoStorage))
+            .and_then(|()| raw.map_pool());
+        Ok(Publisher { raw })
     }
 
     /// A free pool block, writable, and how many of its bytes are

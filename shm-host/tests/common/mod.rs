@@ -161,6 +161,13 @@ pub struct Probe {
 }
 
 /// The attach flags as WIT flag names.
+/// The number after `word` in a line of the runner's statistics.
+pub fn stat(line: &str, word: &str) -> u64 {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == word).expect(line);
+    words.next().and_then(|n| n.parse().ok()).expect(line)
+}
+
 pub const WRITE: &[&str] = &["write"];
 pub const SHARED: &[&str] = &["shared"];
 pub const EXCLUSIVE: &[&str] = &[];

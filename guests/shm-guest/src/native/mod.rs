@@ -123,8 +123,8 @@ impl Native {
         unsafe { Self::bytes(&ledger, handle, offset, len) }
     }
 
-    /// Attaches `handle` read-only in a pool mapping the native guest holds
-    /// of its block (pooled topics) and returns its valid bytes and the
+    /// Attaches `handle` read-only in `mapping`, a pool mapping the native
+    /// guest holds of its block (pooled topics), and returns its valid bytes and the
     /// virtual address the rules placed them at.
     ///
     /// # Safety
@@ -135,9 +135,10 @@ impl Native {
     pub(crate) unsafe fn attach_in_pool<'a>(
         &self,
         handle: HandleId,
+        mapping: HandleId,
     ) -> Result<(&'a [u8], u32), shm_rules::AttachError> {
         let mut ledger = self.ledger();
-        let attached = ledger.attach_in_pool(self.guest, handle)?;
+        let attached = ledger.attach_in_pool(self.guest, handle, mapping)?;
         let (offset, len) = ledger
             .valid_range(handle)
             .map_err(|_| shm_rules::AttachError::Unknown)?;

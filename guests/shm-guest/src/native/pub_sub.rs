@@ -13,7 +13,7 @@
 //! message's `address` is the rules' virtual one: read it with
 //! [`Subscriber::lease_bytes`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -248,6 +248,19 @@ impl Publisher {
     pub fn subscriber_count(&self) -> u32 {
         self.topic.subscriber_count() as u32
     }
+
+    /// The storage [`Publisher::map_pool`] needs.
+    pub fn pool_storage(&self) -> Result<u32, PubSubError> {
+        let pool = self.topic.pool().ok_or(PubSubError::NotPooled)?;
+        let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
+        Ok(native().ledger().optimum_size(n, pool.element_size))
+    }
+
+    /// In-process there are no write windows (every thread shares one
+    /// address space): blocks are written where they are, as before.
+    pub fn map_pool(&self) -> Result<(), PubSubError> {
+        self.topic.pool().map(|_| ()).ok_or(PubSubError::NotPooled)
+    }
 }
 
 /// The receiving side of a topic (the WIT resource `subscriber`).
@@ -262,7 +275,8 @@ pub struct Subscriber {
 struct Pooled {
     pool: Option<Arc<SharedPool>>,
     maps: Vec<HandleId>,
-    backings: HashSet<BackingId>,
+    /// Each block's mapping handle.
+    backings: HashMap<BackingId, HandleId>,
     /// Held messages: the handle and its bytes.
     leases: HashMap<u64, (HandleId, &'static [u8])>,
 }
@@ -352,7 +366,7 @@ impl Subscriber {
                     _ => PubSubError::Internal,
                 })?;
             let backing = ledger.backing_of(map).map_err(|_| PubSubError::Internal)?.0;
-            pooled.backings.insert(backing);
+            pooled.backings.insert(backing, map);
         }
         pooled.pool = Some(pool);
         Ok(())
@@ -365,17 +379,17 @@ impl Subscriber {
         let n = native();
         let mut pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
         let backing = n.ledger().backing_of(handle).map(|b| b.0);
-        if !backing.is_ok_and(|b| pooled.backings.contains(&b)) {
+        let Some(mapping) = backing.ok().and_then(|b| pooled.backings.get(&b).copied()) else {
             self.queue.unpop(handle);
             return Err(PubSubError::PoolChanged);
-        }
+        };
         n.ledger()
             .transfer(handle, n.guest)
             .map_err(|_| PubSubError::Internal)?;
         // SAFETY: the slice is kept with the lease and handed out only by
         // `lease_bytes`, whose contract ends its use at `release` (when
         // the handle is dropped).
-        match unsafe { n.attach_in_pool(handle) } {
+        match unsafe { n.attach_in_pool(handle, mapping) } {
             Ok((bytes, address)) => {
                 pooled.leases.insert(handle.0, (handle, bytes));
                 Ok(Some(PooledMessage {

@@ -1,0 +1,274 @@
+//! Write windows: a pooled publisher writes into its pool, mapped once,
+//! one block at a time, with no system call per message.
+//!
+//! Without them a publisher attaches each message's block for writing, which
+//! maps the block's pages into its storage and maps fresh pages back at
+//! detach: two `mmap`s and a page fault per written page, per message. With
+//! them the publisher maps its whole pool once (`publisher.map-pool`); each
+//! block of that mapping is read-write in the page tables but tagged with a
+//! protection key of its own ([`crate::pkeys`]), and the thread running the
+//! publisher may write only the keys whose window is open. Attaching an
+//! allocated block for writing opens that block's window
+//! ([`crate::rules::Ledger::write_in_pool`] records it), detaching closes
+//! it. Every other block of the pool, published or not, stays read-only for
+//! the publisher: a published message still cannot change while it is held.
+//!
+//! Rights to keys belong to a thread, not to a store, so they are set when
+//! the guest's wasm starts or resumes (its store's call hook, installed by
+//! [`crate::Watchdog::arm`]): the guest's open windows on entry, none on the
+//! way out to the embedder. Another store run on the same thread never
+//! inherits a window. A store without the hook never gets keyed mappings.
+//!
+//! A window is granted only for a handle that covers its whole block (the
+//! key covers the whole block mapping): a partition is attached the usual
+//! way. A host write into a keyed page outside a window faults in host code;
+//! the mapping is listed with [`crate::guard`], which absorbs it as for any
+//! read-only attachment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::pkeys;
+use crate::rules::{Access, BackingId, GuestId, HandleId, Placement};
+use crate::ShmHost;
+
+/// One guest's keys and open windows.
+#[derive(Debug, Default)]
+pub struct Windows {
+    /// Its store has the call hook that applies the rights (only then are
+    /// mappings keyed for it).
+    hooked: AtomicBool,
+    /// Bits of the key indices (into [`pkeys::keys`]) its keyed mappings use.
+    held: AtomicU32,
+    /// Bits of the key indices whose window is open.
+    open: AtomicU32,
+    /// The keyed pool mapping (its handle) of each block.
+    mappings: Mutex<HashMap<BackingId, HandleId>>,
+}
+
+impl Windows {
+    /// A guest's windows: none yet.
+    pub(crate) fn new() -> Arc<Windows> {
+        Arc::default()
+    }
+
+    /// Marks the store as hooked ([`crate::Watchdog::arm`]).
+    pub(crate) fn hooked(&self) {
+        self.hooked.store(true, Ordering::Release);
+    }
+
+    /// May this guest's pool mappings be keyed?
+    pub(crate) fn available(&self) -> bool {
+        self.hooked.load(Ordering::Acquire) && !pkeys::keys().is_empty()
+    }
+
+    /// The guest's wasm starts or resumes on this thread: its open windows
+    /// become writable, every other key read-only.
+    pub(crate) fn enter(&self) {
+        if self.held.load(Ordering::Acquire) != 0 {
+            pkeys::allow_writes(self.open.load(Ordering::Acquire));
+        }
+    }
+
+    /// The guest's wasm returned to the embedder: no window stays writable
+    /// on this thread.
+    pub(crate) fn leave(&self) {
+        if self.held.load(Ordering::Acquire) != 0 {
+            pkeys::allow_writes(0);
+        }
+    }
+
+    /// The guest's keyed pool mapping of `backing`, if it made one (the
+    /// ledger checks that it is still one).
+    pub(crate) fn mapping(&self, backing: BackingId) -> Option<HandleId> {
+        self.mappings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&backing)
+            .copied()
+    }
+
+    /// Does the guest hold keyed mappings?
+    pub(crate) fn keyed(&self) -> bool {
+        self.held.load(Ordering::Acquire) != 0
+    }
+
+    /// The bits of open windows (for tests).
+    pub fn open_windows(&self) -> u32 {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// A keyed pool mapping.
+struct Keyed {
+    len: usize,
+    /// The block it shows.
+    backing: BackingId,
+    /// Index into [`pkeys::keys`].
+    index: u32,
+    windows: Weak<Windows>,
+}
+
+/// Keyed mappings of every guest, by first host address.
+static KEYED: Mutex<BTreeMap<usize, Keyed>> = Mutex::new(BTreeMap::new());
+/// How many there are (read without the lock on every in-pool release).
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Are there keyed mappings at all?
+pub(crate) fn any() -> bool {
+    COUNT.load(Ordering::Acquire) != 0
+}
+
+fn keyed() -> std::sync::MutexGuard<'static, BTreeMap<usize, Keyed>> {
+    KEYED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keys `mapping`, `guest`'s pool mapping of one block, for write windows
+/// (see [`key`]). Returns false if it is no such mapping, or no key is
+/// left: the block is then written the usual way, mapped per message.
+pub(crate) fn key_mapping(
+    host: &ShmHost,
+    guest: GuestId,
+    windows: &Arc<Windows>,
+    mapping: HandleId,
+) -> bool {
+    let ledger = host.ledger();
+    let Ok(Some((
+        Access::Pool,
+        Placement::Mapped {
+            memory,
+            guest_offset,
+            backing,
+            len,
+            writable: false,
+            ..
+        },
+    ))) = ledger.attachment(mapping)
+    else {
+        return false;
+    };
+    if ledger.owner(mapping) != Ok(guest) {
+        return false;
+    }
+    let Some(at) = host.0.registry.host_address(memory, guest_offset) else {
+        return false;
+    };
+    // SAFETY: the ledger, locked here, says `mapping` is `guest`'s pool
+    // mapping placed at `guest_offset .. + len` of `memory`: the host mapped
+    // those pages read-only when it was attached (page aligned: the ledger
+    // places mappings on pages; listed with the guard by `Locked::map`), and
+    // they stay that mapping while the ledger lock is held, since every
+    // change of a placement goes through the ledger. They show the block's
+    // own pages to this guest only, which may write them in a window.
+    unsafe { key(windows, at, len as usize, backing, mapping) }
+}
+
+/// Tags a guest's pool mapping of one block (`len` page-aligned bytes at
+/// host address `at`; the block `backing`, the mapping's handle `mapping`)
+/// with a key the guest does not use yet. Returns false
+/// when it has none left (or keys are unavailable): the block is then
+/// written the usual way, mapped per message.
+///
+/// # Safety
+/// `at .. at + len` must be a read-only pool mapping the host made in the
+/// guest's linear memory (live, page aligned, listed with
+/// [`crate::guard`]), which may be made writable for that guest.
+unsafe fn key(
+    windows: &Arc<Windows>,
+    at: usize,
+    len: usize,
+    backing: BackingId,
+    mapping: HandleId,
+) -> bool {
+    if !windows.available() {
+        return false;
+    }
+    let keys = pkeys::keys();
+    let mut map = keyed();
+    let held = windows.held.load(Ordering::Acquire);
+    let Some(index) = (0..keys.len() as u32).find(|i| held & (1 << i) == 0) else {
+        return false;
+    };
+    // Closed before the pages become writable in the page tables: the
+    // thread's rights to this key are "read only" unless a window opens.
+    windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
+    pkeys::allow_writes(windows.open.load(Ordering::Acquire));
+    // SAFETY: forwarded from the caller; the key is one of `keys`.
+    if let Err(e) = unsafe { pkeys::tag(at as *mut u8, len, keys[index as usize]) } {
+        tracing::warn!("keying a pool mapping failed, it is written the usual way: {e}");
+        return false;
+    }
+    windows.held.fetch_or(1 << index, Ordering::AcqRel);
+    COUNT.fetch_add(1, Ordering::AcqRel);
+    windows
+        .mappings
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(backing, mapping);
+    map.insert(
+        at,
+        Keyed {
+            len,
+            backing,
+            index,
+            windows: Arc::downgrade(windows),
+        },
+    );
+    true
+}
+
+/// Opens the window onto the keyed mapping of `windows`' guest that starts
+/// at host address `at` and is `len` bytes long once rounded to pages (a
+/// handle of the whole block); false if there is no such mapping.
+pub(crate) fn open(windows: &Arc<Windows>, at: usize, len: usize) -> bool {
+    let page = crate::page_size();
+    let map = keyed();
+    match map.get(&at) {
+        Some(k)
+            if k.len == len.div_ceil(page) * page
+                && Weak::ptr_eq(&k.windows, &Arc::downgrade(windows)) =>
+        {
+            windows.open.fetch_or(1 << k.index, Ordering::AcqRel);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Closes the window, if any, of the keyed mapping containing host address
+/// `at` (an in-pool attachment there ended). The thread's rights follow at
+/// the guest's next entry into wasm.
+pub(crate) fn close(at: usize) {
+    let map = keyed();
+    if let Some((&start, k)) = map.range(..=at).next_back() {
+        if at < start + k.len {
+            if let Some(w) = k.windows.upgrade() {
+                w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Forgets the keyed mappings that start inside `at .. at + len`: their
+/// pages are being replaced or unmapped (and lose their key with them).
+pub(crate) fn forget(at: usize, len: usize) {
+    let mut map = keyed();
+    let gone: Vec<usize> = map
+        .range(at..at.saturating_add(len))
+        .map(|(&s, _)| s)
+        .collect();
+    for s in gone {
+        if let Some(k) = map.remove(&s) {
+            COUNT.fetch_sub(1, Ordering::AcqRel);
+            if let Some(w) = k.windows.upgrade() {
+                w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
+                w.held.fetch_and(!(1 << k.index), Ordering::AcqRel);
+                w.mappings
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&k.backing);
+            }
+        }
+    }
+}
