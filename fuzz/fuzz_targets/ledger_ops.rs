@@ -1,9 +1,12 @@
 //! Drives the attach rules (`shm_rules::Ledger`) with arbitrary operation
 //! sequences over a few guests and memories: create, create-local, clone,
 //! alias, lend, end-loan, revoke-guest, partition, add-storage, attach,
-//! attach-in-pool, abort-attach, detach, drop, transfer, remove-guest and a
-//! publish step, with arbitrary sizes and offsets, under default or tiny
-//! per-guest limits, small mapping limits, and small process-wide limits.
+//! attach-in-pool, write-in-pool, abort-attach, detach, drop, transfer,
+//! remove-guest, a publish step and a pooled-write step (map a clone as a
+//! pool, maybe consume some bytes, write in the pool, commit), with
+//! arbitrary sizes and offsets, under
+//! default or tiny per-guest limits, small mapping limits, and small
+//! process-wide limits.
 //!
 //! After every operation the ledger's own `check_invariants()` must hold,
 //! and a model kept here, independently of the ledger's internals, checks:
@@ -21,11 +24,13 @@
 //!   that holds;
 //! - rights only attenuate: a clone is read-only, a partition, alias or
 //!   loan is never more writable than its source; a read-only handle never
-//!   gets a write or exclusive-read attachment, and a detach, abort, drop
-//!   or transfer through it leaves the valid bytes of every handle of its
-//!   block unchanged;
-//! - `other_writers` counts the other live writable handles of the block
-//!   (asked of every live handle), `holders` and `handles_of_block` the
+//!   gets a write or exclusive-read attachment (in a pool mapping or not),
+//!   and a detach, abort, drop or transfer through it leaves the valid
+//!   bytes of every handle of its block unchanged (but for its guest's
+//!   write windows in a pool mapping it ends, below);
+//! - `attached` and `attachment` report every live handle's access and
+//!   placement; `other_writers` counts the other live writable handles of
+//!   the block (asked of every live handle), `holders` and `handles_of_block` the
 //!   live handles that are not pool mappings (asked whenever the model's
 //!   answer changed or the operation named the block, and of every block at
 //!   the end);
@@ -41,7 +46,24 @@
 //! - a non-empty write attachment that ends without a detach (drop,
 //!   transfer, revocation, removal of its guest) leaves every overlapping
 //!   handle of its block with no valid bytes; an aborted attach (its
-//!   placement never carried out) changes nothing;
+//!   placement never carried out) changes nothing; a write detach commits
+//!   its valid bytes and zeroes exactly the rest of the last valid page;
+//! - pool mappings: a whole-block read-only mapping that conflicts with
+//!   nothing, never a copy. An in-pool read is a shared read of the valid
+//!   bytes, a write window (`write_in_pool`) a write attachment of the
+//!   whole handle from its first byte: it needs the write right (a
+//!   read-only handle is told `ReadOnly` before anything about the state
+//!   of its block), a handle the asking guest holds, and no other reader
+//!   or writer of its bytes (pool mappings conflict with nothing); either
+//!   is an in-pool placement at the address where the pool mapping the
+//!   call names (one of the asking guest's, of the same block, covering
+//!   the handle, else `NotMapped`) shows those bytes, inside it, and every
+//!   refusal is the expected error. Both end exactly with the mapping they
+//!   were placed in (not with another mapping of the same guest and
+//!   block); a write window that ends so is abandoned (no valid bytes for
+//!   any overlapping handle), even when the mapping was held through a
+//!   read-only handle (the only way a read-only handle's drop, transfer,
+//!   detach or abort may change valid bytes: its own guest's window);
 //! - limits: per-guest blocks, bytes and handles (revoked ones included);
 //!   live mappings per guest within its `max_mappings`, over all guests
 //!   within the process's, live host-owned blocks within the process's
@@ -140,9 +162,19 @@ enum Op {
     AbortAttach {
         handle: u8,
     },
-    /// A read in the owner's pool mapping of the block (pooled topics).
+    /// A read in a pool mapping of the block its owner holds (pooled
+    /// topics); `mapping` names the pool mapping (see [`Model::mapping`]).
     AttachInPool {
         handle: u8,
+        mapping: u8,
+    },
+    /// A write window in a pool mapping of the block (a publisher writing
+    /// its message in place); `guest: None` is the handle's owner,
+    /// `mapping` as for `AttachInPool`.
+    WriteInPool {
+        guest: Option<u8>,
+        handle: u8,
+        mapping: u8,
     },
     /// `consumed`: a share of the visible bytes in 254ths; 255 is one too many.
     Detach {
@@ -165,6 +197,16 @@ enum Op {
         consumed: u8,
         to: u8,
         access: u8,
+    },
+    /// The pooled publish pattern in one step: a read-only clone of
+    /// `handle` for its owner, mapped as a pool; with `read`, an exclusive
+    /// read of `handle` that consumes some of its valid bytes (so that the
+    /// window that follows starts at a consumed offset); a write window on
+    /// `handle` in the pool; a detach with some bytes valid.
+    WriteThroughPool {
+        handle: u8,
+        read: Option<u8>,
+        consumed: u8,
     },
 }
 
@@ -215,6 +257,9 @@ struct MContent {
 struct MAttach {
     access: Access,
     attached: Attached,
+    /// An in-pool attachment: the model handle of the pool mapping it was
+    /// placed in (and ends with).
+    pool: Option<usize>,
 }
 
 /// What the owner of a handle id has in its hands.
@@ -265,8 +310,8 @@ struct Model {
     next_tag: u32,
     freed_tags: Vec<u32>,
     /// Write attachments that ended without a detach during the current
-    /// operation: (backing, lo, hi).
-    abandoned: Vec<(BackingId, u64, u64)>,
+    /// operation.
+    abandoned: Vec<Abandoned>,
     /// Blocks the current operation named a handle of.
     focus: Vec<BackingId>,
     /// The block views checked last: a block's `holders` and
@@ -295,6 +340,15 @@ impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+}
+
+/// A non-empty write attachment that ended without a detach.
+struct Abandoned {
+    backing: BackingId,
+    lo: u64,
+    hi: u64,
+    /// A write window that ended with the pool mapping it was in.
+    cascade: bool,
 }
 
 /// Model handles and what the ledger says their valid range is.
@@ -471,94 +525,155 @@ impl Model {
                     Access::ReadShared | Access::Pool => {}
                 }
             }
-            None if a.access == Access::Write && !aborted && {
-                let (lo, hi) = self.range(ci);
-                hi > lo
-            } =>
-            {
-                // Abandoned: nothing written is valid, for any content of
-                // the block that overlaps it (an empty attachment wrote
-                // nothing).
-                let (lo, hi) = self.range(ci);
-                let backing = self.contents[ci].backing;
-                for c in self.contents.iter_mut().filter(|c| c.backing == backing) {
-                    if touches(lo, hi, c.start, c.start + u64::from(c.size)) {
-                        c.valid = 0;
-                        c.consumed = 0;
-                    }
-                }
-                self.abandoned.push((backing, lo, hi));
-            }
+            None if a.access == Access::Write && !aborted => self.abandon(h, false),
             None => {}
         }
         self.cascade(h, &a);
         Some(a)
     }
 
-    /// Does the end of `p`'s attachment `a` (a pool mapping) end the
-    /// in-pool read of `o`?
-    fn ends_with(&self, p: usize, a: &MAttach, o: usize) -> bool {
-        let Placement::Mapped {
-            memory,
-            guest_offset,
-            len,
-            ..
-        } = a.attached.placement
-        else {
-            return false;
-        };
-        if a.access != Access::Pool {
-            return false;
+    /// The write attachment of `h` ended without a detach (`cascade`: with
+    /// the pool mapping it was in): nothing written is valid, for any
+    /// content of the block that overlaps it (an empty attachment wrote
+    /// nothing).
+    fn abandon(&mut self, h: usize, cascade: bool) {
+        let ci = self.handles[h].content;
+        let (lo, hi) = self.range(ci);
+        if hi == lo {
+            return;
         }
-        let (from, to) = (
-            u64::from(guest_offset),
-            u64::from(guest_offset) + u64::from(len),
-        );
-        let oh = &self.handles[o];
-        let inside = matches!(oh.att.map(|x| x.attached.placement),
-            Some(Placement::InPool { memory: m, guest_offset: g, .. })
-                if m == memory && from <= u64::from(g) && u64::from(g) <= to);
-        oh.state == St::Live
-            && oh.owner == self.handles[p].owner
-            && inside
-            && self.contents[oh.content].backing == self.contents[self.handles[p].content].backing
+        let backing = self.contents[ci].backing;
+        for c in self.contents.iter_mut().filter(|c| c.backing == backing) {
+            if touches(lo, hi, c.start, c.start + u64::from(c.size)) {
+                c.valid = 0;
+                c.consumed = 0;
+            }
+        }
+        self.abandoned.push(Abandoned {
+            backing,
+            lo,
+            hi,
+            cascade,
+        });
     }
 
-    /// When a pool mapping ends, the in-pool reads inside it end too.
+    /// Does the end of `p`'s attachment `a` (a pool mapping) end the
+    /// in-pool attachment (a read or a write window) of `o`? Exactly when
+    /// `o` was placed in that mapping (not in another mapping of the block,
+    /// even one of the same guest).
+    fn ends_with(&self, p: usize, a: &MAttach, o: usize) -> bool {
+        let oh = &self.handles[o];
+        a.access == Access::Pool
+            && matches!(a.attached.placement, Placement::Mapped { .. })
+            && oh.state == St::Live
+            && oh.att.is_some_and(|x| x.pool == Some(p))
+    }
+
+    /// When a pool mapping ends, the in-pool attachments inside it end
+    /// too; a write window among them ends uncommitted (abandoned).
     fn cascade(&mut self, h: usize, a: &MAttach) {
         for i in 0..self.handles.len() {
             if self.ends_with(h, a, i) {
-                self.handles[i].att = None;
+                let ended = self.handles[i].att.take().expect("in pool");
+                if ended.access == Access::Write {
+                    self.abandon(i, true);
+                }
             }
         }
     }
 
-    /// The pool mapping (`Access::Pool`) held by `h`'s owner that covers
-    /// `h`'s bytes, if any.
-    fn pool_mapping(&self, h: usize) -> Option<usize> {
-        self.pool_mappings(h).first().copied()
-    }
-
-    /// Every pool mapping held by `h`'s owner that covers `h`'s bytes.
-    fn pool_mappings(&self, h: usize) -> Vec<usize> {
+    /// Is `m` a pool mapping guest `g` may place `h`'s bytes in: a live
+    /// handle `g` holds, of the same block, attached as a pool and mapped,
+    /// whose range covers `h`'s?
+    fn is_pool_for(&self, g: usize, h: usize, m: usize) -> bool {
         let c = self.handles[h].content;
         let (lo, hi) = self.range(c);
-        let backing = self.contents[c].backing;
-        (0..self.handles.len())
-            .filter(|&i| {
-                let o = &self.handles[i];
-                let (olo, ohi) = self.range(o.content);
-                o.state == St::Live
-                    && o.owner == self.handles[h].owner
-                    && o.att.is_some_and(|a| {
-                        a.access == Access::Pool
-                            && matches!(a.attached.placement, Placement::Mapped { .. })
-                    })
-                    && self.contents[o.content].backing == backing
-                    && olo <= lo
-                    && hi <= ohi
+        let o = &self.handles[m];
+        let (olo, ohi) = self.range(o.content);
+        o.state == St::Live
+            && o.owner == g
+            && o.att.is_some_and(|a| {
+                a.access == Access::Pool && matches!(a.attached.placement, Placement::Mapped { .. })
             })
+            && self.contents[o.content].backing == self.contents[c].backing
+            && olo <= lo
+            && hi <= ohi
+    }
+
+    /// Every pool mapping guest `g` may place `h`'s bytes in.
+    fn pool_mappings(&self, g: usize, h: usize) -> Vec<usize> {
+        (0..self.handles.len())
+            .filter(|&m| self.is_pool_for(g, h, m))
             .collect()
+    }
+
+    /// The mapping an in-pool operation of guest `g` on `h` names: below
+    /// 128, one of the pool mappings `g` may use (the caller that knows
+    /// its mappings; `h` itself when there is none), else any handle
+    /// (counted from the newest, as [`Model::handle`]): another guest's, of
+    /// another block, not attached, revoked or dropped.
+    fn mapping(&self, g: usize, h: usize, m: u8) -> usize {
+        if m < 128 {
+            let pools = self.pool_mappings(g, h);
+            if pools.is_empty() {
+                h
+            } else {
+                pools[usize::from(m) % pools.len()]
+            }
+        } else {
+            self.handle(m - 128).expect("h exists")
+        }
+    }
+
+    /// Is `placement` (`len` bytes from backing offset `first` of `h`'s
+    /// block) an in-pool placement at the address where pool mapping `p`
+    /// shows `first`, inside that mapping, which still is a pool mapping
+    /// `g` may place `h`'s bytes in?
+    fn shown_in_pool(
+        &self,
+        g: usize,
+        h: usize,
+        p: usize,
+        placement: Placement,
+        first: u64,
+    ) -> bool {
+        let Placement::InPool {
+            memory,
+            guest_offset,
+            len,
+        } = placement
+        else {
+            return false;
+        };
+        if !self.is_pool_for(g, h, p) {
+            return false;
+        }
+        let (at, end) = (
+            u64::from(guest_offset),
+            u64::from(guest_offset) + u64::from(len),
+        );
+        let Some(MAttach {
+            attached:
+                Attached {
+                    placement:
+                        Placement::Mapped {
+                            memory: m,
+                            guest_offset: pg,
+                            file_offset,
+                            len: pl,
+                            ..
+                        },
+                    ..
+                },
+            ..
+        }) = self.handles[p].att
+        else {
+            return false;
+        };
+        m == memory
+            && first >= file_offset
+            && at == u64::from(pg) + first - file_offset
+            && end <= u64::from(pg) + u64::from(pl)
     }
 
     /// Removes live handle `h` from the model (its attachment ends without
@@ -593,6 +708,21 @@ impl Model {
                 } else {
                     assert_eq!(r.copy_out, 0);
                 }
+                // The commit zeroes the rest of the last valid page (inside
+                // the handle's range) of a host-owned block, however the
+                // bytes were shown (mapped, copied or in a pool mapping).
+                let page = u64::from(self.page);
+                let from = lo + u64::from(n);
+                let to = round_up(from, page).min(hi);
+                let tail = (to > from && self.backings[&backing].tag.is_some()).then_some((
+                    backing,
+                    from,
+                    to - from,
+                ));
+                assert_eq!(
+                    r.zero_tail, tail,
+                    "a write detach of {n} bytes zeroed the wrong tail"
+                );
             }
             _ => {
                 assert_eq!(r.copy_out, 0, "copy out without a write detach");
@@ -625,8 +755,21 @@ impl Model {
     }
 
     fn check_unchanged(&self, before: &ValidRanges, what: &str) {
+        if before.is_empty() {
+            return;
+        }
+        // The one exception: a pool mapping held through a read-only handle
+        // takes its guest's write windows inside it along when it ends, and
+        // those are abandoned (their guest holds the write right; `check_abandoned`
+        // checks the bytes they cover).
+        for ab in &self.abandoned {
+            assert!(
+                ab.cascade,
+                "{what} through a read-only handle abandoned a write of its own"
+            );
+        }
         for (i, v) in before {
-            if self.live(*i) {
+            if self.live(*i) && !self.overlaps_abandoned(*i) {
                 assert_eq!(
                     &self.ledger.valid_range(self.handles[*i].id),
                     v,
@@ -722,19 +865,29 @@ impl Model {
         self.freed_tags.extend(freed);
     }
 
+    /// Does handle `h` overlap a write abandoned during this operation?
+    fn overlaps_abandoned(&self, h: usize) -> bool {
+        let c = self.contents[self.handles[h].content];
+        self.abandoned.iter().any(|ab| {
+            c.backing == ab.backing && touches(ab.lo, ab.hi, c.start, c.start + u64::from(c.size))
+        })
+    }
+
     /// (f): every live handle overlapping a write abandoned during this
     /// operation has no valid bytes.
     fn check_abandoned(&self) {
-        for &(backing, lo, hi) in &self.abandoned {
-            for h in self.handles.iter().filter(|h| h.state == St::Live) {
-                let c = self.contents[h.content];
-                if c.backing == backing && touches(lo, hi, c.start, c.start + u64::from(c.size)) {
-                    assert_eq!(
-                        self.ledger.valid_range(h.id),
-                        Ok((0, 0)),
-                        "an abandoned write left valid bytes"
-                    );
-                }
+        for h in (0..self.handles.len()).filter(|&h| self.live(h)) {
+            if self.overlaps_abandoned(h) {
+                let what = if self.abandoned.iter().any(|ab| ab.cascade) {
+                    "an abandoned write (or a write window that ended with its pool mapping)"
+                } else {
+                    "an abandoned write"
+                };
+                assert_eq!(
+                    self.ledger.valid_range(self.handles[h].id),
+                    Ok((0, 0)),
+                    "{what} left valid bytes"
+                );
             }
         }
     }
@@ -1184,7 +1337,11 @@ impl Model {
                             _ => {}
                         }
                         assert_eq!(attached.address, attached.placement.address());
-                        self.handles[h].att = Some(MAttach { access, attached });
+                        self.handles[h].att = Some(MAttach {
+                            access,
+                            attached,
+                            pool: None,
+                        });
                     }
                     Err(e) => {
                         let c = self.contents[mh.content];
@@ -1218,70 +1375,146 @@ impl Model {
                     }
                 }
             }
-            Op::AttachInPool { handle } => {
+            Op::AttachInPool { handle, mapping }
+            | Op::WriteInPool {
+                handle, mapping, ..
+            } => {
                 let Some(h) = self.pick(handle) else { return };
-                let id = self.handles[h].id;
-                let g = self.handles[h].owner;
-                let r = self.ledger.attach_in_pool(self.guests[g].id, id);
+                let (access, g) = match *op {
+                    Op::WriteInPool { guest: Some(g), .. } => (Access::Write, self.guest(g)),
+                    Op::WriteInPool { .. } => (Access::Write, self.handles[h].owner),
+                    _ => (Access::ReadShared, self.handles[h].owner),
+                };
+                let what = match access {
+                    Access::Write => "write window",
+                    _ => "in-pool read",
+                };
+                let p = self.mapping(g, h, mapping);
+                let (id, pid) = (self.handles[h].id, self.handles[p].id);
+                // Computed before: the state it was asked in.
+                let live = self.live(h);
+                let conflict = live && self.conflicts(h, access);
+                let pooled = live && self.is_pool_for(g, h, p);
+                let r = match access {
+                    Access::Write => self.ledger.write_in_pool(self.guests[g].id, id, pid),
+                    _ => self.ledger.attach_in_pool(self.guests[g].id, id, pid),
+                };
                 let mh = &self.handles[h];
-                let conflict = mh.state == St::Live && self.conflicts(h, Access::ReadShared);
-                let pool = (mh.state == St::Live)
-                    .then(|| self.pool_mapping(h))
-                    .flatten();
-                match r {
-                    Ok(attached) => {
-                        assert_eq!(
-                            mh.state,
-                            St::Live,
-                            "in-pool attach of a {:?} handle",
-                            mh.state
-                        );
-                        assert!(mh.att.is_none(), "in-pool attach of an attached handle");
-                        assert!(!conflict, "conflicting in-pool attach accepted");
-                        assert!(pool.is_some(), "in-pool attach without a pool mapping");
+                // What the ledger must answer: who asks and through what
+                // first, then the write right (a read-only handle learns
+                // nothing else), then the state of the block.
+                let expected: Result<(), &[AttachError]> = match mh.state {
+                    St::Revoked => Err(&[AttachError::Revoked]),
+                    St::Gone => Err(&[AttachError::Unknown]),
+                    St::Live if mh.owner != g => Err(&[AttachError::Unknown]),
+                    St::Live if mh.att.is_some() => Err(&[AttachError::AlreadyAttached]),
+                    St::Live if access == Access::Write && !mh.writable => {
+                        Err(&[AttachError::ReadOnly])
+                    }
+                    // (Either reason may come first.)
+                    St::Live if conflict && !pooled => {
+                        Err(&[AttachError::Busy, AttachError::NotMapped])
+                    }
+                    St::Live if conflict => Err(&[AttachError::Busy]),
+                    // (An address past 4 GiB would be refused too; storage
+                    // never reaches that far here.)
+                    St::Live if !pooled => Err(&[AttachError::NotMapped]),
+                    St::Live => Ok(()),
+                };
+                match (r, expected) {
+                    (Ok(attached), Ok(())) => {
+                        // Rights only attenuate: a window needs the write
+                        // right, which the handle still has.
+                        if access == Access::Write {
+                            assert_eq!(self.ledger.writable(id), Ok(true));
+                        }
                         let c = self.contents[mh.content];
-                        assert_eq!(attached.size, c.valid - c.consumed);
-                        // The bytes are where a pool mapping of the owner
-                        // (it may hold several of one block) shows them.
-                        let first = c.start + u64::from(c.consumed);
-                        let shown = self.pool_mappings(h).into_iter().any(|p| {
-                            let pa = self.handles[p].att.expect("mapped");
-                            let Placement::Mapped {
-                                guest_offset,
-                                file_offset,
-                                ..
-                            } = pa.attached.placement
-                            else {
-                                return false;
-                            };
-                            u64::from(attached.address)
-                                == u64::from(guest_offset) + first - file_offset
-                        });
-                        assert!(shown, "in-pool bytes at the wrong address: {attached:?}");
-                        self.handles[h].att = Some(MAttach {
-                            access: Access::ReadShared,
-                            attached,
-                        });
-                    }
-                    Err(e) => {
-                        let ok = match mh.state {
-                            St::Revoked => e == AttachError::Revoked,
-                            St::Gone => e == AttachError::Unknown,
-                            St::Live => match e {
-                                AttachError::AlreadyAttached => mh.att.is_some(),
-                                AttachError::Busy => conflict,
-                                // (An address past 4 GiB would be refused
-                                // too; storage never reaches that far here.)
-                                AttachError::NotMapped => pool.is_none(),
-                                _ => false,
-                            },
+                        // A window shows the whole handle from its first
+                        // byte (not from its consumed offset), a read its
+                        // unconsumed valid bytes.
+                        let (first, size) = match access {
+                            Access::Write => (c.start, c.size),
+                            _ => (c.start + u64::from(c.consumed), c.valid - c.consumed),
                         };
-                        assert!(
-                            ok,
-                            "in-pool attach of a {:?} handle refused: {e:?}",
-                            mh.state
+                        assert_eq!(attached.size, size, "{what} of the wrong size");
+                        assert_eq!(attached.address, attached.placement.address());
+                        assert_eq!(
+                            attached.placement,
+                            Placement::InPool {
+                                memory: Self::in_pool_memory(attached.placement),
+                                guest_offset: attached.address,
+                                len: attached.size,
+                            },
+                            "{what} that is not an in-pool placement of its bytes"
                         );
+                        // Where the mapping named (the guest may hold
+                        // several of one block) shows those bytes.
+                        assert!(
+                            self.shown_in_pool(g, h, p, attached.placement, first),
+                            "{what} at the wrong address: {attached:?}"
+                        );
+                        self.handles[h].att = Some(MAttach {
+                            access,
+                            attached,
+                            pool: Some(p),
+                        });
                     }
+                    (Ok(attached), Err(e)) => panic!(
+                        "{what} of a {:?} handle accepted ({attached:?}), expected {e:?}",
+                        mh.state
+                    ),
+                    (Err(e), expected) => assert!(
+                        expected.is_err_and(|x| x.contains(&e)),
+                        "{what} of a {:?} handle refused: {e:?}, expected {expected:?}",
+                        mh.state
+                    ),
+                }
+            }
+            Op::WriteThroughPool {
+                handle,
+                read,
+                consumed,
+            } => {
+                let Some(h) = self.handle(handle) else { return };
+                let owner = self.handles[h].owner as u8;
+                self.apply(&Op::Clone { handle, to: owner });
+                self.check();
+                // `h` counted from the newest again, and the clone (the
+                // newest) mapped as a pool.
+                let Ok(again) = u8::try_from(self.handles.len() - 1 - h) else {
+                    return;
+                };
+                let mut steps = vec![Op::Attach {
+                    guest: None,
+                    handle: 0,
+                    access: 3,
+                }];
+                if let Some(share) = read {
+                    steps.push(Op::Attach {
+                        guest: None,
+                        handle: again,
+                        access: 1,
+                    });
+                    steps.push(Op::Detach {
+                        guest: None,
+                        handle: again,
+                        consumed: share,
+                    });
+                }
+                // (The window in the mapping just made: the newest handle.)
+                steps.push(Op::WriteInPool {
+                    guest: None,
+                    handle: again,
+                    mapping: 128,
+                });
+                steps.push(Op::Detach {
+                    guest: None,
+                    handle: again,
+                    consumed,
+                });
+                for step in &steps {
+                    self.apply(step);
+                    self.check();
                 }
             }
             Op::AbortAttach { handle } => {
@@ -1430,6 +1663,13 @@ impl Model {
                 }
                 self.check_unchanged(&before, "a transfer");
             }
+        }
+    }
+
+    fn in_pool_memory(placement: Placement) -> MemoryId {
+        match placement {
+            Placement::InPool { memory, .. } => memory,
+            _ => MemoryId(u64::MAX),
         }
     }
 
@@ -1609,6 +1849,7 @@ impl Model {
                     assert_eq!(l.valid_range(h.id), r.map(|()| (0, 0)), "valid_range");
                     assert_eq!(l.writable(h.id), r.map(|()| false), "writable");
                     assert_eq!(l.attached(h.id), r.map(|()| None), "attached");
+                    assert_eq!(l.attachment(h.id), r.map(|()| None), "attachment");
                     assert_eq!(l.write_attached(h.id), r.map(|()| false), "write_attached");
                     assert_eq!(l.backing_of(h.id).err(), Some(UnknownHandle::Revoked));
                     assert_eq!(l.minimum_size(h.id), r.map(|()| 0), "minimum_size");
@@ -1630,6 +1871,11 @@ impl Model {
                 Ok((c.consumed, c.valid - c.consumed))
             );
             assert_eq!(self.ledger.attached(h.id), Ok(h.att.map(|a| a.access)));
+            assert_eq!(
+                self.ledger.attachment(h.id),
+                Ok(h.att.map(|a| (a.access, a.attached.placement))),
+                "attachment"
+            );
             let (backing, start, _) = self.ledger.backing_of(h.id).expect("live");
             assert_eq!((backing, start), (c.backing, c.start));
             let writers = per_block[&c.backing].0;
@@ -1668,10 +1914,29 @@ impl Model {
             }
             let (memory, at, len) = match a.attached.placement {
                 Placement::InPool { .. } => {
-                    assert_eq!(a.access, Access::ReadShared);
+                    // A shared read (its valid bytes: nothing can change
+                    // them while it lasts), or a write window (the whole
+                    // handle from its first byte), inside the pool mapping
+                    // it was placed in, which its guest still holds
+                    // (it ends with that mapping), where it shows them.
+                    let (first, size, what) = match a.access {
+                        Access::ReadShared => (
+                            c.start + u64::from(c.consumed),
+                            c.valid - c.consumed,
+                            "an in-pool read",
+                        ),
+                        Access::Write => (c.start, c.size, "a write window"),
+                        x => panic!("an in-pool attachment with {x:?} access"),
+                    };
+                    let p = a.pool.expect("an in-pool attachment names its mapping");
                     assert!(
-                        self.pool_mapping(i).is_some(),
-                        "an in-pool read outlived its pool mapping"
+                        self.is_pool_for(h.owner, i, p),
+                        "{what} outlived its pool mapping"
+                    );
+                    assert_eq!(a.attached.size, size, "{what} changed size");
+                    assert!(
+                        self.shown_in_pool(h.owner, i, p, a.attached.placement, first),
+                        "{what} outside the pool mapping that showed it"
                     );
                     continue;
                 }
