@@ -496,7 +496,13 @@ fn label(size: u32) -> String {
 
 fn delivery(c: &mut Criterion) {
     // The ShmHost comes before the process's first Engine.
-    let host = ShmHost::new(ShmConfig::default());
+    // No guest here uses streams: engines without concurrency support make
+    // every component call cheaper, for every mode alike
+    // (`DELIVERY_CONCURRENCY=1` keeps it on).
+    let host = ShmHost::new(ShmConfig {
+        concurrency: std::env::var_os("DELIVERY_CONCURRENCY").is_some(),
+        ..ShmConfig::default()
+    });
     let engine = host.engine().expect("engine");
     let (probe, sink) = build_guests();
     let mut modes = list(

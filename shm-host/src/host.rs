@@ -40,6 +40,12 @@ pub struct ShmConfig {
     /// Limits for all guests together; `None`: from what this process may
     /// hold ([`crate::process::limits`]).
     pub process_limits: Option<crate::rules::ProcessLimits>,
+    /// Engines support concurrent (WASI 0.3 style) execution: streams and
+    /// futures, such as `subscriber.get-stream` (default). Without it
+    /// every component call is cheaper (wasmtime sets up no task state:
+    /// an empty host-to-guest call costs about a third), but components
+    /// that use streams or futures do not run.
+    pub concurrency: bool,
 }
 
 impl Default for ShmConfig {
@@ -51,6 +57,7 @@ impl Default for ShmConfig {
             cpu_limit: None,
             epoch_tick: Duration::from_millis(10),
             process_limits: None,
+            concurrency: true,
         }
     }
 }
@@ -160,6 +167,7 @@ impl ShmHost {
             .with_host_memory(Arc::new(ShmMemoryCreator::new(self.0.registry.clone())))
             .memory_init_cow(false)
             .signals_based_traps(true)
+            .concurrency_support(self.0.config.concurrency)
             .allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
     }
 
