@@ -692,42 +692,50 @@ fn summary() {
             (median(&row.samples) / subs, row.mem),
         );
     }
+    const MODES: [(&str, &str); 5] = [
+        ("zero-copy", "zero copy"),
+        ("pooled", "pooled (publisher does not write)"),
+        ("pooled-write", "pooled, full cycle"),
+        ("copy", "copy, host to guest"),
+        ("guest-copy", "copy, guest to guest"),
+    ];
+    let header: Vec<&str> = MODES.iter().map(|m| m.1).collect();
     println!();
-    println!("| read | payload | subscribers | zero copy / msg / sub | pooled / msg / sub | copy (host to guest) / msg / sub | copy (guest to guest) / msg / sub | copy / zero copy | copy / pooled | guest copy / pooled | zero copy: RSS, Pss_Anon, Pss_Shmem delta (KiB) | pooled: delta | copy: delta | guest copy: delta |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (read, size, n) in keys {
+    println!(
+        "| read | payload | subscribers | {} / msg / sub | copy / full cycle |",
+        header.join(" / msg / sub | ")
+    );
+    println!("|---|---|---|{}---|", "---|".repeat(MODES.len()));
+    for (read, size, n) in &keys {
         let get = |mode: &str| by.get(&(format!("{read}|{mode}"), size.clone(), n.clone()));
-        let (z, p, c, g) = (
-            get("zero-copy"),
-            get("pooled"),
-            get("copy"),
-            get("guest-copy"),
-        );
-        let t = |x: Option<&Entry>| x.map_or("-".into(), |x| time(x.0));
-        let m = |x: Option<&Entry>| {
-            x.map_or("-".into(), |x| {
-                format!("{}, {}, {}", x.1 .0, x.1 .1, x.1 .2)
-            })
-        };
-        let ratio = |ours: Option<&Entry>, c: Option<&Entry>| match (ours, c) {
+        let times: Vec<String> = MODES
+            .iter()
+            .map(|m| get(m.0).map_or("-".into(), |x| time(x.0)))
+            .collect();
+        let ratio = match (get("pooled-write"), get("copy")) {
             (Some(o), Some(c)) if c.0 < o.0 => format!("{:.2}x", c.0 / o.0),
             (Some(o), Some(c)) => format!("{:.1}x", c.0 / o.0),
             _ => "-".into(),
         };
-        println!(
-            "| {read} | {size} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            t(z),
-            t(p),
-            t(c),
-            t(g),
-            ratio(z, c),
-            ratio(p, c),
-            ratio(p, g),
-            m(z),
-            m(p),
-            m(c),
-            m(g)
-        );
+        println!("| {read} | {size} | {n} | {} | {ratio} |", times.join(" | "));
+    }
+    println!();
+    println!(
+        "| read | payload | subscribers | {} (RSS, Pss_Anon, Pss_Shmem delta, KiB) |",
+        header.join(" | ")
+    );
+    println!("|---|---|---|{}", "---|".repeat(MODES.len()));
+    for (read, size, n) in &keys {
+        let get = |mode: &str| by.get(&(format!("{read}|{mode}"), size.clone(), n.clone()));
+        let mem: Vec<String> = MODES
+            .iter()
+            .map(|m| {
+                get(m.0).map_or("-".into(), |x| {
+                    format!("{}, {}, {}", x.1 .0, x.1 .1, x.1 .2)
+                })
+            })
+            .collect();
+        println!("| {read} | {size} | {n} | {} |", mem.join(" | "));
     }
     println!();
     if let Some((key, _)) = rows.last() {

@@ -29,7 +29,11 @@
 //! - a read-only handle can never change a block's contents, its valid bytes
 //!   or its consumed offset: it cannot attach for writing, and it cannot
 //!   attach exclusively (an exclusive read excludes other readers and its
-//!   `detach` consumes for every handle): both fail with `ReadOnly`;
+//!   `detach` consumes for every handle): both fail with `ReadOnly`. (One
+//!   consequence is not an escalation: a pool mapping is usually held
+//!   through a read-only clone, and ending it abandons the same guest's
+//!   write in it, [`Ledger::write_in_pool`], which that guest made with its
+//!   own write right.)
 //! - [`Ledger::other_writers`] tells a driver whether a handle is the only
 //!   writable one of its block (publish/subscribe requires it);
 //! - a write attachment that ends without a `detach` (the handle dropped,
@@ -1707,8 +1711,12 @@ impl<B> Ledger<B> {
                         u64::from(guest_offset),
                         u64::from(guest_offset) + u64::from(len),
                     );
-                    let in_mapping = self.handles.values().any(|p| {
+                    // It lies in the pool mapping it names: a live handle
+                    // of the same guest, mapping the same block.
+                    let backing = self.contents[&h.content].backing;
+                    let in_mapping = a.pool.and_then(|p| self.handles.get(&p)).is_some_and(|p| {
                         p.owner == *gid
+                            && self.contents[&p.content].backing == backing
                             && matches!(p.attachment, Some(Attachment {
                                 access: Access::Pool,
                                 placement: Placement::Mapped { memory: m, guest_offset: g, len: l, .. },
