@@ -25,8 +25,9 @@ thread_local! {
 
 /// Fills every block of a new pooled publisher's pool with ones.
 fn pooled_publisher(topic: &str, elements: u32, size: u32) -> Result<Publisher, String> {
+    // `pooled` maps the publisher's own pool (write windows); without
+    // windows the write attaches below donate the storage they need.
     let publisher = Publisher::pooled(topic, elements, size).map_err(|e| e.to_string())?;
-    shm_guest::reserve_storage(1, size).map_err(|e| e.to_string())?;
     let mut blocks = Vec::new();
     for _ in 0..elements {
         let (block, _) = publisher.allocate().map_err(|e| e.to_string())?;
