@@ -717,7 +717,10 @@ fn summary() {
             (Some(o), Some(c)) => format!("{:.1}x", c.0 / o.0),
             _ => "-".into(),
         };
-        println!("| {read} | {size} | {n} | {} | {ratio} |", times.join(" | "));
+        println!(
+            "| {read} | {size} | {n} | {} | {ratio} |",
+            times.join(" | ")
+        );
     }
     println!();
     println!(

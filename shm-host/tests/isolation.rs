@@ -497,3 +497,51 @@ fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
         honest_got_everything(&stdout, "pubsub-subscriber#1");
     }
 }
+
+/// A pooled publisher has the host write a call's result into a committed
+/// message, through its own pool mapping outside any window, publishes it,
+/// then stores there itself: with write windows the host's write is
+/// absorbed into a private copy of that page (no crash; the block intact:
+/// the subscriber reads it after the write) and the publisher's own store
+/// traps it; without windows the place is its own fresh pages. Either way
+/// the subscriber reads message 0 as committed.
+#[test]
+fn a_publisher_cannot_have_the_host_write_a_committed_message() {
+    let out = shm_host(&[
+        "pubsub",
+        "--stats",
+        "--publisher",
+        "@red-team",
+        "--publisher-arg",
+        "--attack",
+        "--publisher-arg",
+        "host-write-into-pool",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+    ]);
+    let (stdout, stderr) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("red-team") && l.contains(" blocks "))
+        .expect(&stdout);
+    assert!(
+        stdout.contains("red-team: published message 0 as committed"),
+        "the host call returned and the block came back committed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("pubsub-subscriber#1: received 1 messages in order"),
+        "{stdout}"
+    );
+    if common::stat(line, "in-pool") > 0 {
+        assert!(!stdout.contains("did not trap"), "{stdout}");
+        assert!(
+            stderr.contains("publisher red-team")
+                && stderr.contains("memory fault at wasm address"),
+            "{stderr}"
+        );
+    } else {
+        assert!(stdout.contains("did not trap"), "{stdout}");
+    }
+}

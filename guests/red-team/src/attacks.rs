@@ -17,6 +17,7 @@
 //! | `stall` | subscriber | subscribe and not take until the host drops a message for it (at most 60 s), then drain |
 //! | `hold` | subscriber | take one message of a pooled topic and never release it |
 //! | `write-outside-window` | publisher | (pooled) write a message it just published, through its own mapping of the pool, while a write window onto another block is open |
+//! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -63,6 +64,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "rewrite-partition" => publish_numbers(&who, &topic, number(1, 20) as u32, true),
         "publish-clone" => publish_numbers(&who, &topic, number(1, 20) as u32, false),
         "write-outside-window" => write_outside_window(&who, &topic, number(1, 20) as u32),
+        "host-write-into-pool" => host_write_into_pool(&who, &topic),
         "spin" => {
             let _s = subscribe(&topic)?;
             println!("{who}: subscribed, spinning");
@@ -278,6 +280,67 @@ fn write_outside_window(who: &str, topic: &str, count: u32) -> Result<(), String
     }
     println!("{who}: published {count} messages on {topic}");
     Ok(())
+}
+
+/// A pooled publisher writes message 0 into its only pool block and
+/// commits it, then calls a host function (`publisher.pool-storage`, whose
+/// result the host writes to a place the caller names) with that message's
+/// place in its own pool mapping, publishes the block as it is, and stores
+/// there itself. With write windows the page is read-only for it outside
+/// the window: the host's write is absorbed into a private copy of that
+/// page (the block stays intact, and the subscriber checks it after the
+/// write), and its own store traps. Without windows the place is its own
+/// fresh pages and nothing is shared there.
+fn host_write_into_pool(who: &str, topic: &str) -> Result<(), String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use shm_guest::raw::pub_sub;
+        #[link(wasm_import_module = "zero-copy:shm/pub-sub@0.1.0")]
+        extern "C" {
+            /// The import as the canonical ABI lowers it: the result
+            /// (`result<u32, pub-sub-error>`, 8 bytes) is written at `ret`.
+            #[link_name = "[method]publisher.pool-storage"]
+            fn pool_storage(this: i32, ret: *mut u8);
+        }
+        const SIZE: usize = 64;
+        let p = pub_sub::Publisher::pooled(topic, 1, SIZE as u32)
+            .map_err(|e| format!("publisher: {e:?}"))?;
+        let need = p.pool_storage().map_err(|e| format!("{e:?}"))?;
+        shm_guest::donate_storage(need).map_err(|e| e.to_string())?;
+        p.map_pool()
+            .map_err(|e| format!("mapping the pool: {e:?}"))?;
+        let (raw, _) = p.allocate().map_err(|e| format!("{e:?}"))?;
+        let block = Block::from_raw(raw);
+        let at = {
+            let mut w = block.attach_write().map_err(|e| e.to_string())?;
+            let at = w.as_mut_ptr();
+            w[..4].copy_from_slice(&0u32.to_le_bytes());
+            w[4..SIZE].fill(0);
+            w.commit(SIZE).map_err(|e| e.to_string())?;
+            at
+        };
+        // Back to the pool, committed, window closed.
+        drop(block);
+        println!("{who}: asking the host to write into message 0 at {at:p}");
+        // SAFETY: none, on purpose: this is the attack. The import writes
+        // 8 bytes at `at`, inside this component's own linear memory.
+        unsafe { pool_storage(p.handle() as i32, at) };
+        let (raw, valid) = p.allocate().map_err(|e| format!("{e:?}"))?;
+        if valid as usize != SIZE {
+            return Err(format!("the pool block came back with {valid} valid bytes"));
+        }
+        p.publish(raw).map_err(|e| format!("publishing: {e:?}"))?;
+        println!("{who}: published message 0 as committed; storing at {at:p} myself");
+        // SAFETY: as above, a plain store into its own memory.
+        unsafe { at.add(8).write_volatile(0xEE) };
+        println!("{who}: the store at {at:p} did not trap");
+        Ok(())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (who, topic);
+        Err("host-write-into-pool needs a wasm host".into())
+    }
 }
 
 fn stall(who: &str, topic: &str) -> Result<(), String> {
