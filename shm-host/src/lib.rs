@@ -2,10 +2,11 @@
 //! linear memory of each guest that attaches them.
 //!
 //! - [`rules`]: the attach rules as plain logic (no wasm, no `unsafe`);
-//! - [`memory`], [`pages`] and [`guard`]: the only `unsafe` code: the memory
-//!   creator that owns every guest's linear memory, the shared pages of
-//!   blocks, and the fault handler that keeps host writes into read-only
-//!   attachments from crashing the process;
+//! - [`memory`], [`pages`], [`guard`], [`windows`] and `pkeys`: the only
+//!   `unsafe` code: the memory creator that owns every guest's linear
+//!   memory, the shared pages of blocks, the fault handler that keeps host
+//!   writes into read-only attachments from crashing the process, and a
+//!   pooled publisher's write windows (protection keys);
 //! - [`ShmHost`], [`ShmCtx`], [`add_to_linker`]: the `exchange` interface,
 //!   in the style of wasmtime's own host extensions;
 //! - [`pubsub`]: topics, pools and bounded queues over the same blocks;
