@@ -85,7 +85,7 @@ pub(crate) struct Inner {
 ///
 /// Cheap to clone. Make the engine with [`ShmHost::engine_config`] so that
 /// every linear memory comes from this host, give each store a [`ShmCtx`],
-/// and add the interface with [`add_to_linker`].
+/// and add the interface with [`add_to_linker`](crate::add_to_linker).
 #[derive(Clone)]
 pub struct ShmHost(pub(crate) Arc<Inner>);
 

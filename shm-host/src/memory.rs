@@ -252,7 +252,7 @@ impl Locked<'_> {
 }
 
 /// The memory creator every engine of this host uses (see
-/// [`crate::config`]).
+/// [`ShmHost::engine_config`](crate::ShmHost::engine_config)).
 #[derive(Debug)]
 pub struct ShmMemoryCreator {
     registry: Arc<MemoryRegistry>,

@@ -41,7 +41,7 @@ pub struct StatsSnapshot {
     /// Operations that returned an error to the guest.
     pub errors: u64,
     /// Mapped attachments checked against `/proc/self/maps` (with
-    /// [`ShmConfig::verify_sharing`]) and found to be the block's own pages.
+    /// [`ShmConfig::verify_sharing`](crate::ShmConfig::verify_sharing)) and found to be the block's own pages.
     pub verified: u64,
     /// Mapped attachments whose check failed (never expected).
     pub verify_failures: u64,

@@ -6,7 +6,7 @@
 //! detach: two `mmap`s and a page fault per written page, per message. With
 //! them the publisher maps its whole pool once (`publisher.map-pool`); each
 //! block of that mapping is read-write in the page tables but tagged with a
-//! protection key of its own ([`crate::pkeys`]), and the thread running the
+//! protection key of its own (`pkeys`), and the thread running the
 //! publisher may write only the keys whose window is open. Attaching an
 //! allocated block for writing opens that block's window
 //! ([`crate::rules::Ledger::write_in_pool`] records it), detaching closes
