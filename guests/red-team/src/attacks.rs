@@ -16,7 +16,7 @@
 //! | `spin` | subscriber | subscribe and spin, never taking a message |
 //! | `stall` | subscriber | subscribe and not take until the host drops a message for it (at most 60 s), then drain |
 //! | `hold` | subscriber | take one message of a pooled topic and never release it |
-//! | `write-outside-window` | publisher | (pooled) write a message it just published, through its own mapping of the pool, while a write window onto another block is open |
+//! | `write-outside-window` | publisher | (pooled) write a message it just published and still holds, through its own mapping of the pool, while a write window onto another block is open |
 //! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
@@ -245,16 +245,21 @@ fn publish_numbers(who: &str, topic: &str, count: u32, partition: bool) -> Resul
     Ok(())
 }
 
-/// A pooled publisher: publishes message `i` honestly, then opens a write
-/// window onto the next block and writes into message `i` where its own
-/// pool mapping shows it (the address its write attach had). With write
-/// windows that store traps (the published block is read-only for it);
-/// without them the address was a per-message mapping, gone at detach, and
-/// the write lands in the publisher's own fresh pages. Either way the
-/// subscribers' bytes stay intact.
+/// A pooled publisher: publishes message `i` honestly, takes it through a
+/// subscription of its own (so that the block stays published and held
+/// whatever the other subscribers do), opens a write window onto the next
+/// block and writes into message `i` where its own pool mapping shows it
+/// (the address its write attach had). With write windows that store traps
+/// (the held block is read-only for it); without them the address was a
+/// per-message mapping, gone at detach, and the write lands in the
+/// publisher's own fresh pages. Either way the subscribers' bytes stay
+/// intact.
 fn write_outside_window(who: &str, topic: &str, count: u32) -> Result<(), String> {
     const SIZE: usize = 64;
     let p = Publisher::pooled(topic, 4, SIZE as u32).map_err(|e| format!("publisher: {e}"))?;
+    let own = p
+        .subscription()
+        .map_err(|e| format!("subscribing to its own topic: {e}"))?;
     for i in 0..count {
         let block = allocate(&p)?;
         let at = {
@@ -267,6 +272,7 @@ fn write_outside_window(who: &str, topic: &str, count: u32) -> Result<(), String
         };
         p.publish(block)
             .map_err(|e| format!("publishing {i}: {e}"))?;
+        let _held = own.try_next().ok_or("its own subscription got nothing")?;
         let next = allocate(&p)?;
         let _window = next.attach_write().map_err(|e| e.to_string())?;
         println!("{who}: writing into published message {i} at {at:p}");
