@@ -449,14 +449,11 @@ fn a_clone_cannot_read_exclusively() {
     assert_eq!(&p.read(addr, size), b"0123456789");
 }
 
-/// A pooled publisher writes a message it just published where its own
-/// pool mapping shows it, while a write window onto another block is open:
-/// with write windows (this machine has protection keys) its store traps at
-/// that write, and the subscriber has the message intact; without them the
-/// address is a per-message mapping already gone, the write lands in its
-/// own fresh pages, and every message arrives intact.
-#[test]
-fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
+/// Runs the red-team `attack` as a pooled publisher beside an honest
+/// subscriber. Returns the run, its stdout and stderr, and whether the
+/// publisher wrote through write windows (in-pool attaches: this machine
+/// has protection keys) rather than a mapping per message.
+fn pooled_red_team_publisher(attack: &str) -> (Output, String, String, bool) {
     let out = shm_host(&[
         "pubsub",
         "--stats",
@@ -465,29 +462,41 @@ fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
         "--publisher-arg",
         "--attack",
         "--publisher-arg",
-        "write-outside-window",
+        attack,
         "--subscriber",
         "@pubsub-subscriber",
         "--subscriber-arg",
         "numbers",
     ]);
     let (stdout, stderr) = text(&out);
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("red-team") && l.contains(" blocks "))
-        .expect(&stdout);
-    let windows = common::stat(line, "in-pool") > 0;
+    let windows = common::stat(common::stats_line(&stdout, "red-team"), "in-pool") > 0;
+    (out, stdout, stderr, windows)
+}
+
+/// The red-team publisher's store trapped at a write into its pool.
+fn publisher_trapped_at_its_write(stdout: &str, stderr: &str) {
+    assert!(!stdout.contains("did not trap"), "{stdout}");
+    assert!(
+        stderr.contains("publisher red-team") && stderr.contains("memory fault at wasm address"),
+        "{stderr}"
+    );
+}
+
+/// A pooled publisher writes a message it just published where its own
+/// pool mapping shows it, while a write window onto another block is open:
+/// with write windows (this machine has protection keys) its store traps at
+/// that write, and the subscriber has the message intact; without them the
+/// address is a per-message mapping already gone, the write lands in its
+/// own fresh pages, and every message arrives intact.
+#[test]
+fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
+    let (out, stdout, stderr, windows) = pooled_red_team_publisher("write-outside-window");
     assert!(
         stdout.contains("red-team: writing into published message 0"),
         "{stdout}"
     );
     if windows {
-        assert!(!stdout.contains("did not trap"), "{stdout}");
-        assert!(
-            stderr.contains("publisher red-team")
-                && stderr.contains("memory fault at wasm address"),
-            "{stderr}"
-        );
+        publisher_trapped_at_its_write(&stdout, &stderr);
         assert!(
             stdout.contains("pubsub-subscriber#1: received 1 messages in order"),
             "{stdout}"
@@ -507,25 +516,7 @@ fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
 /// the subscriber reads message 0 as committed.
 #[test]
 fn a_publisher_cannot_have_the_host_write_a_committed_message() {
-    let out = shm_host(&[
-        "pubsub",
-        "--stats",
-        "--publisher",
-        "@red-team",
-        "--publisher-arg",
-        "--attack",
-        "--publisher-arg",
-        "host-write-into-pool",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber-arg",
-        "numbers",
-    ]);
-    let (stdout, stderr) = text(&out);
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("red-team") && l.contains(" blocks "))
-        .expect(&stdout);
+    let (_, stdout, stderr, windows) = pooled_red_team_publisher("host-write-into-pool");
     assert!(
         stdout.contains("red-team: published message 0 as committed"),
         "the host call returned and the block came back committed:\n{stdout}\n{stderr}"
@@ -534,13 +525,8 @@ fn a_publisher_cannot_have_the_host_write_a_committed_message() {
         stdout.contains("pubsub-subscriber#1: received 1 messages in order"),
         "{stdout}"
     );
-    if common::stat(line, "in-pool") > 0 {
-        assert!(!stdout.contains("did not trap"), "{stdout}");
-        assert!(
-            stderr.contains("publisher red-team")
-                && stderr.contains("memory fault at wasm address"),
-            "{stderr}"
-        );
+    if windows {
+        publisher_trapped_at_its_write(&stdout, &stderr);
     } else {
         assert!(stdout.contains("did not trap"), "{stdout}");
     }

@@ -7,7 +7,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{stat, World, SHARED, WRITE};
+use common::{stat, stats_line, World, SHARED, WRITE};
 use shm_host::pubsub::{Overflow, PubSubConfig};
 use shm_host::ShmConfig;
 
@@ -125,10 +125,7 @@ fn pooled_subscribers_map_the_pool_once_and_read_every_message_in_place() {
             )),
             "{stdout}"
         );
-        let line = stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(s) && l.contains(" blocks "))
-            .expect(&stdout);
+        let line = stats_line(&stdout, s);
         // The pool's 4 blocks were mapped once; the 40 messages needed no
         // mapping.
         assert_eq!(stat(line, "mapped"), 4, "{line}");
@@ -139,10 +136,7 @@ fn pooled_subscribers_map_the_pool_once_and_read_every_message_in_place() {
     // The publisher mapped its pool once too and wrote the 40 messages in
     // place, through write windows where this machine has protection keys,
     // else mapping each block for writing.
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("pubsub-publisher") && l.contains(" blocks "))
-        .expect(&stdout);
+    let line = stats_line(&stdout, "pubsub-publisher");
     let windows = stat(line, "in-pool") == 40;
     if windows {
         assert_eq!(stat(line, "mapped"), 4, "{line}");

@@ -161,6 +161,15 @@ pub struct Probe {
 }
 
 /// The attach flags as WIT flag names.
+/// The runner's statistics line of the component whose name starts with
+/// `name`.
+pub fn stats_line<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(name) && l.contains(" blocks "))
+        .unwrap_or_else(|| panic!("no statistics line of {name}:\n{stdout}"))
+}
+
 /// The number after `word` in a line of the runner's statistics.
 pub fn stat(line: &str, word: &str) -> u64 {
     let mut words = line.split_whitespace();
