@@ -408,6 +408,22 @@ impl Model {
             .count()
     }
 
+    /// Is `e` a right refusal of a new handle for guest `to` derived from
+    /// handle `h` (a clone, alias, partition or transfer)?
+    fn handle_refusal_expected(&self, h: usize, to: usize, e: HandleError) -> bool {
+        match self.handles[h].state {
+            St::Revoked => e == HandleError::Revoked,
+            St::Gone => e == HandleError::Unknown,
+            St::Live => match e {
+                HandleError::UnknownGuest => !self.guests[to].alive,
+                HandleError::LimitExceeded => {
+                    self.guests[to].alive && self.handle_limit_reached(to)
+                }
+                HandleError::Revoked | HandleError::Unknown => false,
+            },
+        }
+    }
+
     fn handle_limit_reached(&self, g: usize) -> bool {
         self.guest_handles(g) >= self.guests[g].limits.max_handles as usize
     }
@@ -1199,17 +1215,7 @@ impl Model {
                         self.new_handle(new, to, content, writable, loan);
                     }
                     Err(e) => {
-                        let ok = match self.handles[h].state {
-                            St::Revoked => e == HandleError::Revoked,
-                            St::Gone => e == HandleError::Unknown,
-                            St::Live => match e {
-                                HandleError::UnknownGuest => !self.guests[to].alive,
-                                HandleError::LimitExceeded => {
-                                    self.guests[to].alive && self.handle_limit_reached(to)
-                                }
-                                HandleError::Revoked | HandleError::Unknown => false,
-                            },
-                        };
+                        let ok = self.handle_refusal_expected(h, to, e);
                         assert!(
                             ok,
                             "{kind:?} of a {:?} handle refused: {e:?}",
@@ -1643,17 +1649,7 @@ impl Model {
                         self.handles[h].owner = to;
                     }
                     Err(e) => {
-                        let ok = match self.handles[h].state {
-                            St::Revoked => e == HandleError::Revoked,
-                            St::Gone => e == HandleError::Unknown,
-                            St::Live => match e {
-                                HandleError::UnknownGuest => !self.guests[to].alive,
-                                HandleError::LimitExceeded => {
-                                    self.guests[to].alive && self.handle_limit_reached(to)
-                                }
-                                HandleError::Revoked | HandleError::Unknown => false,
-                            },
-                        };
+                        let ok = self.handle_refusal_expected(h, to, e);
                         assert!(
                             ok,
                             "transfer of a {:?} handle refused: {e:?}",
