@@ -12,7 +12,7 @@ use crate::memory::{MapError, MemoryRegistry, ShmMemoryCreator};
 use crate::pages::SharedPages;
 use crate::proof::MapsEntry;
 use crate::rules::{
-    Dropped, GuestId, HandleError, HandleId, Ledger, Limits, LoanId, Placement, Release,
+    Access, Dropped, GuestId, HandleError, HandleId, Ledger, Limits, LoanId, Placement, Release,
 };
 use crate::stats::{bump, Stats, StatsSnapshot};
 use crate::watchdog::Watchdog;
@@ -488,9 +488,9 @@ impl ShmHost {
                 guest_offset,
                 ..
             } => {
-                // A write in a window ends: close it (a read in the pool
-                // has no window; closing one that is not open is nothing).
-                if crate::windows::any() {
+                // A write in the pool is a window: close it (a read in the
+                // pool has none).
+                if release.access == Access::Write {
                     if let Some(at) = self.0.registry.host_address(memory, guest_offset) {
                         crate::windows::close(at);
                     }

@@ -444,14 +444,8 @@ impl PubSubView<'_> {
         &mut self,
         this: &Resource<Publisher>,
     ) -> wasmtime::Result<Result<u32, PubSubError>> {
-        let topic = self.table.get(this)?.topic.clone();
-        Ok(match topic.pool() {
-            Some(pool) => {
-                let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
-                Ok(self.ctx.optimum_size(n, pool.element_size))
-            }
-            None => Err(PubSubError::NotPooled),
-        })
+        let topic = &self.table.get(this)?.topic;
+        Ok(pool_storage(self.ctx, topic))
     }
 
     /// Maps a pooled publisher's pool into its own storage, read-only, and
@@ -468,39 +462,14 @@ impl PubSubView<'_> {
         if !publisher.mapped.is_empty() {
             return Ok(Ok(()));
         }
-        let pool = publisher.pool.clone();
-        let windows = self.ctx.watchdog().windows().clone();
-        let (host, guest) = (self.ctx.host().clone(), self.ctx.guest());
-        let mut maps = Vec::with_capacity(pool.len());
-        let mut keyed = 0;
-        for &block in &pool {
-            let mapped = self.ctx.clone_handle(block).and_then(|map| {
-                self.ctx
-                    .attach(map, Access::Pool)
-                    .map(|_| map)
-                    .inspect_err(|_| {
-                        let _ = self.ctx.drop_handle(map);
-                    })
-            });
-            match mapped {
-                Ok(map) => {
-                    maps.push(map);
-                    if crate::windows::key_mapping(&host, guest, &windows, map) {
-                        keyed += 1;
-                    }
-                }
-                Err(e) => {
-                    for map in maps {
-                        let _ = self.ctx.drop_handle(map);
-                    }
-                    return Ok(Err(match e {
-                        Error::NoStorage | Error::AmbiguousMemory => PubSubError::NoStorage,
-                        Error::LimitExceeded => PubSubError::InvalidArgument,
-                        _ => PubSubError::Internal,
-                    }));
-                }
-            }
-        }
+        let maps = match map_blocks(self.ctx, &publisher.pool) {
+            Ok(mapped) => mapped.into_iter().map(|(map, _)| map).collect::<Vec<_>>(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let keyed = maps
+            .iter()
+            .filter(|&&map| crate::windows::key_mapping(self.ctx, map))
+            .count();
         tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), keyed, "publisher's pool mapped");
         self.table.get_mut(this)?.mapped = maps;
         Ok(Ok(()))
@@ -510,14 +479,8 @@ impl PubSubView<'_> {
         &mut self,
         this: &Resource<Subscriber>,
     ) -> wasmtime::Result<Result<u32, PubSubError>> {
-        let topic = self.table.get(this)?.topic.clone();
-        Ok(match topic.pool() {
-            Some(pool) => {
-                let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
-                Ok(self.ctx.optimum_size(n, pool.element_size))
-            }
-            None => Err(PubSubError::NotPooled),
-        })
+        let topic = &self.table.get(this)?.topic;
+        Ok(pool_storage(self.ctx, topic))
     }
 
     fn map_pool(
@@ -539,33 +502,12 @@ impl PubSubView<'_> {
         for h in sub.mapped.take().map(|m| m.maps).unwrap_or_default() {
             let _ = self.ctx.drop_handle(h);
         }
-        let mut maps = Vec::with_capacity(pool.blocks.len());
-        let mut backings = HashMap::with_capacity(pool.blocks.len());
-        for &block in &pool.blocks {
-            let mapped = self.ctx.clone_handle(block).and_then(|map| {
-                let attached = self.ctx.attach(map, Access::Pool);
-                let backing = attached.and_then(|_| self.ctx.backing_id(map));
-                backing.map(|b| (map, b)).inspect_err(|_| {
-                    let _ = self.ctx.drop_handle(map);
-                })
-            });
-            match mapped {
-                Ok((map, backing)) => {
-                    maps.push(map);
-                    backings.insert(backing, map);
-                }
-                Err(e) => {
-                    for map in maps {
-                        let _ = self.ctx.drop_handle(map);
-                    }
-                    return Ok(Err(match e {
-                        Error::NoStorage | Error::AmbiguousMemory => PubSubError::NoStorage,
-                        Error::LimitExceeded => PubSubError::InvalidArgument,
-                        _ => PubSubError::Internal,
-                    }));
-                }
-            }
-        }
+        let mapped = match map_blocks(self.ctx, &pool.blocks) {
+            Ok(mapped) => mapped,
+            Err(e) => return Ok(Err(e)),
+        };
+        let maps: Vec<HandleId> = mapped.iter().map(|&(map, _)| map).collect();
+        let backings = mapped.into_iter().map(|(map, b)| (b, map)).collect();
         tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), "pool mapped");
         sub.mapped = Some(MappedPool {
             pool,
@@ -631,6 +573,47 @@ impl PubSubView<'_> {
             None => Err(PubSubError::UnknownLease),
         })
     }
+}
+
+/// The donated storage a mapping of `topic`'s whole pool needs
+/// (`pool-storage` of publishers and subscribers alike).
+fn pool_storage(ctx: &ShmCtx, topic: &Topic) -> Result<u32, PubSubError> {
+    let pool = topic.pool().ok_or(PubSubError::NotPooled)?;
+    let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
+    Ok(ctx.optimum_size(n, pool.element_size))
+}
+
+/// Maps every block of a pool into `ctx`'s guest once, read-only: a clone
+/// of each attached with [`Access::Pool`]. Returns each mapping handle with
+/// its block; on any failure drops the mappings made so far.
+fn map_blocks(
+    ctx: &ShmCtx,
+    blocks: &[HandleId],
+) -> Result<Vec<(HandleId, BackingId)>, PubSubError> {
+    let mut mapped = Vec::with_capacity(blocks.len());
+    for &block in blocks {
+        let one = ctx.clone_handle(block).and_then(|map| {
+            let attached = ctx.attach(map, Access::Pool);
+            let backing = attached.and_then(|_| ctx.backing_id(map));
+            backing.map(|b| (map, b)).inspect_err(|_| {
+                let _ = ctx.drop_handle(map);
+            })
+        });
+        match one {
+            Ok(pair) => mapped.push(pair),
+            Err(e) => {
+                for (map, _) in mapped {
+                    let _ = ctx.drop_handle(map);
+                }
+                return Err(match e {
+                    Error::NoStorage | Error::AmbiguousMemory => PubSubError::NoStorage,
+                    Error::LimitExceeded => PubSubError::InvalidArgument,
+                    _ => PubSubError::Internal,
+                });
+            }
+        }
+    }
+    Ok(mapped)
 }
 
 /// Moves a message taken from a queue (a handle the broker holds) to the

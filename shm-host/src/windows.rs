@@ -26,12 +26,12 @@
 //! read-only attachment.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::pkeys;
-use crate::rules::{Access, BackingId, GuestId, HandleId, Placement};
-use crate::ShmHost;
+use crate::rules::{Access, BackingId, HandleId, Placement};
+use crate::ShmCtx;
 
 /// One guest's keys and open windows.
 #[derive(Debug, Default)]
@@ -112,27 +112,17 @@ struct Keyed {
 
 /// Keyed mappings of every guest, by first host address.
 static KEYED: Mutex<BTreeMap<usize, Keyed>> = Mutex::new(BTreeMap::new());
-/// How many there are (read without the lock on every in-pool release).
-static COUNT: AtomicUsize = AtomicUsize::new(0);
-
-/// Are there keyed mappings at all?
-pub(crate) fn any() -> bool {
-    COUNT.load(Ordering::Acquire) != 0
-}
 
 fn keyed() -> std::sync::MutexGuard<'static, BTreeMap<usize, Keyed>> {
     KEYED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Keys `mapping`, `guest`'s pool mapping of one block, for write windows
-/// (see [`key`]). Returns false if it is no such mapping, or no key is
-/// left: the block is then written the usual way, mapped per message.
-pub(crate) fn key_mapping(
-    host: &ShmHost,
-    guest: GuestId,
-    windows: &Arc<Windows>,
-    mapping: HandleId,
-) -> bool {
+/// Keys `mapping`, a pool mapping of one block that `ctx`'s guest holds,
+/// for write windows (see [`key`]). Returns false if it is no such mapping,
+/// or no key is left: the block is then written the usual way, mapped per
+/// message.
+pub(crate) fn key_mapping(ctx: &ShmCtx, mapping: HandleId) -> bool {
+    let (host, guest, windows) = (ctx.host(), ctx.guest(), ctx.watchdog().windows());
     let ledger = host.ledger();
     let Ok(Some((
         Access::Pool,
@@ -200,7 +190,6 @@ unsafe fn key(
         return false;
     }
     windows.held.fetch_or(1 << index, Ordering::AcqRel);
-    COUNT.fetch_add(1, Ordering::AcqRel);
     windows
         .mappings
         .lock()
@@ -227,7 +216,7 @@ pub(crate) fn open(windows: &Arc<Windows>, at: usize, len: usize) -> bool {
     match map.get(&at) {
         Some(k)
             if k.len == len.div_ceil(page) * page
-                && Weak::ptr_eq(&k.windows, &Arc::downgrade(windows)) =>
+                && std::ptr::eq(k.windows.as_ptr(), Arc::as_ptr(windows)) =>
         {
             windows.open.fetch_or(1 << k.index, Ordering::AcqRel);
             true
@@ -260,7 +249,6 @@ pub(crate) fn forget(at: usize, len: usize) {
         .collect();
     for s in gone {
         if let Some(k) = map.remove(&s) {
-            COUNT.fetch_sub(1, Ordering::AcqRel);
             if let Some(w) = k.windows.upgrade() {
                 w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
                 w.held.fetch_and(!(1 << k.index), Ordering::AcqRel);

@@ -256,6 +256,9 @@ impl Attachment {
 /// What the mapping layer must do when an attachment ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Release {
+    /// The access the attachment had (an in-pool write is a publisher's
+    /// write window, which the mapping layer closes).
+    pub access: Access,
     /// The placement to undo (put zero pages back, or copy out then zero).
     pub placement: Placement,
     /// After a write detach: copy this many bytes from the guest back into
@@ -1525,6 +1528,7 @@ impl<B> Ledger<B> {
         let a = h.attachment.take()?;
         let c = self.contents.get_mut(&h.content).expect("live");
         let mut release = Release {
+            access: a.access,
             placement: a.placement,
             copy_out: 0,
             zero_tail: None,
