@@ -39,7 +39,7 @@ use wasmtime::component::{
 use wasmtime::StoreContextMut;
 
 use crate::bindings::exchange::Error;
-use crate::bindings::pub_sub::{PooledMessage, PubSubError};
+use crate::bindings::pub_sub::{PooledLoan, PooledMessage, PubSubError};
 use crate::rules::{Access, BackingId, GuestId, HandleId};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
 
@@ -146,6 +146,8 @@ pub struct Publisher {
     /// read-only pool mappings, held by the publisher's guest, written
     /// through write windows (see [`crate::windows`]).
     mapped: Vec<HandleId>,
+    /// Blocks lent for writing with `loan`, attached, by loan.
+    loans: HashMap<u64, HandleId>,
 }
 
 /// The host type behind the WIT resource `subscriber`.
@@ -185,6 +187,11 @@ impl Subscriber {
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.topic.close_publisher();
+        // Loans end unpublished (their writes commit nothing), before the
+        // mapping their windows lie in.
+        for (_, h) in self.loans.drain() {
+            self.host.drop_anywhere(h);
+        }
         for &h in &self.mapped {
             self.host.drop_anywhere(h);
         }
@@ -252,6 +259,7 @@ impl PubSubView<'_> {
             pool: Vec::with_capacity(elements as usize),
             published: vec![None; elements as usize],
             mapped: Vec::new(),
+            loans: HashMap::new(),
         };
         for _ in 0..elements {
             // Created by (and charged to) the publisher's guest, held by
@@ -281,6 +289,18 @@ impl PubSubView<'_> {
         this: &Resource<Publisher>,
     ) -> wasmtime::Result<Result<(Resource<MemoryBlock>, u32), PubSubError>> {
         self.ctx.alive()?;
+        Ok(match self.lend_free(this)? {
+            Ok((lent, valid)) => Ok((self.table.push(MemoryBlock::new(lent))?, valid)),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// A writable handle of a free pool block, held by the caller's guest,
+    /// and the block's valid length from its last use.
+    fn lend_free(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(HandleId, u32), PubSubError>> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
         let free = |p: &Publisher| p.pool.iter().position(|&h| host.handles_of_block(h) == 1);
@@ -295,11 +315,86 @@ impl PubSubView<'_> {
         publisher.published[index] = None;
         let pool_handle = publisher.pool[index];
         let valid = host.valid_len(pool_handle);
-        let Ok(lent) = self.ctx.alias(pool_handle) else {
-            return Ok(Err(PubSubError::InvalidArgument));
+        Ok(match self.ctx.alias(pool_handle) {
+            Ok(lent) => Ok((lent, valid)),
+            Err(_) => Err(PubSubError::InvalidArgument),
+        })
+    }
+
+    /// A free pool block attached for writing, held under a loan.
+    fn loan(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<PooledLoan, PubSubError>> {
+        self.ctx.alive()?;
+        let lent = match self.lend_free(this)? {
+            Ok((lent, _)) => lent,
+            Err(e) => return Ok(Err(e)),
         };
-        let block = self.table.push(MemoryBlock::new(lent))?;
-        Ok(Ok((block, valid)))
+        let area = match self.ctx.attach(lent, Access::Write) {
+            Ok(area) => area,
+            Err(e) => {
+                let _ = self.ctx.drop_handle(lent);
+                return Ok(Err(match e {
+                    Error::NoStorage | Error::AmbiguousMemory => PubSubError::NoStorage,
+                    Error::LimitExceeded => PubSubError::LimitExceeded,
+                    _ => PubSubError::Internal,
+                }));
+            }
+        };
+        self.table.get_mut(this)?.loans.insert(lent.0, lent);
+        Ok(Ok(PooledLoan {
+            loan: lent.0,
+            address: area.address,
+            size: area.size,
+        }))
+    }
+
+    /// Commits and sends a loan; with `next`, lends the next free block.
+    fn publish_loan(
+        &mut self,
+        this: &Resource<Publisher>,
+        loan: u64,
+        size: u32,
+        next: bool,
+    ) -> wasmtime::Result<Result<Option<PooledLoan>, PubSubError>> {
+        self.ctx.alive()?;
+        let Some(&handle) = self.table.get(this)?.loans.get(&loan) else {
+            return Ok(Err(PubSubError::UnknownLease));
+        };
+        if self.ctx.size(handle).map_or(true, |block| size > block) {
+            // Past the block: the attachment and the loan stay.
+            return Ok(Err(PubSubError::InvalidArgument));
+        }
+        self.table.get_mut(this)?.loans.remove(&loan);
+        if self.ctx.detach(handle, size).is_err() {
+            // Revoked or evicted meanwhile: the loan ends unsent.
+            let _ = self.ctx.drop_handle(handle);
+            return Ok(Err(PubSubError::Internal));
+        }
+        if let Err(e) = self.send(this, handle)? {
+            return Ok(Err(e));
+        }
+        if !next {
+            return Ok(Ok(None));
+        }
+        Ok(match self.loan(this)? {
+            Ok(l) => Ok(Some(l)),
+            Err(PubSubError::PoolExhausted) => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Ends a loan unpublished.
+    fn drop_loan(
+        &mut self,
+        this: &Resource<Publisher>,
+        loan: u64,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        Ok(match self.table.get_mut(this)?.loans.remove(&loan) {
+            Some(h) => self.ctx.drop_handle(h).map_err(|_| PubSubError::Internal),
+            None => Err(PubSubError::UnknownLease),
+        })
     }
 
     /// Frees pool blocks that stalling subscribers keep from the
@@ -358,6 +453,16 @@ impl PubSubView<'_> {
     ) -> wasmtime::Result<Result<(), PubSubError>> {
         self.ctx.alive()?;
         let handle = self.table.delete(block)?.handle();
+        self.send(this, handle)
+    }
+
+    /// Sends `handle`, a detached handle of a pool block held by the
+    /// caller's guest, to every subscription; consumes it either way.
+    fn send(
+        &mut self,
+        this: &Resource<Publisher>,
+        handle: HandleId,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
         let verdict = (|| {
@@ -562,6 +667,19 @@ impl PubSubView<'_> {
         }
     }
 
+    /// Releases `lease`, then takes the next message as `take_pooled`.
+    fn take_pooled_after(
+        &mut self,
+        this: &Resource<Subscriber>,
+        lease: u64,
+        wait: bool,
+    ) -> wasmtime::Result<Result<Option<PooledMessage>, PubSubError>> {
+        if let Err(e) = self.release(this, lease)? {
+            return Ok(Err(e));
+        }
+        self.take_pooled(this, wait)
+    }
+
     fn release(
         &mut self,
         this: &Resource<Subscriber>,
@@ -732,6 +850,22 @@ pub fn add_to_linker<T: 'static>(
         },
     )?;
     inst.func_wrap(
+        "[method]publisher.loan",
+        move |mut store, (this,): (Resource<Publisher>,)| Ok((get(store.data_mut()).loan(&this)?,)),
+    )?;
+    inst.func_wrap(
+        "[method]publisher.publish-loan",
+        move |mut store, (this, loan, size, next): (Resource<Publisher>, u64, u32, bool)| {
+            Ok((get(store.data_mut()).publish_loan(&this, loan, size, next)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]publisher.drop-loan",
+        move |mut store, (this, loan): (Resource<Publisher>, u64)| {
+            Ok((get(store.data_mut()).drop_loan(&this, loan)?,))
+        },
+    )?;
+    inst.func_wrap(
         "[method]publisher.subscriber-count",
         move |mut store, (this,): (Resource<Publisher>,)| {
             let view = get(store.data_mut());
@@ -822,6 +956,18 @@ pub fn add_to_linker<T: 'static>(
         "[method]subscriber.release",
         move |mut store, (this, lease): (Resource<Subscriber>, u64)| {
             Ok((get(store.data_mut()).release(&this, lease)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.next-pooled-after",
+        move |mut store, (this, lease): (Resource<Subscriber>, u64)| {
+            Ok((get(store.data_mut()).take_pooled_after(&this, lease, true)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.try-next-pooled-after",
+        move |mut store, (this, lease): (Resource<Subscriber>, u64)| {
+            Ok((get(store.data_mut()).take_pooled_after(&this, lease, false)?,))
         },
     )?;
     Ok(())

@@ -342,6 +342,58 @@ fn pooled_messages_are_read_in_place() -> Case {
     Ok(())
 }
 
+/// One call per side per message: a loan published while the next is lent,
+/// and each message released by the call that takes the next.
+fn loans_and_next_after_take_one_call_per_message() -> Case {
+    let p = Publisher::pooled("suite-loans", 3, 64).map_err(e)?;
+    let s = Subscriber::new("suite-loans").map_err(e)?;
+    s.map_pool().map_err(e)?;
+    let mut loan = p.loan().map_err(e)?;
+    check!(loan.len() == 64, "a loan of {} bytes", loan.len());
+    loan[..2].copy_from_slice(&[7, 7]);
+    let mut loan = loan.publish_and_loan(2).map_err(e)?.ok_or("no next loan")?;
+    loan[..3].copy_from_slice(&[8, 8, 8]);
+    // A size past the block is refused, and the loan is given back.
+    let mut refused = p.loan().map_err(e)?;
+    refused[0] = 9;
+    check!(
+        refused.publish(65).err() == Some(PubSubError::InvalidArgument),
+        "a size past the block"
+    );
+    let first = s.try_next_pooled().map_err(e)?.ok_or("no first message")?;
+    check!(*first == [7, 7], "first message {:?}", &*first);
+    // The subscriber holds one block and the publisher lends one: a third
+    // loan in the same call is free, the pool (3) then exhausted.
+    let next = loan.publish_and_loan(3).map_err(e)?;
+    check!(next.is_some(), "no loan while a block was free");
+    check!(
+        p.loan().err() == Some(PubSubError::PoolExhausted),
+        "a loan past the pool"
+    );
+    drop(next); // dropped unpublished: nothing of it is sent
+    let second = s
+        .try_next_pooled_after(first)
+        .map_err(e)?
+        .ok_or("no second message")?;
+    check!(*second == [8, 8, 8], "second message {:?}", &*second);
+    check!(
+        s.try_next_pooled_after(second).map_err(e)?.is_none(),
+        "a message from a dropped loan"
+    );
+    // Every block is free again: three loans at once.
+    let all: Vec<_> = (0..3)
+        .map(|_| p.loan())
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
+    drop(all);
+    drop(p);
+    check!(
+        s.next_pooled().map_err(e)?.is_none(),
+        "the end of the topic"
+    );
+    Ok(())
+}
+
 fn a_replaced_pool_is_mapped_again() -> Case {
     let s = Subscriber::new("suite-replaced").map_err(e)?;
     let old = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
@@ -458,6 +510,10 @@ pub const CASES: &[NamedCase] = &[
     (
         "pooled_messages_are_read_in_place",
         pooled_messages_are_read_in_place,
+    ),
+    (
+        "loans_and_next_after_take_one_call_per_message",
+        loans_and_next_after_take_one_call_per_message,
     ),
     (
         "a_replaced_pool_is_mapped_again",

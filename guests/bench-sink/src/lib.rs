@@ -14,13 +14,18 @@ mod bindings {
 use std::cell::RefCell;
 
 use bindings::exports::zero_copy::bench::sink::Guest;
-use shm_guest::pubsub::{Publisher, Subscriber};
+use shm_guest::pubsub::{Loan, PooledMessage, Publisher, Subscriber};
 use shm_guest::raw::{Error, MemoryBlock};
 use shm_guest::BlockRef;
 
+// One publisher or subscriber per instance, for the instance's life: leaked,
+// so that a loan or a held message (which borrow them) can be kept from one
+// call to the next.
 thread_local! {
-    static PUBLISHER: RefCell<Option<Publisher>> = const { RefCell::new(None) };
-    static SUBSCRIBER: RefCell<Option<Subscriber>> = const { RefCell::new(None) };
+    static PUBLISHER: RefCell<Option<&'static Publisher>> = const { RefCell::new(None) };
+    static LOAN: RefCell<Option<Loan<'static>>> = const { RefCell::new(None) };
+    static SUBSCRIBER: RefCell<Option<&'static Subscriber>> = const { RefCell::new(None) };
+    static HELD: RefCell<Option<PooledMessage<'static>>> = const { RefCell::new(None) };
 }
 
 /// Fills every block of a new pooled publisher's pool with ones.
@@ -63,7 +68,7 @@ impl Guest for Sink {
     fn pooled_publisher(topic: String, elements: u32, size: u32) -> bool {
         match pooled_publisher(&topic, elements, size) {
             Ok(p) => {
-                PUBLISHER.with(|slot| *slot.borrow_mut() = Some(p));
+                PUBLISHER.with(|slot| *slot.borrow_mut() = Some(Box::leak(Box::new(p))));
                 true
             }
             Err(e) => {
@@ -75,8 +80,9 @@ impl Guest for Sink {
 
     fn pooled_publish() -> bool {
         PUBLISHER.with(|slot| {
-            let slot = slot.borrow();
-            let Some(p) = slot.as_ref() else { return false };
+            let Some(p) = *slot.borrow() else {
+                return false;
+            };
             // The block keeps the bytes committed when it was filled.
             p.allocate().and_then(|(block, _)| p.publish(block)).is_ok()
         })
@@ -84,8 +90,9 @@ impl Guest for Sink {
 
     fn pooled_publish_seq(seq: u64) -> bool {
         PUBLISHER.with(|slot| {
-            let slot = slot.borrow();
-            let Some(p) = slot.as_ref() else { return false };
+            let Some(p) = *slot.borrow() else {
+                return false;
+            };
             let Ok((block, _)) = p.allocate() else {
                 return false;
             };
@@ -103,15 +110,62 @@ impl Guest for Sink {
             return false;
         };
         let mapped = s.map_pool();
-        SUBSCRIBER.with(|slot| *slot.borrow_mut() = Some(s));
+        SUBSCRIBER.with(|slot| *slot.borrow_mut() = Some(Box::leak(Box::new(s))));
         mapped.is_ok()
     }
 
     fn pooled_consume(stride: u32) -> Option<u64> {
-        SUBSCRIBER.with(|slot| {
-            let slot = slot.borrow();
-            let message = slot.as_ref()?.try_next_pooled().ok()??;
-            Some(sum(&message, stride))
+        let s = SUBSCRIBER.with(|slot| *slot.borrow())?;
+        let message = s.try_next_pooled().ok()??;
+        Some(sum(&message, stride))
+    }
+
+    fn loan_publish_seq(seq: u64, count: u32) -> bool {
+        let Some(p) = PUBLISHER.with(|slot| *slot.borrow()) else {
+            return false;
+        };
+        LOAN.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            for i in 0..u64::from(count) {
+                let mut loan = match slot.take() {
+                    Some(loan) => loan,
+                    None => match p.loan() {
+                        Ok(loan) => loan,
+                        Err(e) => {
+                            eprintln!("bench-sink: loan: {e}");
+                            return false;
+                        }
+                    },
+                };
+                loan[..8].copy_from_slice(&(seq + i).to_le_bytes());
+                let len = loan.len() as u32;
+                match loan.publish_and_loan(len) {
+                    Ok(next) => *slot = next,
+                    Err(e) => {
+                        eprintln!("bench-sink: publish-loan: {e}");
+                        return false;
+                    }
+                }
+            }
+            true
+        })
+    }
+
+    fn pooled_consume_after(stride: u32, count: u32) -> Option<u64> {
+        let s = SUBSCRIBER.with(|slot| *slot.borrow())?;
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            let mut total = 0;
+            for _ in 0..count {
+                let next = match held.take() {
+                    Some(previous) => s.try_next_pooled_after(previous),
+                    None => s.try_next_pooled(),
+                };
+                let message = next.ok()??;
+                total += sum(&message, stride);
+                *held = Some(message);
+            }
+            Some(total)
         })
     }
 }

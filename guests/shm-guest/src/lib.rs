@@ -205,7 +205,39 @@ impl From<Error> for raw::Error {
 /// The largest piece of storage passed to `add-storage` in one call.
 const DONATION_PIECE: usize = 64 << 20;
 
-/// Donates `bytes` of fresh heap memory as storage for attachments.
+/// `bytes` of fresh memory that nothing refers to, given up for good.
+///
+/// On wasm: new pages of linear memory (`memory.grow`). They read as zeros
+/// without anyone writing them, so donating them touches no page: the host
+/// replaces them with block pages before they are ever faulted in (a
+/// zero-filled heap allocation cost about 1,100 page faults, 3.5 ms, for
+/// 4.5 MB).
+#[cfg(target_arch = "wasm32")]
+fn fresh_storage(bytes: u32) -> Result<&'static mut [u8], Error> {
+    const WASM_PAGE: usize = 65536;
+    let pages = (bytes as usize).div_ceil(WASM_PAGE);
+    let old = core::arch::wasm32::memory_grow(0, pages);
+    if old == usize::MAX {
+        return Err(Error::NoStorage);
+    }
+    // SAFETY: `memory.grow` just added `pages` pages at `old * WASM_PAGE` to
+    // linear memory 0, the memory all of this component's data lives in:
+    // the range is in bounds, and zero-initialized by the semantics of
+    // `memory.grow`. Nothing else refers to it: the allocator takes memory
+    // only by growing it itself (wasi-libc's `sbrk`), which returns pages
+    // past these, and memory never shrinks, so the slice may be `'static`.
+    // It is the only reference to these bytes.
+    Ok(unsafe { core::slice::from_raw_parts_mut((old * WASM_PAGE) as *mut u8, bytes as usize) })
+}
+
+/// `bytes` of fresh heap memory, given up for good (natively storage is
+/// not used; see the native backend).
+#[cfg(not(target_arch = "wasm32"))]
+fn fresh_storage(bytes: u32) -> Result<&'static mut [u8], Error> {
+    Ok(Box::leak(vec![0u8; bytes as usize].into_boxed_slice()))
+}
+
+/// Donates `bytes` of fresh memory as storage for attachments.
 ///
 /// The memory is given up for good: the host maps block pages there, and
 /// nothing in this component refers to it again.
@@ -213,7 +245,7 @@ pub fn donate_storage(bytes: u32) -> Result<(), Error> {
     if bytes == 0 {
         return Ok(());
     }
-    let storage: &'static mut [u8] = Box::leak(vec![0u8; bytes as usize].into_boxed_slice());
+    let storage = fresh_storage(bytes)?;
     // The slice is passed once, as `list<u8>` arguments that the host reads
     // in place, and never touched again. In pieces: wasmtime bounds the
     // bytes one call may pass to the host (its "hostcall fuel", 128 MiB by

@@ -124,6 +124,8 @@ impl From<wit::PubSubError> for PubSubError {
 #[derive(Debug)]
 pub struct Publisher {
     raw: wit::Publisher,
+    /// The size of each pool block.
+    size: u32,
 }
 
 impl Publisher {
@@ -131,6 +133,7 @@ impl Publisher {
     pub fn new(topic: &str, elements: u32, size: u32) -> Result<Publisher, PubSubError> {
         Ok(Publisher {
             raw: wit::Publisher::new(topic, elements, size)?,
+            size,
         })
     }
 
@@ -152,7 +155,75 @@ impl Publisher {
             .pool_storage()
             .and_then(|need| crate::donate_storage(need).map_err(|_| wit::PubSubError::NoStorage))
             .and_then(|()| raw.map_pool());
-        Ok(Publisher { raw })
+        Ok(Publisher { raw, size })
+    }
+
+    /// A free pool block lent for writing, in one call (`allocate` and a
+    /// write attach): write the message into it in place, then
+    /// [`Loan::publish`] it. Its old bytes are still there.
+    ///
+    /// ```no_run
+    /// # use shm_guest::pubsub::Publisher;
+    /// let publisher = Publisher::pooled("frames", 4, 4096)?;
+    /// let mut loan = publisher.loan()?;
+    /// for seq in 0u64..100 {
+    ///     loan[..8].copy_from_slice(&seq.to_le_bytes());
+    ///     // Publish and take the next block in one call (None: the pool
+    ///     // is busy now; loan again later).
+    ///     match loan.publish_and_loan(8)? {
+    ///         Some(next) => loan = next,
+    ///         None => loan = publisher.loan()?,
+    ///     }
+    /// }
+    /// # Ok::<(), shm_guest::pubsub::PubSubError>(())
+    /// ```
+    pub fn loan(&self) -> Result<Loan<'_>, PubSubError> {
+        let raw = match self.raw.loan() {
+            // Not pooled and nothing donated yet: storage for one block.
+            Err(wit::PubSubError::NoStorage) => {
+                let need = crate::raw::MemoryBlock::optimum_size(1, self.size);
+                crate::donate_storage(need).map_err(|_| PubSubError::NoStorage)?;
+                self.raw.loan()?
+            }
+            other => other?,
+        };
+        Ok(self.wrap(raw))
+    }
+
+    fn wrap(&self, raw: wit::PooledLoan) -> Loan<'_> {
+        Loan {
+            publisher: self,
+            loan: raw.loan,
+            bytes: self.loan_bytes(&raw),
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[allow(clippy::mut_from_ref)]
+    fn loan_bytes(&self, raw: &wit::PooledLoan) -> &mut [u8] {
+        if raw.size == 0 {
+            return &mut [];
+        }
+        // SAFETY: the host attached the whole block for writing at
+        // `raw.address` in this component's memory (in a write window of
+        // the mapped pool, or mapped into storage donated by
+        // `donate_storage`, leaked and never referenced again), and keeps
+        // it attached until the loan is published or dropped. No other Rust
+        // reference to these bytes exists: each loan is wrapped once, and
+        // the `Loan` that owns the slice ends the loan only when consumed
+        // or dropped. The slice borrows the publisher.
+        unsafe {
+            core::slice::from_raw_parts_mut(raw.address as usize as *mut u8, raw.size as usize)
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[allow(clippy::mut_from_ref)]
+    fn loan_bytes(&self, raw: &wit::PooledLoan) -> &mut [u8] {
+        // SAFETY: called once per loan (by `wrap`); the `Loan` owning the
+        // slice ends the loan only when consumed or dropped, after its last
+        // use of the slice, and borrows this publisher.
+        unsafe { self.raw.loan_bytes(raw.loan) }.unwrap_or_default()
     }
 
     /// A free pool block, writable, and how many of its bytes are
@@ -196,6 +267,70 @@ impl Publisher {
     /// How many subscriptions the topic has.
     pub fn subscriber_count(&self) -> u32 {
         self.raw.subscriber_count()
+    }
+}
+
+/// A pool block lent for writing ([`Publisher::loan`]): derefs to the
+/// whole block. Publish it with [`Loan::publish`]; dropped unpublished,
+/// nothing of it becomes valid.
+pub struct Loan<'a> {
+    publisher: &'a Publisher,
+    loan: u64,
+    bytes: &'a mut [u8],
+}
+
+impl<'a> Loan<'a> {
+    /// Commits the first `size` bytes and sends them to every subscriber.
+    pub fn publish(self, size: u32) -> Result<(), PubSubError> {
+        self.finish(size, false).map(|_| ())
+    }
+
+    /// Publishes as [`Loan::publish`] and lends the next free block in the
+    /// same call: one call per message. `None`: the message was sent but
+    /// no block is free now ([`Publisher::loan`] again later).
+    pub fn publish_and_loan(self, size: u32) -> Result<Option<Loan<'a>>, PubSubError> {
+        self.finish(size, true)
+    }
+
+    fn finish(self, size: u32, next: bool) -> Result<Option<Loan<'a>>, PubSubError> {
+        let this = core::mem::ManuallyDrop::new(self);
+        let publisher = this.publisher;
+        match publisher.raw.publish_loan(this.loan, size, next) {
+            Ok(next) => Ok(next.map(|raw| publisher.wrap(raw))),
+            Err(e) => {
+                // A refused size leaves the loan held: give it back.
+                let _ = publisher.raw.drop_loan(this.loan);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl core::ops::Deref for Loan<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl core::ops::DerefMut for Loan<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+}
+
+impl Drop for Loan<'_> {
+    fn drop(&mut self) {
+        let _ = self.publisher.raw.drop_loan(self.loan);
+    }
+}
+
+impl core::fmt::Debug for Loan<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Loan")
+            .field("loan", &self.loan)
+            .field("len", &self.bytes.len())
+            .finish()
     }
 }
 
@@ -285,14 +420,57 @@ impl Subscriber {
         self.pooled(|raw| raw.try_next_pooled())
     }
 
+    /// Releases `previous` and takes the next message, waiting for it, in
+    /// one call: a subscriber's loop costs one call per message.
+    ///
+    /// ```no_run
+    /// # use shm_guest::pubsub::Subscriber;
+    /// let subscriber = Subscriber::new("frames")?;
+    /// let mut message = subscriber.next_pooled()?;
+    /// while let Some(m) = message {
+    ///     println!("{} bytes", m.len()); // read in place
+    ///     message = subscriber.next_pooled_after(m)?;
+    /// }
+    /// # Ok::<(), shm_guest::pubsub::PubSubError>(())
+    /// ```
+    pub fn next_pooled_after(
+        &self,
+        previous: PooledMessage<'_>,
+    ) -> Result<Option<PooledMessage<'_>>, PubSubError> {
+        let lease = previous.into_lease();
+        self.pooled_then(|raw| raw.next_pooled_after(lease), |raw| raw.next_pooled())
+    }
+
+    /// Releases `previous` and takes the next message if one is queued.
+    pub fn try_next_pooled_after(
+        &self,
+        previous: PooledMessage<'_>,
+    ) -> Result<Option<PooledMessage<'_>>, PubSubError> {
+        let lease = previous.into_lease();
+        self.pooled_then(
+            |raw| raw.try_next_pooled_after(lease),
+            |raw| raw.try_next_pooled(),
+        )
+    }
+
     fn pooled(
         &self,
         take: impl Fn(&wit::Subscriber) -> Result<Option<wit::PooledMessage>, wit::PubSubError>,
     ) -> Result<Option<PooledMessage<'_>>, PubSubError> {
-        let message = match take(&self.raw) {
+        self.pooled_then(&take, &take)
+    }
+
+    /// Takes a message with `first`; if the pool changed, maps the new one
+    /// and takes with `retry`.
+    fn pooled_then(
+        &self,
+        first: impl FnOnce(&wit::Subscriber) -> Result<Option<wit::PooledMessage>, wit::PubSubError>,
+        retry: impl FnOnce(&wit::Subscriber) -> Result<Option<wit::PooledMessage>, wit::PubSubError>,
+    ) -> Result<Option<PooledMessage<'_>>, PubSubError> {
+        let message = match first(&self.raw) {
             Err(wit::PubSubError::PoolChanged) => {
                 self.map_pool()?;
-                take(&self.raw)?
+                retry(&self.raw)?
             }
             other => other?,
         };
@@ -340,6 +518,13 @@ impl core::ops::Deref for PooledMessage<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         self.bytes
+    }
+}
+
+impl PooledMessage<'_> {
+    /// Ends this value without releasing the lease (the caller releases it).
+    fn into_lease(self) -> u64 {
+        core::mem::ManuallyDrop::new(self).lease
     }
 }
 

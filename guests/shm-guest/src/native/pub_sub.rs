@@ -69,6 +69,17 @@ pub struct PooledMessage {
     pub size: u32,
 }
 
+/// A pool block lent for writing (the WIT `pooled-loan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PooledLoan {
+    /// Names the loan for `publish-loan` and `drop-loan`.
+    pub loan: u64,
+    /// Natively a virtual address (see the module's notes).
+    pub address: u32,
+    /// The block's size: every byte of it is writable.
+    pub size: u32,
+}
+
 /// The topics of this process.
 #[derive(Default)]
 pub(crate) struct Broker {
@@ -111,6 +122,8 @@ fn subscribe(topic: &Arc<Topic>) -> Result<Subscriber, PubSubError> {
 pub struct Publisher {
     topic: Arc<Topic>,
     pool: Vec<HandleId>,
+    /// Blocks lent with `loan`, attached for writing: the handle and size.
+    loans: Mutex<HashMap<u64, (MemoryBlock, u32)>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -124,6 +137,10 @@ impl std::fmt::Debug for Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.topic.close_publisher();
+        // Loans end unpublished: their writes commit nothing.
+        drop(std::mem::take(
+            self.loans.get_mut().unwrap_or_else(|e| e.into_inner()),
+        ));
         let mut ledger = native().ledger();
         for &h in &self.pool {
             let _ = ledger.drop_handle(h);
@@ -159,6 +176,7 @@ impl Publisher {
         let mut publisher = Publisher {
             topic,
             pool: Vec::new(),
+            loans: Mutex::default(),
         };
         for _ in 0..elements {
             let h = n
@@ -260,6 +278,79 @@ impl Publisher {
     /// address space): blocks are written where they are, as before.
     pub fn map_pool(&self) -> Result<(), PubSubError> {
         self.topic.pool().map(|_| ()).ok_or(PubSubError::NotPooled)
+    }
+
+    /// A free pool block attached for writing, held under a loan: natively
+    /// its bytes are the block's own ([`Publisher::loan_bytes`]).
+    pub fn loan(&self) -> Result<PooledLoan, PubSubError> {
+        let (block, _) = self.allocate()?;
+        let area = block
+            .attach(super::exchange::AttachFlags::WRITE)
+            .map_err(|_| PubSubError::Internal)?;
+        let loan = block.handle.0;
+        self.loans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(loan, (block, area.size));
+        Ok(PooledLoan {
+            loan,
+            address: area.address,
+            size: area.size,
+        })
+    }
+
+    /// The bytes of a loan this publisher holds.
+    ///
+    /// # Safety
+    ///
+    /// The slice must not be used after the loan is published or dropped
+    /// (the handle is detached or dropped then), and no two slices of one
+    /// loan may be alive at once.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn loan_bytes(&self, loan: u64) -> Option<&mut [u8]> {
+        let loans = self.loans.lock().unwrap_or_else(|e| e.into_inner());
+        let &(ref block, size) = loans.get(&loan)?;
+        // SAFETY: the loan's handle holds a write attachment of the whole
+        // block (taken in `loan`, ended only by `publish-loan` or
+        // `drop-loan`); the caller keeps the slice within it and unique.
+        unsafe { super::Native::bytes(&native().ledger(), block.handle, 0, size) }.ok()
+    }
+
+    /// Commits the loan's first `size` bytes and publishes them; with
+    /// `next`, lends the next free block (`None`: none is free now).
+    pub fn publish_loan(
+        &self,
+        loan: u64,
+        size: u32,
+        next: bool,
+    ) -> Result<Option<PooledLoan>, PubSubError> {
+        let mut loans = self.loans.lock().unwrap_or_else(|e| e.into_inner());
+        let &(_, block_size) = loans.get(&loan).ok_or(PubSubError::UnknownLease)?;
+        if size > block_size {
+            return Err(PubSubError::InvalidArgument);
+        }
+        let (block, _) = loans.remove(&loan).ok_or(PubSubError::UnknownLease)?;
+        drop(loans);
+        block.detach(size).map_err(|_| PubSubError::Internal)?;
+        self.publish(block)?;
+        if !next {
+            return Ok(None);
+        }
+        match self.loan() {
+            Ok(l) => Ok(Some(l)),
+            Err(PubSubError::PoolExhausted) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a loan back unpublished.
+    pub fn drop_loan(&self, loan: u64) -> Result<(), PubSubError> {
+        let held = self
+            .loans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&loan);
+        held.map(drop).ok_or(PubSubError::UnknownLease)
     }
 }
 
@@ -413,6 +504,18 @@ impl Subscriber {
     /// The next message in the mapped pool if one is queued.
     pub fn try_next_pooled(&self) -> Result<Option<PooledMessage>, PubSubError> {
         self.take_pooled(self.queue.try_pop())
+    }
+
+    /// `release(lease)`, then `next-pooled`.
+    pub fn next_pooled_after(&self, lease: u64) -> Result<Option<PooledMessage>, PubSubError> {
+        self.release(lease)?;
+        self.next_pooled()
+    }
+
+    /// `release(lease)`, then `try-next-pooled`.
+    pub fn try_next_pooled_after(&self, lease: u64) -> Result<Option<PooledMessage>, PubSubError> {
+        self.release(lease)?;
+        self.try_next_pooled()
     }
 
     /// Gives a message back to the pool.

@@ -26,6 +26,20 @@
 //!   sequence number into its first 8 bytes, commits and publishes; each
 //!   subscriber checks that the first byte it reads is that sequence
 //!   number's low byte.
+//! - `pooled-loan`: the full cycle with one call per side per message: the
+//!   publisher's `loan-publish-seq` writes the sequence number into the
+//!   block lent by its previous call and publishes it while taking the next
+//!   loan (`publish-loan`, one host call); each subscriber's
+//!   `pooled-consume-after` releases the message it held and takes the next
+//!   (`try-next-pooled-after`, one host call).
+//! - `pooled-loop`: as `pooled-loan`, with the loop inside the guests, as a
+//!   component that publishes or subscribes runs it: the host calls each
+//!   guest once per 8 messages; figures are per message.
+//! - `iceoryx2`: the reference zero-copy pub/sub (iceoryx2 0.10, an `ipc`
+//!   service in this process, no wasm): the publisher loans an
+//!   uninitialized slice of the payload size, writes the sequence number
+//!   into its first 8 bytes and sends it; each subscriber receives it,
+//!   reads as the others do and drops it.
 //! - `guest-copy`: the copy between two components, as a composition has it
 //!   today: each subscriber is a bench-relay composed with a bench-sink
 //!   (`wac plug`, one component); the relay holds the payload in its own
@@ -40,7 +54,9 @@
 //! summary printed at the end divides by the number of subscribers.
 //! Environment: `DELIVERY_SIZES` (e.g. `4K,1M`), `DELIVERY_SUBS` (e.g.
 //! `1,8`), `DELIVERY_READS` (`first,page`), `DELIVERY_MODES`
-//! (`zero-copy,pooled,pooled-write,copy,guest-copy`) trim the grid.
+//! (`zero-copy,pooled,pooled-write,pooled-loan,pooled-loop,iceoryx2,copy,guest-copy`)
+//! trim the grid. The summary is also written as CSV to
+//! `target/criterion/delivery-summary.csv` (`scripts/plot-delivery` draws it).
 //!
 //! Only criterion's measurement samples count in the summary (its warm-up
 //! calls of the routine are left out).
@@ -53,17 +69,19 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use shm_host::link::{self, GuestState};
-use shm_host::{Grants, MemoryBlock, ShmConfig, ShmHost};
-use wasmtime::component::{
+use shm_host::wasmtime::component::{
     Component, Func, Instance, Linker, Resource, ResourceAny, TypedFunc, Val,
 };
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::WasiCtxBuilder;
+use shm_host::wasmtime::{Engine, Store};
+use shm_host::wasmtime_wasi::WasiCtxBuilder;
+use shm_host::{Grants, MemoryBlock, ShmConfig, ShmHost};
 
 const KIB: u32 = 1024;
 /// Criterion samples per benchmark.
 const SAMPLES: usize = 10;
 const MIB: u32 = 1024 * 1024;
+/// Messages per host call in the `pooled-loop` mode.
+const LOOP: u32 = 8;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -286,6 +304,8 @@ struct Subscriber {
     pooled_publish_seq: TypedFunc<(u64,), (bool,)>,
     pooled_subscribe: TypedFunc<(&'static str,), (bool,)>,
     pooled_consume: TypedFunc<(u32,), (Option<u64>,)>,
+    loan_publish_seq: TypedFunc<(u64, u32), (bool,)>,
+    pooled_consume_after: TypedFunc<(u32, u32), (Option<u64>,)>,
 }
 
 const SINK: &str = "zero-copy:bench/sink@0.1.0";
@@ -316,8 +336,16 @@ impl Subscriber {
         let pooled_consume = export(&mut store, &instance, SINK, "pooled-consume")
             .typed(&store)
             .expect("pooled-consume type");
+        let loan_publish_seq = export(&mut store, &instance, SINK, "loan-publish-seq")
+            .typed(&store)
+            .expect("loan-publish-seq type");
+        let pooled_consume_after = export(&mut store, &instance, SINK, "pooled-consume-after")
+            .typed(&store)
+            .expect("pooled-consume-after type");
         Subscriber {
             store,
+            loan_publish_seq,
+            pooled_consume_after,
             consume_block,
             consume_list,
             pooled_publisher,
@@ -329,10 +357,10 @@ impl Subscriber {
     }
 
     /// Pooled mode: this instance becomes the pooled publisher of `topic`.
-    fn open_pooled_publisher(&mut self, topic: &'static str, size: u32) {
+    fn open_pooled_publisher(&mut self, topic: &'static str, size: u32, elements: u32) {
         let (ok,) = self
             .pooled_publisher
-            .call(&mut self.store, (topic, 2, size))
+            .call(&mut self.store, (topic, elements, size))
             .expect("pooled-publisher");
         assert!(ok, "the pooled publisher could not be opened");
     }
@@ -363,6 +391,24 @@ impl Subscriber {
             .call(&mut self.store, (topic,))
             .expect("pooled-subscribe");
         assert!(ok, "pooled-subscribe failed");
+    }
+
+    /// Loan modes: publishes `count` messages numbered from `seq`.
+    fn loan_publish_seq(&mut self, seq: u64, count: u32) {
+        let (ok,) = self
+            .loan_publish_seq
+            .call(&mut self.store, (seq, count))
+            .expect("loan-publish-seq");
+        assert!(ok, "loan-publish-seq failed");
+    }
+
+    /// Loan modes: takes `count` messages, each releasing the one before.
+    fn receive_after(&mut self, stride: u32, count: u32) -> u64 {
+        let (sum,) = self
+            .pooled_consume_after
+            .call(&mut self.store, (stride, count))
+            .expect("pooled-consume-after");
+        sum.expect("queued messages")
     }
 
     /// Pooled mode: reads the queued message in place and releases it.
@@ -423,7 +469,7 @@ impl Subscriber {
     }
 }
 
-use wasmtime::AsContextMut;
+use shm_host::wasmtime::AsContextMut;
 
 /// Process memory from /proc/self/smaps_rollup, in KiB.
 #[derive(Clone, Copy, Debug, Default)]
@@ -494,6 +540,17 @@ fn label(size: u32) -> String {
     }
 }
 
+/// The inverse of [`label`].
+fn label_bytes(label: &str) -> u64 {
+    let (n, unit) = label.split_once(' ').expect("a label");
+    let n: u64 = n.parse().expect("a label's number");
+    n * if unit == "MiB" {
+        u64::from(MIB)
+    } else {
+        u64::from(KIB)
+    }
+}
+
 fn delivery(c: &mut Criterion) {
     // The ShmHost comes before the process's first Engine.
     // No guest here uses streams: engines without concurrency support make
@@ -507,8 +564,9 @@ fn delivery(c: &mut Criterion) {
     let (probe, sink) = build_guests();
     let mut modes = list(
         "DELIVERY_MODES",
-        "zero-copy,pooled,pooled-write,copy,guest-copy",
+        "zero-copy,pooled,pooled-write,pooled-loan,pooled-loop,iceoryx2,copy,guest-copy",
     );
+    let iceoryx = iceoryx::Node::new();
     let relay = if modes.iter().any(|m| m == "guest-copy") {
         compose(&sink).map(|c| link::load_component(&engine, &c).expect("composed relay"))
     } else {
@@ -570,19 +628,35 @@ fn delivery(c: &mut Criterion) {
                     } else {
                         Vec::new()
                     };
+                    // Messages per host call to each guest (loop mode).
+                    let batch: u32 = if mode == "pooled-loop" { LOOP } else { 1 };
+                    let loans = mode == "pooled-loan" || mode == "pooled-loop";
                     let mut pooled = None;
-                    if mode == "pooled" || mode == "pooled-write" {
+                    if mode == "pooled" || mode == "pooled-write" || loans {
                         let topic: &'static str =
-                            Box::leak(format!("{read}-{size}-{n}").into_boxed_str());
+                            Box::leak(format!("{read}-{size}-{n}-{mode}").into_boxed_str());
                         let mut p = Subscriber::new(&world, "pooled-publisher");
-                        p.open_pooled_publisher(topic, size);
+                        // A loan and the message the subscribers hold are
+                        // out of the pool, besides the queued ones.
+                        let elements = if loans { batch + 3 } else { 2 };
+                        p.open_pooled_publisher(topic, size, elements);
                         for s in subscribers.iter_mut() {
                             s.subscribe_pooled(topic);
                         }
                         pooled = Some(p);
                     }
+                    let mut ice = (mode == "iceoryx2")
+                        .then(|| iceoryx.as_ref().and_then(|node| node.topology(size, n)))
+                        .flatten();
+                    if mode == "iceoryx2" && ice.is_none() {
+                        eprintln!(
+                            "delivery: iceoryx2 could not serve {} to {n}: skipped",
+                            label(size)
+                        );
+                        continue;
+                    }
                     let expected = u64::from(size.div_ceil(stride));
-                    let writing = mode == "pooled-write";
+                    let writing = mode == "pooled-write" || loans || mode == "iceoryx2";
                     let mut seq = 0u64;
                     let mut row = Row::default();
                     let id = BenchmarkId::new(mode.as_str(), format!("{}x{n}", label(size)));
@@ -590,17 +664,27 @@ fn delivery(c: &mut Criterion) {
                         b.iter_custom(|iters| {
                             let start = Instant::now();
                             for _ in 0..iters {
-                                seq += 1;
                                 // The first byte read: the sequence number's
                                 // low byte instead of a one.
-                                let expected = if writing {
-                                    expected - 1 + (seq & 0xFF)
+                                let first = seq + 1;
+                                seq += u64::from(batch);
+                                let expected: u64 = if writing {
+                                    (first..=seq).map(|s| expected - 1 + (s & 0xFF)).sum()
                                 } else {
                                     expected
                                 };
+                                if let Some(ice) = ice.as_mut() {
+                                    let sums = ice.deliver(first, stride);
+                                    for sum in sums {
+                                        assert_eq!(sum, expected, "the payload read back");
+                                    }
+                                    continue;
+                                }
                                 if let Some(p) = pooled.as_mut() {
-                                    if writing {
-                                        p.publish_pooled_seq(seq);
+                                    if loans {
+                                        p.loan_publish_seq(first, batch);
+                                    } else if writing {
+                                        p.publish_pooled_seq(first);
                                     } else {
                                         p.publish_pooled();
                                     }
@@ -612,13 +696,17 @@ fn delivery(c: &mut Criterion) {
                                     let sum = match (mode.as_str(), publisher.as_mut()) {
                                         ("copy", _) => s.receive_list(payload, stride),
                                         ("pooled" | "pooled-write", _) => s.receive_pooled(stride),
+                                        ("pooled-loan" | "pooled-loop", _) => {
+                                            s.receive_after(stride, batch)
+                                        }
                                         (_, Some(p)) => s.receive_block(p, stride),
                                         (_, None) => unreachable!("zero copy has its publisher"),
                                     };
                                     assert_eq!(sum, expected, "the payload read back");
                                 }
                             }
-                            let t = start.elapsed();
+                            // Per message (a loop-mode iteration is `batch`).
+                            let t = start.elapsed() / batch;
                             row.samples.push(t.as_secs_f64() / iters as f64);
                             t
                         })
@@ -641,6 +729,7 @@ fn delivery(c: &mut Criterion) {
                     drop(relays);
                     drop(pooled);
                     drop(publisher);
+                    drop(ice);
                 }
             }
         }
@@ -692,17 +781,20 @@ fn summary() {
             (median(&row.samples) / subs, row.mem),
         );
     }
-    const MODES: [(&str, &str); 5] = [
+    const MODES: [(&str, &str); 8] = [
         ("zero-copy", "zero copy"),
         ("pooled", "pooled (publisher does not write)"),
         ("pooled-write", "pooled, full cycle"),
+        ("pooled-loan", "pooled, full cycle, one call per side"),
+        ("pooled-loop", "pooled, full cycle, guest loops"),
+        ("iceoryx2", "iceoryx2 (native)"),
         ("copy", "copy, host to guest"),
         ("guest-copy", "copy, guest to guest"),
     ];
     let header: Vec<&str> = MODES.iter().map(|m| m.1).collect();
     println!();
     println!(
-        "| read | payload | subscribers | {} / msg / sub | copy / full cycle |",
+        "| read | payload | subscribers | {} / msg / sub | copy / best full cycle |",
         header.join(" / msg / sub | ")
     );
     println!("|---|---|---|{}---|", "---|".repeat(MODES.len()));
@@ -712,7 +804,10 @@ fn summary() {
             .iter()
             .map(|m| get(m.0).map_or("-".into(), |x| time(x.0)))
             .collect();
-        let ratio = match (get("pooled-write"), get("copy")) {
+        let best = ["pooled-loop", "pooled-loan", "pooled-write"]
+            .iter()
+            .find_map(|m| get(m));
+        let ratio = match (best, get("copy")) {
             (Some(o), Some(c)) if c.0 < o.0 => format!("{:.2}x", c.0 / o.0),
             (Some(o), Some(c)) => format!("{:.1}x", c.0 / o.0),
             _ => "-".into(),
@@ -740,6 +835,7 @@ fn summary() {
             .collect();
         println!("| {read} | {size} | {n} | {} |", mem.join(" | "));
     }
+    write_csv(&keys, &by, &MODES.map(|m| m.0));
     println!();
     if let Some((key, _)) = rows.last() {
         println!(
@@ -748,6 +844,31 @@ fn summary() {
         );
     }
 }
+
+/// The per-message, per-subscriber medians as CSV (read, payload bytes,
+/// subscribers, mode, seconds) for `scripts/plot-delivery`.
+fn write_csv(keys: &[Key], by: &HashMap<Key, Entry>, modes: &[&str]) {
+    let mut csv = String::from("read,bytes,subscribers,mode,seconds\n");
+    for (read, size, n) in keys {
+        for mode in modes {
+            if let Some(x) = by.get(&(format!("{read}|{mode}"), size.clone(), n.clone())) {
+                let bytes = label_bytes(size);
+                csv.push_str(&format!("{read},{bytes},{n},{mode},{:e}\n", x.0));
+            }
+        }
+    }
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("criterion");
+    let path = dir.join("delivery-summary.csv");
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, csv)) {
+        Ok(()) => println!("summary written to {}", path.display()),
+        Err(e) => eprintln!("delivery: could not write {}: {e}", path.display()),
+    }
+}
+
+mod iceoryx;
 
 criterion_group!(benches, delivery);
 criterion_main!(benches);
