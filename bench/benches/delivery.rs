@@ -68,9 +68,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use shm_bench::{build_guests, export, root};
 use shm_host::link::{self, GuestState};
 use shm_host::wasmtime::component::{
-    Component, Func, Instance, Linker, Resource, ResourceAny, TypedFunc, Val,
+    Component, Func, Linker, Resource, ResourceAny, TypedFunc, Val,
 };
 use shm_host::wasmtime::{Engine, Store};
 use shm_host::wasmtime_wasi::WasiCtxBuilder;
@@ -82,13 +83,6 @@ const SAMPLES: usize = 10;
 const MIB: u32 = 1024 * 1024;
 /// Messages per host call in the `pooled-loop` mode.
 const LOOP: u32 = 8;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 /// The `wac` command, if installed.
 fn wac() -> Option<PathBuf> {
@@ -125,34 +119,6 @@ fn compose(sink: &Path) -> Option<PathBuf> {
         .expect("running wac");
     assert!(status.success(), "wac plug failed");
     Some(out)
-}
-
-/// Builds the probe (with the project's script) and the bench sink and
-/// relay (a workspace of their own) for wasm32-wasip2; returns the paths of
-/// the probe and the sink.
-fn build_guests() -> (PathBuf, PathBuf) {
-    let root = root();
-    let status = Command::new("bash")
-        .arg(root.join("scripts/build-guests"))
-        .status()
-        .expect("running scripts/build-guests");
-    assert!(status.success(), "scripts/build-guests failed");
-    let probe = root.join("target/guests/wasm32-wasip2/release/shm_probe.wasm");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("bench-sink");
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--release", "--workspace"])
-        .args(["--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(root.join("guests/bench-sink/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .expect("building guests/bench-sink");
-    assert!(status.success(), "building guests/bench-sink failed");
-    (probe, target.join("wasm32-wasip2/release/bench_sink.wasm"))
 }
 
 struct World {
@@ -194,16 +160,6 @@ impl Relay {
     fn send(&mut self, stride: u32) -> u64 {
         self.send.call(&mut self.store, (stride,)).expect("send").0
     }
-}
-
-fn export(store: &mut Store<GuestState>, instance: &Instance, iface: &str, name: &str) -> Func {
-    let i = instance
-        .get_export_index(&mut *store, None, iface)
-        .unwrap_or_else(|| panic!("{iface} is not exported"));
-    let f = instance
-        .get_export_index(&mut *store, Some(&i), name)
-        .unwrap_or_else(|| panic!("{iface}#{name} is not exported"));
-    instance.get_func(&mut *store, f).expect("a function")
 }
 
 fn call(store: &mut Store<GuestState>, f: Func, args: &[Val]) -> Val {

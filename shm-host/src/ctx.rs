@@ -2,7 +2,7 @@
 //! view of the host, and what its operations do.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bindings::exchange::{Error, MemoryArea};
 use crate::errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
@@ -25,6 +25,9 @@ pub struct ShmCtx {
     stats: Arc<Stats>,
     grants: Grants,
     watchdog: Arc<Watchdog>,
+    /// Held across an attach of this guest (this guest's only, not a
+    /// process-wide lock): see [`ShmCtx::attach`].
+    attaching: Mutex<()>,
 }
 
 impl ShmCtx {
@@ -42,6 +45,7 @@ impl ShmCtx {
             stats,
             grants: Grants::none(),
             watchdog,
+            attaching: Mutex::new(()),
         }
     }
 }
@@ -222,6 +226,10 @@ impl ShmCtx {
                 return Ok(area);
             }
         }
+        // One attach of this guest at a time (its store makes one call at a
+        // time anyway): an attach whose map fails after the ledger was
+        // released can then tell its own attachment from any other.
+        let _attaching = self.attaching.lock().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.host.ledger();
         let attached = match ledger.attach(self.guest, handle, access) {
             Ok(a) => a,
@@ -230,24 +238,52 @@ impl ShmCtx {
                 return self.fail("attach", e);
             }
         };
-        if let Err(e) = self.host.place(&ledger, &attached.placement) {
-            ledger.abort_attach(handle);
-            drop(ledger);
-            tracing::error!(guest = %self.name, "attach could not map: {e}");
-            return self.fail("attach", PlaceFailed(e));
-        }
-        if self.host.0.config.verify_sharing {
-            let shared = self.host.verify_mapping(&ledger, &attached.placement);
-            match shared {
-                Some(true) => self.bump(|s| &s.verified, 1),
-                Some(false) => {
+        // Under the ledger: copies are done, a map is queued in its memory
+        // (in ledger order) with its own reference to the block's memfd.
+        let pending = match self.host.place(&ledger, &attached.placement) {
+            Ok(p) => p,
+            Err(e) => {
+                ledger.abort_attach(handle);
+                drop(ledger);
+                tracing::error!(guest = %self.name, "attach could not map: {e}");
+                return self.fail("attach", PlaceFailed(e));
+            }
+        };
+        // The mmap runs without the ledger, in the memory's turn only: other
+        // guests attach and detach meanwhile. Whatever the ledger decides
+        // for this memory from now on (a detach, drop or revocation of this
+        // very attachment, or a reuse of storage) is queued after this map.
+        drop(ledger);
+        if let Some(pending) = pending {
+            match pending.run(self.host.0.config.verify_sharing) {
+                Ok(Some(true)) => self.bump(|s| &s.verified, 1),
+                Ok(Some(false)) => {
                     tracing::error!(guest = %self.name, "an attached range is not the block's own pages");
                     self.bump(|s| &s.verify_failures, 1);
                 }
-                None => {}
+                Ok(None) => {}
+                Err(e) => {
+                    // The failed map put zero pages back (or touched
+                    // nothing). Abort the attachment if it is still the one
+                    // recorded above: another thread may have ended it
+                    // meanwhile (a drop, revocation or transfer of the
+                    // handle), and then its own undo, queued after this map,
+                    // only restores zero pages again and nothing is left to
+                    // abort. It cannot have been ended and attached again to
+                    // the very same placement: a placement in this guest's
+                    // memory is made only by an attach of this guest, and we
+                    // hold its attach lock. The turn was released before the
+                    // ledger is taken (ledger before memory, always).
+                    let mut ledger = self.host.ledger();
+                    if ledger.attachment(handle) == Ok(Some((access, attached.placement))) {
+                        ledger.abort_attach(handle);
+                    }
+                    drop(ledger);
+                    tracing::error!(guest = %self.name, "attach could not map: {e}");
+                    return self.fail("attach", PlaceFailed(e));
+                }
             }
         }
-        drop(ledger);
         self.bump(|s| &s.attaches, 1);
         match attached.placement {
             Placement::Mapped { len, .. } => {
@@ -335,12 +371,19 @@ impl ShmCtx {
                 return self.fail("detach", e);
             }
         };
-        self.release(&ledger, &release);
+        self.release(ledger, &release);
         Ok(())
     }
 
-    fn release(&self, ledger: &Ledger<SharedPages>, release: &Release) {
-        self.host.unplace(ledger, release);
+    /// Undoes `release` (an attachment of this guest the ledger ended):
+    /// copies and zeroing under `ledger`, the restore of a mapping queued
+    /// under it and carried out after it is released.
+    fn release(&self, ledger: MutexGuard<'_, Ledger<SharedPages>>, release: &Release) {
+        let pending = self.host.unplace(&ledger, release);
+        drop(ledger);
+        if let Some(p) = pending {
+            p.finish();
+        }
         self.bump(|s| &s.detaches, 1);
         if release.copy_out > 0 {
             self.bump(|s| &s.bytes_copied, u64::from(release.copy_out));
@@ -354,10 +397,10 @@ impl ShmCtx {
             Ok(d) => d,
             Err(_) => return Err(Error::Internal),
         };
-        if let Some(release) = dropped.release {
-            self.release(&ledger, &release);
+        match dropped.release {
+            Some(release) => self.release(ledger, &release),
+            None => drop(ledger),
         }
-        drop(ledger);
         drop(dropped.freed);
         Ok(())
     }
@@ -368,7 +411,7 @@ impl ShmCtx {
         let mut ledger = self.host.ledger();
         match ledger.transfer(handle, to) {
             Ok(Some(release)) => {
-                holder.release(&ledger, &release);
+                holder.release(ledger, &release);
                 Ok(())
             }
             Ok(None) => Ok(()),

@@ -3,12 +3,13 @@
 //! guests), and carrying out the placements the rules decide.
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use wasmtime::Config;
 
-use crate::memory::{MapError, MemoryRegistry, ShmMemoryCreator};
+use crate::memory::{Locked, MapError, MemoryRegistry, ShmMemoryCreator, Ticket};
 use crate::pages::SharedPages;
 use crate::proof::MapsEntry;
 use crate::rules::{
@@ -254,10 +255,15 @@ impl ShmHost {
     pub(crate) fn drop_anywhere(&self, handle: HandleId) {
         let mut ledger = self.ledger();
         if let Ok(dropped) = ledger.drop_handle(handle) {
-            if let Some(release) = dropped.release {
-                self.unplace(&ledger, &release);
-            }
+            let pending = dropped
+                .release
+                .and_then(|release| self.unplace(&ledger, &release));
+            // The restore runs after the ledger is released, in its memory's
+            // turn (drawn above, in ledger order).
             drop(ledger);
+            if let Some(p) = pending {
+                p.finish();
+            }
             drop(dropped.freed);
         }
     }
@@ -368,9 +374,11 @@ impl ShmHost {
         self.undo_revoked(ledger, revoked);
     }
 
-    /// Undoes the placements of revoked handles under the same lock that
-    /// revoked them (so that no attach can take their storage in between),
-    /// then counts them for their guests.
+    /// Undoes the placements of revoked handles, then counts them for their
+    /// guests. The copies and the tails are done under the ledger that
+    /// revoked them; the restores of mappings are queued in their memories
+    /// under it too (so no attach can take their storage and map there
+    /// first) and carried out after it is released.
     fn undo_revoked(
         &self,
         ledger: MutexGuard<'_, Ledger<SharedPages>>,
@@ -378,14 +386,28 @@ impl ShmHost {
     ) {
         let mut owners = Vec::with_capacity(revoked.len());
         let mut freed = Vec::new();
+        let mut releases = Vec::new();
         for (owner, dropped) in revoked {
-            if let Some(release) = dropped.release {
-                self.unplace(&ledger, &release);
-            }
+            releases.extend(dropped.release);
             owners.push(owner);
             freed.extend(dropped.freed);
         }
+        // Placements undone under the ledger (copies wait for their memory's
+        // turn there) come first: this thread must hold no unserved ticket
+        // while it waits for a turn, or it could wait for itself.
+        let mapped = |r: &Release| matches!(r.placement, Placement::Mapped { .. });
+        let mut pending = Vec::new();
+        for release in releases.iter().filter(|r| !mapped(r)) {
+            pending.extend(self.unplace(&ledger, release));
+        }
+        for release in releases.iter().filter(|r| mapped(r)) {
+            pending.extend(self.unplace(&ledger, release));
+        }
         drop(ledger);
+        // In the order drawn: tickets of one memory are served in order.
+        for p in pending {
+            p.finish();
+        }
         drop(freed);
         if owners.is_empty() {
             return;
@@ -399,15 +421,105 @@ impl ShmHost {
     }
 }
 
+/// A mapping system call decided under the ledger, queued in its memory
+/// (its ticket drawn under the ledger, so in ledger order) and carried out
+/// after the ledger is released ([`Pending::run`]). It needs nothing from
+/// the ledger: a map holds its own reference to the block's memfd.
+#[must_use = "a pending placement holds its memory's queue until it runs"]
+pub(crate) struct Pending {
+    ticket: Ticket,
+    op: PendingOp,
+}
+
+enum PendingOp {
+    Map {
+        guest_offset: u32,
+        len: u32,
+        fd: Arc<OwnedFd>,
+        inode: u64,
+        file_offset: u64,
+        writable: bool,
+    },
+    Restore {
+        guest_offset: u32,
+        len: u32,
+    },
+}
+
+impl Pending {
+    /// Waits for the memory's turn and makes the system call. For a map
+    /// with `verify`, also reports whether `/proc/self/maps` lists the
+    /// guest's pages as the block's own ([`ShmConfig::verify_sharing`]): a
+    /// debug feature, it reads the file in the same turn (holding only this
+    /// memory's queue, no process-wide lock).
+    pub(crate) fn run(self, verify: bool) -> Result<Option<bool>, MapError> {
+        let m = self.ticket.wait()?;
+        match self.op {
+            PendingOp::Map {
+                guest_offset,
+                len,
+                fd,
+                inode,
+                file_offset,
+                writable,
+            } => {
+                m.map(guest_offset, len, &fd, file_offset, writable)?;
+                Ok(verify.then(|| maps_to(&m, guest_offset, len, inode, file_offset)))
+            }
+            PendingOp::Restore { guest_offset, len } => m.restore(guest_offset, len).map(|()| None),
+        }
+    }
+
+    /// Runs an undo (a restore); a memory that is gone needs nothing.
+    pub(crate) fn finish(self) {
+        match self.run(false) {
+            Ok(_) | Err(MapError::Gone) => {}
+            Err(e) => tracing::error!("detach could not restore guest storage: {e}"),
+        }
+    }
+}
+
+/// Is every page of `len` bytes at `guest_offset` of the memory `m` holds,
+/// as `/proc/self/maps` lists it, a shared mapping of the file `inode` from
+/// `file_offset`?
+fn maps_to(m: &Locked, guest_offset: u32, len: u32, inode: u64, file_offset: u64) -> bool {
+    let Some(start) = m.address(guest_offset) else {
+        return false;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return false;
+    };
+    let entries: Vec<MapsEntry> = maps.lines().filter_map(MapsEntry::parse).collect();
+    let page = page_size();
+    (0..len as usize / page).all(|i| {
+        let addr = start + i * page;
+        entries.iter().any(|e| {
+            e.start <= addr
+                && addr < e.end
+                && e.is_shared()
+                && e.inode == inode
+                && e.offset + (addr - e.start) as u64 == file_offset + (i * page) as u64
+        })
+    })
+}
+
 impl ShmHost {
-    /// Carries out a placement (with the ledger locked).
+    /// Carries out a placement, or queues it (with the ledger locked).
+    ///
+    /// A mapped placement is queued in its memory and returned: the caller
+    /// releases the ledger, then runs it ([`Pending::run`]). Because the
+    /// ticket is drawn here, under the ledger, the placements of one memory
+    /// are carried out in the order the ledger decided them. A copy is
+    /// carried out here, under the ledger (the block's host mapping must
+    /// stay alive, which only the ledger guarantees; a memcpy, not a system
+    /// call), in the memory's turn.
     pub(crate) fn place(
         &self,
         ledger: &Ledger<SharedPages>,
         placement: &Placement,
-    ) -> Result<(), MapError> {
+    ) -> Result<Option<Pending>, MapError> {
         match *placement {
-            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => Ok(()),
+            Placement::Empty | Placement::Local { .. } | Placement::InPool { .. } => Ok(None),
             Placement::Mapped {
                 memory,
                 guest_offset,
@@ -418,13 +530,21 @@ impl ShmHost {
                 ..
             } => {
                 let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
-                self.0.registry.lock_memory(memory)?.map(
-                    guest_offset,
-                    len,
-                    pages,
-                    file_offset,
-                    writable,
-                )
+                // The memfd's own `Arc`: it stays open until the map is done
+                // even if the block is freed meanwhile.
+                let (fd, inode) = (pages.shared_fd(), pages.inode());
+                let ticket = self.0.registry.enqueue(memory)?;
+                Ok(Some(Pending {
+                    ticket,
+                    op: PendingOp::Map {
+                        guest_offset,
+                        len,
+                        fd,
+                        inode,
+                        file_offset,
+                        writable,
+                    },
+                }))
             }
             Placement::Copied {
                 memory,
@@ -439,49 +559,32 @@ impl ShmHost {
                     len,
                     pages,
                     backing_offset,
-                )
+                )?;
+                Ok(None)
             }
         }
     }
 
-    /// For a mapped placement: is every page of it, as `/proc/self/maps`
-    /// lists it, a shared mapping of the block's memfd at the right offset?
-    pub(crate) fn verify_mapping(
+    /// Undoes a placement (with the ledger locked). A copied placement is
+    /// copied out and zeroed here, and the tail of a write is zeroed here
+    /// (the block's pages are alive only under the ledger); the restore of
+    /// a mapping is queued in its memory and returned, to run once the
+    /// ledger is released ([`Pending::finish`]). A memory that is gone
+    /// needs nothing undone.
+    #[must_use = "a queued restore must be run"]
+    pub(crate) fn unplace(
         &self,
         ledger: &Ledger<SharedPages>,
-        placement: &Placement,
-    ) -> Option<bool> {
-        let Placement::Mapped {
-            memory,
-            guest_offset,
-            backing,
-            file_offset,
-            len,
-            ..
-        } = *placement
-        else {
-            return None;
-        };
-        let pages = ledger.backing(backing)?;
-        let start = self.0.registry.host_address(memory, guest_offset)?;
-        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-        let entries: Vec<MapsEntry> = maps.lines().filter_map(MapsEntry::parse).collect();
-        let page = page_size();
-        Some((0..len as usize / page).all(|i| {
-            let addr = start + i * page;
-            entries.iter().any(|e| {
-                e.start <= addr
-                    && addr < e.end
-                    && e.is_shared()
-                    && e.inode == pages.inode()
-                    && e.offset + (addr - e.start) as u64 == file_offset + (i * page) as u64
-            })
-        }))
-    }
-
-    /// Undoes a placement (with the ledger locked). A memory that is gone
-    /// needs nothing undone.
-    pub(crate) fn unplace(&self, ledger: &Ledger<SharedPages>, release: &Release) {
+        release: &Release,
+    ) -> Option<Pending> {
+        // The tail is block bytes, not guest memory: zeroed before any
+        // reader can attach (the ledger is held), while the writer, whose
+        // own detach this is, is inside its host call and cannot write.
+        if let Some((backing, offset, len)) = release.zero_tail {
+            if let Some(pages) = ledger.backing(backing) {
+                pages.zero(offset, len as usize);
+            }
+        }
         let result = match release.placement {
             Placement::InPool {
                 memory,
@@ -503,11 +606,12 @@ impl ShmHost {
                 guest_offset,
                 len,
                 ..
-            } => self
-                .0
-                .registry
-                .lock_memory(memory)
-                .and_then(|m| m.restore(guest_offset, len)),
+            } => {
+                return self.0.registry.enqueue(memory).ok().map(|ticket| Pending {
+                    ticket,
+                    op: PendingOp::Restore { guest_offset, len },
+                })
+            }
             Placement::Copied {
                 memory,
                 guest_offset,
@@ -526,10 +630,183 @@ impl ShmHost {
             Ok(()) | Err(MapError::Gone) => {}
             Err(e) => tracing::error!("detach could not restore guest storage: {e}"),
         }
-        if let Some((backing, offset, len)) = release.zero_tail {
-            if let Some(pages) = ledger.backing(backing) {
-                pages.zero(offset, len as usize);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The ledger is free while a map runs, and the operations on one memory
+    //! run in ledger order. A test-only hook ([`crate::memory::BEFORE_MAP`])
+    //! holds a map "in flight" until the test lets it go: no timing involved.
+
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
+
+    use super::*;
+    use crate::memory::BEFORE_MAP;
+    use crate::proof::MapsEntry;
+    use crate::rules::MemoryId;
+
+    const MIB: usize = 1 << 20;
+
+    /// A linear memory of this host (1 MiB), its id, and a context whose
+    /// guest donated all of it.
+    fn guest(host: &ShmHost, name: &str) -> (Box<dyn LinearMemory>, MemoryId, ShmCtx) {
+        let creator = ShmMemoryCreator::new(host.0.registry.clone());
+        let memory = creator
+            .new_memory(MemoryType::new(16, Some(16)), MIB, Some(MIB), None, 0)
+            .expect("memory");
+        let (id, _) = host
+            .0
+            .registry
+            .find(memory.as_ptr(), MIB)
+            .expect("registered");
+        let ctx = host.new_ctx(name);
+        ctx.add_storage(memory.as_ptr(), MIB).expect("storage");
+        (memory, id, ctx)
+    }
+
+    /// Holds the next map into `memory` until `go` receives; `entered`
+    /// receives once that map is inside (its ledger work done).
+    fn hold_next_map(memory: MemoryId) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        BEFORE_MAP.lock().unwrap().push((
+            memory,
+            Box::new(move || {
+                entered_tx.send(()).unwrap();
+                let _ = go_rx.recv();
+            }),
+        ));
+        (entered_rx, go_tx)
+    }
+
+    #[test]
+    fn attach_in_one_memory_does_not_wait_for_a_map_in_another() {
+        let host = ShmHost::default();
+        let (_mem_a, a, ctx_a) = guest(&host, "a");
+        let (_mem_b, _, ctx_b) = guest(&host, "b");
+        let block_a = ctx_a.create(4096).unwrap();
+        let block_b = ctx_b.create(4096).unwrap();
+        let (entered, go) = hold_next_map(a);
+        std::thread::scope(|s| {
+            let slow = s.spawn(|| ctx_a.attach(block_a, Access::Write));
+            entered.recv().unwrap();
+            // A's mmap is in flight: the ledger must be free.
+            let ledger_free = host.0.ledger.try_lock().is_ok();
+            if !ledger_free {
+                go.send(()).unwrap();
+                slow.join().unwrap().unwrap();
+                panic!("the ledger is held across a map");
             }
+            // B attaches (and maps) and detaches meanwhile.
+            let area = ctx_b.attach(block_b, Access::Write).unwrap();
+            assert_eq!(area.size, 4096);
+            ctx_b.detach(block_b, 0).unwrap();
+            assert_eq!(ctx_b.stats().maps, 1);
+            assert_eq!(ctx_a.stats().maps, 0, "A's map is still held");
+            go.send(()).unwrap();
+            slow.join().unwrap().unwrap();
+        });
+        assert_eq!(ctx_a.stats().maps, 1);
+        ctx_a.detach(block_a, 0).unwrap();
+        host.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_drop_queued_behind_a_map_in_flight_runs_after_it() {
+        let host = ShmHost::default();
+        let (mem_a, a, ctx_a) = guest(&host, "a");
+        let block = ctx_a.create(4096).unwrap();
+        // Block bytes the guest must not see once the handle is dropped.
+        {
+            let ledger = host.ledger();
+            let (_, start, pages) = ledger.backing_of(block).unwrap();
+            assert!(pages.unwrap().write(start, b"secret"));
         }
+        let (entered, go) = hold_next_map(a);
+        let area = std::thread::scope(|s| {
+            let slow = s.spawn(|| ctx_a.attach(block, Access::Write));
+            entered.recv().unwrap();
+            // Another thread drops the handle while its map is in flight:
+            // the ledger ends the attachment and queues the restore.
+            let dropper = s.spawn(|| host.drop_anywhere(block));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while host
+                .0
+                .ledger
+                .try_lock()
+                .map(|l| l.owner(block).is_ok())
+                .ok()
+                != Some(false)
+            {
+                if Instant::now() > deadline {
+                    go.send(()).unwrap();
+                    panic!("the drop never got the ledger");
+                }
+                std::thread::yield_now();
+            }
+            // Its restore waits for the map's turn.
+            go.send(()).unwrap();
+            let area = slow.join().unwrap().unwrap();
+            dropper.join().unwrap();
+            area
+        });
+        // The map ran first, then the restore: zero pages, not the block's.
+        let at = mem_a.as_ptr() as usize + area.address as usize;
+        // SAFETY: inside the accessible part of `mem_a`, which lives.
+        let seen = unsafe { std::slice::from_raw_parts(at as *const u8, 6) };
+        assert_eq!(seen, [0; 6]);
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let entry = maps
+            .lines()
+            .filter_map(MapsEntry::parse)
+            .find(|e| e.start <= at && at < e.end)
+            .unwrap();
+        assert!(!entry.is_shared(), "the block is still mapped: {entry:?}");
+        assert_eq!(host.live_blocks(), 0);
+        host.check_invariants().unwrap();
+        // The storage is free again: the next attach maps there.
+        let again = ctx_a.create(4096).unwrap();
+        assert_eq!(
+            ctx_a.attach(again, Access::Write).unwrap().address,
+            area.address
+        );
+    }
+
+    #[test]
+    fn a_memory_dropped_while_a_map_is_queued_is_unmapped_after_it() {
+        let host = ShmHost::default();
+        let (mem_a, a, ctx_a) = guest(&host, "a");
+        let block = ctx_a.create(4096).unwrap();
+        let (entered, go) = hold_next_map(a);
+        std::thread::scope(|s| {
+            let slow = s.spawn(|| ctx_a.attach(block, Access::Write));
+            entered.recv().unwrap();
+            let dropper = s.spawn(move || drop(mem_a));
+            // The memory is unregistered at once, unmapped only after the
+            // map in flight.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while host.live_memories() != 0 {
+                if Instant::now() > deadline {
+                    go.send(()).unwrap();
+                    panic!("the drop never unregistered the memory");
+                }
+                std::thread::yield_now();
+            }
+            assert!(matches!(
+                host.0.registry.lock_memory(a),
+                Err(MapError::Gone)
+            ));
+            go.send(()).unwrap();
+            slow.join().unwrap().unwrap();
+            dropper.join().unwrap();
+        });
+        // Its detach finds the memory gone: nothing to undo.
+        ctx_a.detach(block, 0).unwrap();
+        host.check_invariants().unwrap();
     }
 }

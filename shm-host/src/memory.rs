@@ -7,13 +7,42 @@
 //! pages inside the accessible part with `MAP_FIXED` mappings of a block,
 //! and put zero pages back afterwards: that is attach and detach.
 //!
-//! Every live memory is listed in a [`MemoryRegistry`]; mapping operations
-//! hold its lock and look the memory up first, so they can never touch a
-//! memory that has been dropped, nor anything outside a memory's accessible
-//! bytes.
+//! Every live memory is listed in a [`MemoryRegistry`]. Mapping operations
+//! never hold the registry's lock across a system call: each memory has a
+//! queue of its own (its *mapping turn*, a ticket lock), and every `mmap`,
+//! copy and the final `munmap` of a memory runs in a turn of that memory.
+//!
+//! # Locking
+//!
+//! The order is: the ledger (`ShmHost::ledger`), then the registry's lock,
+//! then a memory's queue. Taking a ticket ([`MemoryRegistry::enqueue`])
+//! never waits: it is a number drawn under the registry's lock (so no
+//! ticket is drawn once a memory is unregistered). Callers draw the ticket
+//! of a placement *while holding the ledger* that decided it, then release
+//! the ledger and wait for their turn ([`Ticket::wait`]) to make the system
+//! call. So the operations on one memory run in the order the ledger decided
+//! them: an attach and a later detach, drop or revocation of the same slot,
+//! or a detach and a later attach that reuses its storage, can never be
+//! reordered, and a revoked attachment's zero pages are never overwritten by
+//! a stale map. Nobody waits for a turn while holding a turn of the same
+//! memory it has not finished, nor takes the ledger while holding an
+//! unserved ticket or a turn, so the turns cannot deadlock: the few that
+//! wait for a turn while holding the ledger (copies, which need the block's
+//! pages alive; keying a pool mapping) wait only for holders that need
+//! nothing more than their own turn.
+//!
+//! A memory's drop unregisters it and draws the last ticket under the
+//! registry's lock, then waits its turn before it unmaps the reservation:
+//! every operation queued before has finished, and no ticket can be drawn
+//! afterwards (the lookup fails with [`MapError::Gone`]; a turn served after
+//! the unmap, which cannot happen, would also report `Gone`). A [`Locked`]
+//! (a turn being served) therefore guarantees that the memory is alive and
+//! that nothing else maps, copies into or unmaps it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use rustix::mm::{mmap, mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
@@ -38,17 +67,89 @@ pub enum MapError {
     Protect(#[from] crate::guard::ProtectError),
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
+/// One live memory as the registry lists it, with its mapping queue.
+#[derive(Debug)]
+struct Mem {
     id: MemoryId,
-    accessible: usize,
+    base: usize,
+    /// Bytes accessible from `base`; only grows while the memory lives.
+    accessible: AtomicUsize,
+    queue: Mutex<Queue>,
+    turn: Condvar,
+}
+
+/// A ticket lock: `serving` is the ticket whose turn it is.
+#[derive(Debug)]
+struct Queue {
+    next: u64,
+    serving: u64,
+    /// Threads waiting for their turn (notified only when there are some,
+    /// so that an uncontended turn costs no futex wake).
+    waiting: u32,
+    /// False once the memory's drop has unmapped it.
+    alive: bool,
+}
+
+impl Mem {
+    fn new(id: MemoryId, base: usize) -> Arc<Mem> {
+        Arc::new(Mem {
+            id,
+            base,
+            accessible: AtomicUsize::new(0),
+            queue: Mutex::new(Queue {
+                next: 0,
+                serving: 0,
+                waiting: 0,
+                alive: true,
+            }),
+            turn: Condvar::new(),
+        })
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Draws a ticket: never waits (the queue's mutex is held for a few
+    /// instructions only).
+    fn draw(&self) -> u64 {
+        let mut q = self.queue();
+        q.next += 1;
+        q.next - 1
+    }
+
+    /// Waits until it is `ticket`'s turn; returns whether the memory is
+    /// still mapped.
+    fn wait_turn(&self, ticket: u64) -> bool {
+        let mut q = self.queue();
+        while q.serving != ticket {
+            q.waiting += 1;
+            q = self.turn.wait(q).unwrap_or_else(|e| e.into_inner());
+            q.waiting -= 1;
+        }
+        q.alive
+    }
+
+    /// Ends the current turn (`unmapped`: the memory is gone from now on).
+    fn end_turn(&self, unmapped: bool) {
+        let mut q = self.queue();
+        q.serving += 1;
+        if unmapped {
+            q.alive = false;
+        }
+        if q.waiting > 0 {
+            self.turn.notify_all();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Registry {
     next: u64,
     /// Live memories by base address.
-    by_base: BTreeMap<usize, Entry>,
+    by_base: BTreeMap<usize, Arc<Mem>>,
+    /// The same, by id.
+    by_id: BTreeMap<MemoryId, Arc<Mem>>,
 }
 
 /// The live linear memories made by a [`ShmMemoryCreator`].
@@ -58,9 +159,21 @@ pub struct MemoryRegistry {
     inner: Mutex<Registry>,
 }
 
-/// A live memory, looked up under the registry's lock.
-pub struct Locked<'a> {
-    _guard: MutexGuard<'a, Registry>,
+/// A place in a memory's mapping queue, drawn in ledger order (see the
+/// module documentation). Dropped unused, it still waits for its turn and
+/// passes it on, so that the queue never stalls.
+#[derive(Debug)]
+pub struct Ticket {
+    mem: Option<Arc<Mem>>,
+    number: u64,
+    page: usize,
+}
+
+/// A live memory in its mapping turn: nothing else maps, copies into or
+/// unmaps this memory while it lives, and the memory is alive.
+#[derive(Debug)]
+pub struct Locked {
+    mem: Arc<Mem>,
     base: usize,
     accessible: usize,
     page: usize,
@@ -84,30 +197,37 @@ impl MemoryRegistry {
     pub fn find(&self, ptr: *const u8, len: usize) -> Option<(MemoryId, u32)> {
         let addr = ptr as usize;
         let reg = self.lock();
-        let (&base, entry) = reg.by_base.range(..=addr).next_back()?;
+        let (&base, mem) = reg.by_base.range(..=addr).next_back()?;
         let offset = addr - base;
         let end = offset.checked_add(len)?;
-        (end <= entry.accessible)
-            .then(|| u32::try_from(offset).ok().map(|o| (entry.id, o)))
+        (end <= mem.accessible.load(Ordering::Acquire))
+            .then(|| u32::try_from(offset).ok().map(|o| (mem.id, o)))
             .flatten()
     }
 
-    /// Looks up memory `id` and holds the registry's lock while the result
-    /// lives, so the memory cannot be dropped meanwhile.
-    pub fn lock_memory(&self, id: MemoryId) -> Result<Locked<'_>, MapError> {
-        let guard = self.lock();
-        let (&base, entry) = guard
-            .by_base
-            .iter()
-            .find(|(_, e)| e.id == id)
-            .ok_or(MapError::Gone)?;
-        let accessible = entry.accessible;
-        Ok(Locked {
-            _guard: guard,
-            base,
-            accessible,
+    /// A ticket for an operation on memory `id`, without waiting: draw it
+    /// with the ledger held, wait for it ([`Ticket::wait`]) after releasing
+    /// the ledger. `Gone` if the memory is not alive.
+    pub fn enqueue(&self, id: MemoryId) -> Result<Ticket, MapError> {
+        let reg = self.lock();
+        let mem = reg.by_id.get(&id).ok_or(MapError::Gone)?.clone();
+        // Drawn under the registry's lock: a memory's drop unregisters it
+        // under the same lock before drawing its own, last, ticket.
+        let number = mem.draw();
+        drop(reg);
+        Ok(Ticket {
+            mem: Some(mem),
+            number,
             page: self.page,
         })
+    }
+
+    /// Looks up memory `id` and waits for a turn in its queue: while the
+    /// result lives the memory cannot be unmapped and nothing else maps in
+    /// it. Waits for every operation queued before on that memory (they are
+    /// system calls, never waits for the ledger).
+    pub fn lock_memory(&self, id: MemoryId) -> Result<Locked, MapError> {
+        self.enqueue(id)?.wait()
     }
 
     /// How many memories are alive.
@@ -115,14 +235,69 @@ impl MemoryRegistry {
         self.lock().by_base.len()
     }
 
-    /// The host address of `offset` in memory `id`, if it is alive.
+    /// The host address of `offset` in memory `id`, if it is alive now
+    /// (nothing keeps it alive afterwards: hold a [`Locked`] for that).
     pub fn host_address(&self, id: MemoryId, offset: u32) -> Option<usize> {
-        let m = self.lock_memory(id).ok()?;
-        ((offset as usize) < m.accessible).then_some(m.base + offset as usize)
+        let reg = self.lock();
+        let mem = reg.by_id.get(&id)?;
+        ((offset as usize) < mem.accessible.load(Ordering::Acquire))
+            .then_some(mem.base + offset as usize)
     }
 }
 
-impl Locked<'_> {
+impl Ticket {
+    /// Waits for this ticket's turn. `Gone` if the memory was unmapped
+    /// meanwhile (the turn is passed on).
+    pub fn wait(mut self) -> Result<Locked, MapError> {
+        let mem = self.mem.take().expect("a ticket is waited for once");
+        if !mem.wait_turn(self.number) {
+            mem.end_turn(false);
+            return Err(MapError::Gone);
+        }
+        Ok(Locked {
+            base: mem.base,
+            accessible: mem.accessible.load(Ordering::Acquire),
+            page: self.page,
+            mem,
+        })
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(mem) = self.mem.take() {
+            mem.wait_turn(self.number);
+            mem.end_turn(false);
+        }
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        self.mem.end_turn(false);
+    }
+}
+
+/// Test-only: a function to run inside the next `map` into one memory,
+/// just before its `mmap` (to hold a map "in flight" deterministically).
+#[cfg(test)]
+#[allow(clippy::type_complexity)]
+pub(crate) static BEFORE_MAP: Mutex<Vec<(MemoryId, Box<dyn FnOnce() + Send>)>> =
+    Mutex::new(Vec::new());
+
+#[cfg(test)]
+fn before_map(id: MemoryId) {
+    let hook = {
+        let mut hooks = BEFORE_MAP.lock().unwrap_or_else(|e| e.into_inner());
+        let at = hooks.iter().position(|(m, _)| *m == id);
+        at.map(|i| hooks.swap_remove(i).1)
+    };
+    if let Some(f) = hook {
+        f();
+    }
+}
+
+impl Locked {
     fn range(&self, offset: u32, len: u32, aligned: bool) -> Result<*mut u8, MapError> {
         let (offset, len) = (offset as usize, len as usize);
         let end = offset.checked_add(len).ok_or(MapError::OutOfRange)?;
@@ -132,13 +307,26 @@ impl Locked<'_> {
         Ok((self.base + offset) as *mut u8)
     }
 
-    /// Maps `len` bytes of `pages` from `file_offset` at `offset`, read-write
-    /// or read-only.
+    /// The memory this turn belongs to.
+    pub fn id(&self) -> MemoryId {
+        self.mem.id
+    }
+
+    /// The host address of `offset`, if it is accessible.
+    pub fn address(&self, offset: u32) -> Option<usize> {
+        ((offset as usize) < self.accessible).then_some(self.base + offset as usize)
+    }
+
+    /// Maps `len` bytes of the block file `fd` from `file_offset` at
+    /// `offset`, read-write or read-only. `fd` is the block's own `Arc`
+    /// (cloned under the ledger): it stays open for the whole call even if
+    /// the block was freed meanwhile. If the `mmap` fails, fresh zero pages
+    /// are put back (best effort), so the storage is ordinary memory again.
     pub fn map(
         &self,
         offset: u32,
         len: u32,
-        pages: &SharedPages,
+        fd: &Arc<OwnedFd>,
         file_offset: u64,
         writable: bool,
     ) -> Result<(), MapError> {
@@ -151,33 +339,51 @@ impl Locked<'_> {
         } else {
             ProtFlags::READ
         };
+        #[cfg(test)]
+        before_map(self.mem.id);
         // A read-only mapping is listed first, so that a host write into it
         // can never fault unhandled.
         if !writable {
-            crate::guard::protect(at as usize, len as usize, pages.shared_fd(), file_offset)?;
+            crate::guard::protect(at as usize, len as usize, fd.clone(), file_offset)?;
         }
         // SAFETY: `at .. at + len` is page aligned and lies inside the
         // accessible part of a linear memory this host reserved (checked by
-        // `range` against the registry, whose lock we hold, so the memory is
-        // alive). MAP_FIXED replaces only those pages of our own reservation:
-        // nothing outside it is touched. The pages replaced are donated
-        // storage, which the guest gave up (the ledger placed the attachment
-        // inside a donated region), so no live Rust object of the host lives
-        // there, and wasmtime holds no reference into guest memory while a
-        // host function runs. `file_offset + len` lies inside the memfd
-        // (the ledger derives both from the block's page-rounded size).
+        // `range`; accessible bytes only grow while the memory lives). We
+        // are in this memory's mapping turn (`self`), so the memory is alive
+        // (its drop unmaps only in a later turn) and no other map, restore
+        // or copy of this memory runs concurrently. MAP_FIXED replaces only
+        // those pages of our own reservation: nothing outside it is touched.
+        // The pages replaced are donated storage, which the guest gave up
+        // (the ledger placed the attachment inside a donated region, and
+        // every earlier placement there was carried out in an earlier turn,
+        // in ledger order), so no live Rust object of the host lives there,
+        // and wasmtime holds no reference into guest memory while a host
+        // function runs. `fd` is open (our `Arc`) and `file_offset + len`
+        // lies inside the memfd (the ledger derives both from the block's
+        // page-rounded size; the file's size never changes).
         let mapped = unsafe {
             mmap(
                 at.cast(),
                 len as usize,
                 prot,
                 MapFlags::SHARED | MapFlags::FIXED,
-                pages.fd(),
+                &**fd,
                 file_offset,
             )
         };
         if let Err(e) = mapped {
             crate::guard::unprotect(at as usize, len as usize);
+            // SAFETY: as above, the same range of our own live reservation,
+            // in our turn: a failed MAP_FIXED may have left it unmapped, and
+            // fresh zero pages make it ordinary donated storage again.
+            let _ = unsafe {
+                mmap_anonymous(
+                    at.cast(),
+                    len as usize,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::PRIVATE | MapFlags::FIXED,
+                )
+            };
             return Err(e.into());
         }
         Ok(())
@@ -189,8 +395,10 @@ impl Locked<'_> {
         crate::guard::unprotect(at as usize, len as usize);
         crate::windows::forget(at as usize, len as usize);
         // SAFETY: as in `map`: a page-aligned range inside the accessible
-        // part of a live reservation of ours. The new private anonymous
-        // pages are zero, so the guest sees no block bytes there any more.
+        // part of a live reservation of ours, in this memory's turn (alive,
+        // and no other operation on it runs; the map this undoes ran in an
+        // earlier turn). The new private anonymous pages are zero, so the
+        // guest sees no block bytes there any more.
         unsafe {
             mmap_anonymous(
                 at.cast(),
@@ -212,10 +420,14 @@ impl Locked<'_> {
     ) -> Result<(), MapError> {
         let at = self.range(offset, len, false)?;
         // SAFETY: `at .. at + len` is inside the accessible memory (checked
-        // by `range`) and is donated storage the ledger reserved for this
-        // attachment, not mapped to any block and not read-only; the guest
-        // is not running (we are inside its host call). The slice lives only
-        // for this copy.
+        // by `range`), which is alive and untouched by any other mapping
+        // operation while we are in its turn (`self`). It is donated storage
+        // the ledger reserved for this attachment, not mapped to any block
+        // and not read-only: every earlier placement there (a mapping put
+        // back to zero pages) was carried out in an earlier turn. The guest
+        // is not running (we are inside its host call), and the caller holds
+        // the ledger, so `pages` is alive. The slice lives only for this
+        // copy.
         let dst = unsafe { std::slice::from_raw_parts_mut(at, len as usize) };
         if pages.read(from, dst) {
             Ok(())
@@ -308,27 +520,27 @@ unsafe impl MemoryCreator for ShmMemoryCreator {
             )
         }
         .map_err(|e| format!("reserving {total} bytes of address space failed: {e}"))?;
+        let id = {
+            let mut reg = self.registry.lock();
+            reg.next += 1;
+            MemoryId(reg.next)
+        };
         let mut memory = GuestMemory {
             base: base as usize,
             accessible: 0,
             capacity,
             total,
-            id: MemoryId(0),
+            mem: Mem::new(id, base as usize),
             registry: self.registry.clone(),
         };
+        // On failure `memory` is dropped, which unmaps the reservation (it
+        // was never registered).
         memory.grow_to(minimum).map_err(|e| e.to_string())?;
         let mut reg = self.registry.lock();
-        reg.next += 1;
-        memory.id = MemoryId(reg.next);
-        reg.by_base.insert(
-            memory.base,
-            Entry {
-                id: memory.id,
-                accessible: memory.accessible,
-            },
-        );
+        reg.by_base.insert(memory.base, memory.mem.clone());
+        reg.by_id.insert(id, memory.mem.clone());
         drop(reg);
-        tracing::trace!(id = memory.id.0, capacity, "linear memory created");
+        tracing::trace!(id = id.0, capacity, "linear memory created");
         Ok(Box::new(memory))
     }
 }
@@ -341,7 +553,8 @@ struct GuestMemory {
     accessible: usize,
     capacity: usize,
     total: usize,
-    id: MemoryId,
+    /// Its registry entry (id, accessible bytes, mapping queue).
+    mem: Arc<Mem>,
     registry: Arc<MemoryRegistry>,
 }
 
@@ -377,9 +590,10 @@ unsafe impl LinearMemory for GuestMemory {
                 )?;
             }
             self.accessible = new_size;
-            if let Some(e) = self.registry.lock().by_base.get_mut(&self.base) {
-                e.accessible = new_size;
-            }
+            // Published after the mprotect: a mapping operation that sees
+            // the new size finds the pages accessible. (Growth never races a
+            // mapping operation's range: those lie below the old size.)
+            self.mem.accessible.store(new_size, Ordering::Release);
         }
         Ok(())
     }
@@ -391,18 +605,28 @@ unsafe impl LinearMemory for GuestMemory {
 
 impl Drop for GuestMemory {
     fn drop(&mut self) {
-        // Unregister first, under the lock, so no mapping operation can
-        // target this memory once it is unmapped.
-        let mut reg = self.registry.lock();
-        reg.by_base.remove(&self.base);
+        // Unregister first, so that no ticket can be drawn for this memory
+        // any more, and draw the last one under the same lock. The registry's
+        // lock is not held while we wait: only this memory's queue is.
+        let last = {
+            let mut reg = self.registry.lock();
+            reg.by_base.remove(&self.base);
+            reg.by_id.remove(&self.mem.id);
+            self.mem.draw()
+        };
+        // Every operation queued before (maps and restores in flight) ends
+        // first; the turns after ours find the memory gone.
+        self.mem.wait_turn(last);
         crate::guard::unprotect(self.base, self.total);
         crate::windows::forget(self.base, self.total);
         // SAFETY: the reservation made in `new_memory`, unmapped once; the
-        // registry no longer lists it, and wasmtime drops a memory only when
-        // nothing refers to it any more.
+        // registry no longer lists it, every operation queued on it has
+        // finished (we are in the last turn, and any later ticket sees
+        // `alive == false`), and wasmtime drops a memory only when nothing
+        // refers to it any more.
         if let Err(e) = unsafe { munmap(self.base as *mut _, self.total) } {
             tracing::error!("munmap of a linear memory failed: {e}");
         }
-        drop(reg);
+        self.mem.end_turn(true);
     }
 }

@@ -32,6 +32,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use shm_rules::queue::{Pushed, Queue, SharedPool, Topic, Topics};
+use shm_rules::IdMap;
 use wasmtime::component::{
     Destination, Linker, Resource, ResourceTable, ResourceType, StreamProducer, StreamReader,
     StreamResult,
@@ -140,6 +141,12 @@ pub struct Publisher {
     topic: Arc<Topic>,
     /// The pool, held by the broker's guest.
     pool: Vec<HandleId>,
+    /// Each pool block's backing, in pool order (to find a block's index
+    /// without asking the ledger).
+    backings: Vec<BackingId>,
+    /// Where the search for a free block starts: after the block lent
+    /// last, so that in a steady stream the first block looked at is free.
+    cursor: usize,
     /// When each pool block was last published (`None` once allocated).
     published: Vec<Option<Instant>>,
     /// The publisher's own mapping of its pool (`publisher.map-pool`):
@@ -147,7 +154,7 @@ pub struct Publisher {
     /// through write windows (see [`crate::windows`]).
     mapped: Vec<HandleId>,
     /// Blocks lent for writing with `loan`, attached, by loan.
-    loans: HashMap<u64, HandleId>,
+    loans: IdMap<u64, HandleId>,
 }
 
 /// The host type behind the WIT resource `subscriber`.
@@ -158,7 +165,7 @@ pub struct Subscriber {
     /// The pool mapped in the subscriber's memory (pooled topics).
     mapped: Option<MappedPool>,
     /// Messages taken with `next-pooled` and not yet released, by lease.
-    leases: HashMap<u64, HandleId>,
+    leases: IdMap<u64, HandleId>,
 }
 
 /// A pool mapped into a subscriber: one read-only pool mapping per block.
@@ -167,7 +174,7 @@ struct MappedPool {
     /// The mapping handles, held by the subscriber's guest.
     maps: Vec<HandleId>,
     /// Each block's mapping handle.
-    backings: HashMap<BackingId, HandleId>,
+    backings: IdMap<BackingId, HandleId>,
 }
 
 impl Subscriber {
@@ -179,7 +186,7 @@ impl Subscriber {
             topic,
             queue,
             mapped: None,
-            leases: HashMap::new(),
+            leases: IdMap::default(),
         })
     }
 }
@@ -257,9 +264,11 @@ impl PubSubView<'_> {
             name: topic,
             topic: t,
             pool: Vec::with_capacity(elements as usize),
+            backings: Vec::with_capacity(elements as usize),
+            cursor: 0,
             published: vec![None; elements as usize],
             mapped: Vec::new(),
-            loans: HashMap::new(),
+            loans: IdMap::default(),
         };
         for _ in 0..elements {
             // Created by (and charged to) the publisher's guest, held by
@@ -272,7 +281,9 @@ impl PubSubView<'_> {
                 let _ = self.ctx.drop_handle(h);
                 return Err(PubSubError::Internal);
             }
+            let backing = self.ctx.backing_id(h).map_err(|_| PubSubError::Internal);
             publisher.pool.push(h);
+            publisher.backings.push(backing?);
         }
         if pooled {
             publisher.topic.share_pool(Arc::new(SharedPool {
@@ -303,16 +314,16 @@ impl PubSubView<'_> {
     ) -> wasmtime::Result<Result<(HandleId, u32), PubSubError>> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
-        let free = |p: &Publisher| p.pool.iter().position(|&h| host.handles_of_block(h) == 1);
-        let mut found = free(publisher);
+        let mut found = free_block(&host, publisher);
         if found.is_none() && self.reclaim(publisher) {
-            found = free(publisher);
+            found = free_block(&host, publisher);
         }
         let Some(index) = found else {
             return Ok(Err(PubSubError::PoolExhausted));
         };
         let publisher = self.table.get_mut(this)?;
         publisher.published[index] = None;
+        publisher.cursor = (index + 1) % publisher.pool.len();
         let pool_handle = publisher.pool[index];
         let valid = host.valid_len(pool_handle);
         Ok(match self.ctx.alias(pool_handle) {
@@ -378,11 +389,10 @@ impl PubSubView<'_> {
         if !next {
             return Ok(Ok(None));
         }
-        Ok(match self.loan(this)? {
-            Ok(l) => Ok(Some(l)),
-            Err(PubSubError::PoolExhausted) => Ok(None),
-            Err(e) => Err(e),
-        })
+        // The message is sent: a next loan that cannot be made now is
+        // `none`, and `loan` reports why (the guest may have to donate
+        // storage for a block outside its write windows).
+        Ok(Ok(self.loan(this)?.ok()))
     }
 
     /// Ends a loan unpublished.
@@ -471,9 +481,9 @@ impl PubSubView<'_> {
                 .backing_id(handle)
                 .map_err(|_| PubSubError::Internal)?;
             let index = publisher
-                .pool
+                .backings
                 .iter()
-                .position(|&h| self.ctx.backing_id(h).ok() == Some(backing))
+                .position(|&b| b == backing)
                 .ok_or(PubSubError::ForeignBlock)?;
             if host.is_attached(handle) {
                 return Err(PubSubError::StillAttached);
@@ -691,6 +701,16 @@ impl PubSubView<'_> {
             None => Err(PubSubError::UnknownLease),
         })
     }
+}
+
+/// The index of a free block of `publisher`'s pool (one no handle but the
+/// pool's own names), searched from its cursor under one ledger lock.
+fn free_block(host: &ShmHost, publisher: &Publisher) -> Option<usize> {
+    let ledger = host.ledger();
+    let n = publisher.pool.len();
+    (0..n)
+        .map(|i| (publisher.cursor + i) % n)
+        .find(|&i| ledger.handles_of_block(publisher.pool[i]) == Ok(1))
 }
 
 /// The donated storage a mapping of `topic`'s whole pool needs

@@ -141,17 +141,30 @@ pub(crate) fn key_mapping(ctx: &ShmCtx, mapping: HandleId) -> bool {
     if ledger.owner(mapping) != Ok(guest) {
         return false;
     }
-    let Some(at) = host.0.registry.host_address(memory, guest_offset) else {
+    // The memory's turn, drawn under the ledger: the map that placed
+    // `mapping` (queued before, in ledger order) has run, and no restore
+    // or unmapping of this memory runs until the turn ends. The ledger is
+    // then released: keying makes a system call.
+    let Ok(turn) = host.0.registry.lock_memory(memory) else {
         return false;
     };
-    // SAFETY: the ledger, locked here, says `mapping` is `guest`'s pool
-    // mapping placed at `guest_offset .. + len` of `memory`: the host mapped
-    // those pages read-only when it was attached (page aligned: the ledger
-    // places mappings on pages; listed with the guard by `Locked::map`), and
-    // they stay that mapping while the ledger lock is held, since every
-    // change of a placement goes through the ledger. They show the block's
-    // own pages to this guest only, which may write them in a window.
-    unsafe { key(windows, at, len as usize, backing, mapping) }
+    drop(ledger);
+    let Some(at) = turn.address(guest_offset) else {
+        return false;
+    };
+    // SAFETY: the ledger said (when we drew our turn, under it) that
+    // `mapping` is `guest`'s pool mapping placed at `guest_offset .. + len`
+    // of `memory`: the host mapped those pages read-only when it was
+    // attached (page aligned: the ledger places mappings on pages; listed
+    // with the guard by `Locked::map`), in an earlier turn of this memory.
+    // They stay that mapping while we hold `turn`: undoing it (a restore,
+    // which also forgets the keyed mapping) or unmapping the memory is
+    // decided in the ledger after our ticket was drawn, so it runs in a
+    // later turn. They show the block's own pages to this guest only, which
+    // may write them in a window.
+    let keyed = unsafe { key(windows, at, len as usize, backing, mapping) };
+    drop(turn);
+    keyed
 }
 
 /// Tags a guest's pool mapping of one block (`len` page-aligned bytes at

@@ -12,8 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A Fibonacci (multiplicative) hasher for integer identifiers.
+/// A multiplicative hasher for identifiers the host hands out itself (see
+/// the module's notes): not for keys a guest can choose and insert.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 /// 2^64 divided by the golden ratio, odd: multiplying by it is a bijection
 /// that spreads consecutive integers.
@@ -51,7 +53,8 @@ impl Hasher for IdHasher {
 }
 
 /// A map keyed by identifiers.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A map keyed by host-assigned identifiers, hashed with [`IdHasher`].
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// A set of identifiers.
 pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 

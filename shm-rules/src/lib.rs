@@ -43,7 +43,8 @@
 
 use std::collections::BTreeMap;
 
-use id_hash::{IdMap, IdSet};
+use id_hash::IdSet;
+pub use id_hash::{IdHasher, IdMap};
 
 mod exchange_error;
 mod id_hash;

@@ -394,6 +394,33 @@ fn loans_and_next_after_take_one_call_per_message() -> Case {
     Ok(())
 }
 
+/// A pool larger than the write windows a host has (at most 15 protection
+/// keys): the blocks past them are lent mapped on their own, and the
+/// publisher's loop does not notice.
+fn loans_past_the_write_windows_still_work() -> Case {
+    let p = Publisher::pooled("suite-many-loans", 20, 4096).map_err(e)?;
+    let s = Subscriber::new("suite-many-loans").map_err(e)?;
+    s.map_pool().map_err(e)?;
+    let mut loan = Some(p.loan().map_err(e)?);
+    let mut held = None;
+    for i in 0..60u8 {
+        let mut l = match loan.take() {
+            Some(l) => l,
+            None => p.loan().map_err(e)?,
+        };
+        l[0] = i;
+        loan = l.publish_and_loan(1).map_err(e)?;
+        let next = match held.take() {
+            Some(previous) => s.try_next_pooled_after(previous),
+            None => s.try_next_pooled(),
+        };
+        let message = next.map_err(e)?.ok_or("a message missing")?;
+        check!(*message == [i], "message {i} read {:?}", &*message);
+        held = Some(message);
+    }
+    Ok(())
+}
+
 fn a_replaced_pool_is_mapped_again() -> Case {
     let s = Subscriber::new("suite-replaced").map_err(e)?;
     let old = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
@@ -514,6 +541,10 @@ pub const CASES: &[NamedCase] = &[
     (
         "loans_and_next_after_take_one_call_per_message",
         loans_and_next_after_take_one_call_per_message,
+    ),
+    (
+        "loans_past_the_write_windows_still_work",
+        loans_past_the_write_windows_still_work,
     ),
     (
         "a_replaced_pool_is_mapped_again",

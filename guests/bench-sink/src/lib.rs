@@ -26,6 +26,7 @@ thread_local! {
     static LOAN: RefCell<Option<Loan<'static>>> = const { RefCell::new(None) };
     static SUBSCRIBER: RefCell<Option<&'static Subscriber>> = const { RefCell::new(None) };
     static HELD: RefCell<Option<PooledMessage<'static>>> = const { RefCell::new(None) };
+    static POOLED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// Fills every block of a new pooled publisher's pool with ones.
@@ -151,6 +152,86 @@ impl Guest for Sink {
         })
     }
 
+    fn open_publisher(topic: String, elements: u32, size: u32, pooled: bool) -> bool {
+        let p = if pooled {
+            Publisher::pooled(&topic, elements, size)
+        } else {
+            Publisher::new(&topic, elements, size)
+        };
+        match p {
+            Ok(p) => {
+                PUBLISHER.with(|slot| *slot.borrow_mut() = Some(Box::leak(Box::new(p))));
+                POOLED.with(|c| c.set(pooled));
+                true
+            }
+            Err(e) => {
+                eprintln!("bench-sink: publisher: {e}");
+                false
+            }
+        }
+    }
+
+    fn publish_many(seq: u64, count: u32) -> bool {
+        let Some(p) = PUBLISHER.with(|slot| *slot.borrow()) else {
+            return false;
+        };
+        let pooled = POOLED.with(|c| c.get());
+        for s in seq..seq + u64::from(count) {
+            let sent = if pooled {
+                Self::publish_loaned(p, s)
+            } else {
+                Self::publish_mapped(p, s)
+            };
+            if let Err(e) = sent {
+                eprintln!("bench-sink: publish: {e}");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn open_subscriber(topic: String, pooled: bool) -> bool {
+        let Ok(s) = Subscriber::new(&topic) else {
+            return false;
+        };
+        if pooled && s.map_pool().is_err() {
+            return false;
+        }
+        SUBSCRIBER.with(|slot| *slot.borrow_mut() = Some(Box::leak(Box::new(s))));
+        POOLED.with(|c| c.set(pooled));
+        true
+    }
+
+    fn receive_many(count: u32) -> Option<(u64, u64)> {
+        let s = SUBSCRIBER.with(|slot| *slot.borrow())?;
+        let mut total = 0;
+        if POOLED.with(|c| c.get()) {
+            return HELD.with(|held| {
+                let mut held = held.borrow_mut();
+                for _ in 0..count {
+                    let next = match held.take() {
+                        Some(previous) => s.next_pooled_after(previous),
+                        None => s.next_pooled(),
+                    };
+                    let message = next.ok()??;
+                    total += u64::from(*message.first()?);
+                    *held = Some(message);
+                }
+                Some((total, 0))
+            });
+        }
+        let mut attach_ns = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let block = s.next_message()?;
+            let started = std::time::Instant::now();
+            let bytes = block.attach_read().ok()?;
+            attach_ns.push(started.elapsed().as_nanos() as u64);
+            total += u64::from(*bytes.first()?);
+        }
+        attach_ns.sort_unstable();
+        Some((total, attach_ns.get(attach_ns.len() / 2).copied().unwrap_or(0)))
+    }
+
     fn pooled_consume_after(stride: u32, count: u32) -> Option<u64> {
         let s = SUBSCRIBER.with(|slot| *slot.borrow())?;
         HELD.with(|held| {
@@ -166,6 +247,42 @@ impl Guest for Sink {
                 *held = Some(message);
             }
             Some(total)
+        })
+    }
+}
+
+impl Sink {
+    /// Publishes one message per mapping (not pooled).
+    fn publish_mapped(p: &Publisher, seq: u64) -> Result<(), String> {
+        let wait = std::time::Duration::from_secs(10);
+        let (block, _) = p.allocate_within(wait).map_err(|e| e.to_string())?;
+        let mut w = block.attach_write().map_err(|e| e.to_string())?;
+        w[..8].copy_from_slice(&seq.to_le_bytes());
+        let len = w.len();
+        w.commit(len).map_err(|e| e.to_string())?;
+        p.publish(block).map_err(|e| e.to_string())
+    }
+
+    /// Publishes one message by loan (pooled), keeping the next loan.
+    fn publish_loaned(p: &'static Publisher, seq: u64) -> Result<(), String> {
+        LOAN.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let mut loan = match slot.take() {
+                Some(loan) => loan,
+                None => loop {
+                    match p.loan() {
+                        Ok(loan) => break loan,
+                        Err(shm_guest::pubsub::PubSubError::PoolExhausted) => {
+                            std::thread::sleep(std::time::Duration::from_micros(20));
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                },
+            };
+            loan[..8].copy_from_slice(&seq.to_le_bytes());
+            let len = loan.len() as u32;
+            *slot = loan.publish_and_loan(len).map_err(|e| e.to_string())?;
+            Ok(())
         })
     }
 }

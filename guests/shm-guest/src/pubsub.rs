@@ -287,7 +287,9 @@ impl<'a> Loan<'a> {
 
     /// Publishes as [`Loan::publish`] and lends the next free block in the
     /// same call: one call per message. `None`: the message was sent but
-    /// no block is free now ([`Publisher::loan`] again later).
+    /// no block could be lent in the same call (none free, or storage for
+    /// it is missing): [`Publisher::loan`] says why, and donates storage
+    /// where that is what is missing.
     pub fn publish_and_loan(self, size: u32) -> Result<Option<Loan<'a>>, PubSubError> {
         self.finish(size, true)
     }

@@ -1,6 +1,7 @@
 //! Receives frames from the `frames` topic, validates each once and checks
 //! every pixel and tag where they lie in the block.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use frames::{check, Frame, TOPIC};
@@ -31,7 +32,10 @@ fn main() -> ExitCode {
     match run(&name) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            // One write for the whole line: stderr is unbuffered, and
+            // `eprintln!` writes its pieces one by one, which the other
+            // subscribers' lines (on threads of their own) could split.
+            let _ = std::io::stderr().write_all(format!("{name}: {e}\n").as_bytes());
             ExitCode::FAILURE
         }
     }

@@ -336,11 +336,8 @@ impl Publisher {
         if !next {
             return Ok(None);
         }
-        match self.loan() {
-            Ok(l) => Ok(Some(l)),
-            Err(PubSubError::PoolExhausted) => Ok(None),
-            Err(e) => Err(e),
-        }
+        // Sent: a next loan that cannot be made now is `None` (as the host).
+        Ok(self.loan().ok())
     }
 
     /// Gives a loan back unpublished.

@@ -1,0 +1,70 @@
+//! WIT as the schema of [flat-layout](https://docs.rs/flat-layout) messages.
+//!
+//! Write the message types once in WIT, then generate:
+//!
+//! * **Rust** ([`rust`]): one type per named WIT type with
+//!   `#[derive(flat_layout::Flat)]`, so the validated view (`FrameView<'a, I>`)
+//!   and the in-place builder (`FrameBuilder<'p, 'b, I>`) come from the
+//!   derive, generic over the index type `I` (`u8`, `u16`, `u32`). Use
+//!   [`rust::generate_file`] from a `build.rs`, or the
+//!   `flat_wit_macro::generate!` macro (crate `flat-wit-macro`, which builds
+//!   on this one and so cannot be re-exported by it).
+//! * **C** ([`c`]): one self-contained C99 header with, per type and index
+//!   width, a validator (FORMAT.md §4), accessors and an in-place builder.
+//!
+//! Both go through the [`Model`]: the named records, variants, enums and
+//! aliases of a WIT package over primitives, strings, lists, options and
+//! tuples, with their inline sizes (FORMAT.md §2). WIT constructs the format
+//! does not have (resources, handles, flags, `result`, futures, streams,
+//! maps) are reported as [`Error::Unsupported`], naming the type.
+//!
+//! The `flat-wit` binary (feature `cli`, on by default) runs both:
+//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] -o types.h` and
+//! `flat-wit rust <wit-dir> -o types.rs`.
+//!
+//! # Example
+//!
+//! ```
+//! use flat_wit::{c, rust, Model, Selection, Width};
+//!
+//! let wit = r#"
+//!     package demo:camera;
+//!     interface frames {
+//!         record frame { width: u32, height: u32, tags: list<string>, pixels: list<u8> }
+//!     }
+//! "#;
+//! let model = Model::parse("camera.wit", wit, &Selection::default())?;
+//! let frame = model.get("frame").expect("declared above");
+//! let ty = flat_wit::Ty::Named(frame.name.clone());
+//! assert_eq!(model.size(&ty, Width::U32), 4 + 4 + 8 + 8);
+//!
+//! let code = rust::generate(&model, &rust::Options::default())?;
+//! assert!(code.contains("pub struct Frame {"));
+//! assert!(code.contains("pub tags: Vec<String>,"));
+//!
+//! let header = c::generate(&model, &c::Options { widths: vec![Width::U32], prefix: String::new() })?;
+//! assert!(header.contains("static inline bool frame_u32_validate(const uint8_t *buf, size_t len)"));
+//! # Ok::<(), flat_wit::Error>(())
+//! ```
+//!
+//! In a crate, from `build.rs` (with `flat-wit` as a build dependency and
+//! `flat-layout` with its `derive` feature as a dependency):
+//!
+//! ```no_run
+//! // build.rs (in `fn main`)
+//! let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
+//! flat_wit::rust::generate_file("wit", std::path::Path::new(&out_dir).join("messages.rs"))?;
+//! // src/lib.rs: include!(concat!(env!("OUT_DIR"), "/messages.rs"));
+//! # Ok::<(), flat_wit::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod c;
+mod error;
+mod model;
+mod names;
+pub mod rust;
+
+pub use error::Error;
+pub use model::{Case, Def, Field, Model, Named, Prim, Selection, Ty, Width};
