@@ -507,6 +507,31 @@ fn a_publisher_cannot_write_a_published_message_through_its_pool_mapping() {
     }
 }
 
+/// The same attack through loans: a pooled publisher publishes a loan and
+/// takes the next in one call (`publish-and-loan`), then writes through
+/// the published loan's pointer: `publish-loan` closes that window before
+/// the message is sent, so with write windows its store traps and the
+/// subscriber has message 0 intact; without them every message arrives
+/// intact.
+#[test]
+fn a_publisher_cannot_write_a_message_after_publishing_its_loan() {
+    let (out, stdout, stderr, windows) = pooled_red_team_publisher("write-after-publish-loan");
+    assert!(
+        stdout.contains("red-team: writing into published message 0"),
+        "{stdout}"
+    );
+    if windows {
+        publisher_trapped_at_its_write(&stdout, &stderr);
+        assert!(
+            stdout.contains("pubsub-subscriber#1: received 1 messages in order"),
+            "{stdout}"
+        );
+    } else {
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        honest_got_everything(&stdout, "pubsub-subscriber#1");
+    }
+}
+
 /// A pooled publisher has the host write a call's result into a committed
 /// message, through its own pool mapping outside any window, publishes it,
 /// then stores there itself: with write windows the host's write is

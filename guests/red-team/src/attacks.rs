@@ -17,6 +17,7 @@
 //! | `stall` | subscriber | subscribe and not take until the host drops a message for it (at most 60 s), then drain |
 //! | `hold` | subscriber | take one message of a pooled topic and never release it |
 //! | `write-outside-window` | publisher | (pooled) write a message it just published and still holds, through its own mapping of the pool, while a write window onto another block is open |
+//! | `write-after-publish-loan` | publisher | (pooled, loans) write a message through the loan it just published with `publish-and-loan`, while it holds the message and the next loan's window is open |
 //! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
@@ -64,6 +65,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "rewrite-partition" => publish_numbers(&who, &topic, number(1, 20) as u32, true),
         "publish-clone" => publish_numbers(&who, &topic, number(1, 20) as u32, false),
         "write-outside-window" => write_outside_window(&who, &topic, number(1, 20) as u32),
+        "write-after-publish-loan" => write_after_publish_loan(&who, &topic, number(1, 20) as u32),
         "host-write-into-pool" => host_write_into_pool(&who, &topic),
         "spin" => {
             let _s = subscribe(&topic)?;
@@ -284,6 +286,53 @@ fn write_outside_window(who: &str, topic: &str, count: u32) -> Result<(), String
         println!("{who}: the write at {at:p} did not trap");
         std::thread::sleep(Duration::from_millis(5));
     }
+    println!("{who}: published {count} messages on {topic}");
+    Ok(())
+}
+
+/// A pooled publisher with loans (one call per message) publishes a loan
+/// and takes the next one in the same call, then writes through the
+/// pointer of the loan it just published (a message it still holds through
+/// a subscription of its own). `publish-loan` ends the loan's write window
+/// before the message is sent: with write windows the store traps; without
+/// them the address is a per-message mapping already undone (fresh pages of
+/// its own), and every message arrives intact.
+fn write_after_publish_loan(who: &str, topic: &str, count: u32) -> Result<(), String> {
+    const SIZE: usize = 64;
+    let p = Publisher::pooled(topic, 4, SIZE as u32).map_err(|e| format!("publisher: {e}"))?;
+    let own = p
+        .subscription()
+        .map_err(|e| format!("subscribing to its own topic: {e}"))?;
+    let loan_now = || loop {
+        match p.loan() {
+            Ok(l) => return Ok(l),
+            Err(PubSubError::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(format!("loan: {e}")),
+        }
+    };
+    let mut loan = loan_now()?;
+    for i in 0..count {
+        loan[..4].copy_from_slice(&i.to_le_bytes());
+        loan[4..SIZE].fill((i % 251) as u8);
+        let at = loan.as_mut_ptr();
+        let next = loan
+            .publish_and_loan(SIZE as u32)
+            .map_err(|e| format!("publishing {i}: {e}"))?;
+        let _held = own.try_next().ok_or("its own subscription got nothing")?;
+        loan = match next {
+            Some(l) => l,
+            None => loan_now()?,
+        };
+        println!("{who}: writing into published message {i} at {at:p}");
+        // SAFETY: none, on purpose: this is the attack. `at` is where the
+        // host showed the loan of message `i` to this component; the write
+        // is a plain store into its own linear memory, which the host must
+        // refuse (a trap of this component) or make harmless.
+        unsafe { at.write_volatile(0xEE) };
+        println!("{who}: the write at {at:p} did not trap");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(loan);
     println!("{who}: published {count} messages on {topic}");
     Ok(())
 }

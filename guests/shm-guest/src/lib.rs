@@ -88,6 +88,7 @@ pub use wit_bindgen::block_on;
 
 /// Attaches `raw` and returns the visible bytes, borrowed from the handle.
 #[cfg(target_arch = "wasm32")]
+#[allow(clippy::mut_from_ref)]
 fn attach_slice(raw: &MemoryBlock, flags: AttachFlags) -> Result<&mut [u8], raw::Error> {
     let area = raw.attach(flags)?;
     if area.size == 0 {
