@@ -68,7 +68,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use shm_bench::{build_guests, export, root};
+use shm_bench::{build_guests, export, list, parse_size, root};
 use shm_host::link::{self, GuestState};
 use shm_host::wasmtime::component::{
     Component, Func, Linker, Resource, ResourceAny, TypedFunc, Val,
@@ -467,26 +467,6 @@ struct Row {
 }
 
 static ROWS: Mutex<Vec<(String, Row)>> = Mutex::new(Vec::new());
-
-fn list(var: &str, default: &str) -> Vec<String> {
-    std::env::var(var)
-        .unwrap_or_else(|_| default.into())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn parse_size(s: &str) -> u32 {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u32 = n.parse().expect("a size such as 4K or 16M");
-    n * match unit {
-        "K" => KIB,
-        "M" => MIB,
-        "" => 1,
-        other => panic!("unknown unit {other}"),
-    }
-}
 
 fn label(size: u32) -> String {
     if size >= MIB {

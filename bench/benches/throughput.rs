@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use shm_bench::{build_guests, export};
+use shm_bench::{build_guests, export, list, parse_size};
 use shm_host::link::{self, GuestState};
 use shm_host::wasmtime::component::{Component, Linker, TypedFunc};
 use shm_host::wasmtime::{Engine, Store};
@@ -73,26 +73,6 @@ impl Guest {
 /// Mode, payload, subscribers, messages per second, median attach (ns).
 type Row = (String, String, usize, f64, u64);
 static ROWS: Mutex<Vec<Row>> = Mutex::new(Vec::new());
-
-fn list(var: &str, default: &str) -> Vec<String> {
-    std::env::var(var)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn parse_size(s: &str) -> u32 {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u32 = n.parse().expect("a size such as 4K or 1M");
-    n * match unit {
-        "K" => 1024,
-        "M" => 1024 * 1024,
-        "" => 1,
-        other => panic!("unknown unit {other}"),
-    }
-}
 
 fn throughput(c: &mut Criterion) {
     let host = ShmHost::new(ShmConfig {

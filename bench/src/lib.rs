@@ -58,3 +58,26 @@ pub fn export(store: &mut Store<GuestState>, instance: &Instance, iface: &str, n
         .unwrap_or_else(|| panic!("{iface}#{name} is not exported"));
     instance.get_func(&mut *store, f).expect("a function")
 }
+
+/// The comma-separated list in environment variable `var`, or `default`'s
+/// (the benchmarks' grid settings, e.g. `DELIVERY_SIZES=4K,1M`).
+pub fn list(var: &str, default: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A size such as `4K`, `16M` or `100` in bytes.
+pub fn parse_size(s: &str) -> u32 {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u32 = n.parse().expect("a size such as 4K or 16M");
+    n * match unit {
+        "K" => 1024,
+        "M" => 1024 * 1024,
+        "" => 1,
+        other => panic!("unknown unit {other}"),
+    }
+}

@@ -13,12 +13,7 @@ fn the_suite_passes_on_the_wasm_backend() {
         .args(["run", "--stats", suite.to_str().unwrap()])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     assert!(!stdout.contains("FAILED"), "{stdout}");
     let cases = stdout.lines().filter(|l| l.starts_with("ok ")).count();
     assert!(cases >= 12, "{stdout}");

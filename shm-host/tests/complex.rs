@@ -31,13 +31,7 @@ fn run(extra_publisher: &[&str], expect: u32) -> String {
         &expect.to_string(),
     ]);
     let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::succeeded(&out)
 }
 
 fn check_proof(stdout: &str, attaches: u32) {

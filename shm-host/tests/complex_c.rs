@@ -49,13 +49,7 @@ fn run(publisher_args: &[&str], expect: u32) -> String {
         &expect,
     ]);
     let out = common::shm_host(&args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::succeeded(&out)
 }
 
 /// What consumer `name` printed, in order, without its name and with the

@@ -26,12 +26,7 @@ fn frames_reach_two_subscribers_intact_and_uncopied() {
         .arg(arg("frames-subscriber"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     for s in ["frames-subscriber#1", "frames-subscriber#2"] {
         for n in 0..6 {
             assert!(

@@ -66,12 +66,7 @@ fn printed(stdout: &str, name: &str) -> Vec<String> {
 fn same_lines_and_mapped(count: u32, width: u32, height: u32) -> String {
     let (count_s, width_s, height_s) = (count.to_string(), width.to_string(), height.to_string());
     let out = run("@frames-publisher", &[&count_s, &width_s, &height_s]);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     let (rust, c) = (printed(&stdout, RUST), printed(&stdout, C));
     let mut expected: Vec<String> = (0..count)
         .map(|n| format!("frame {n}: {width}x{height} intact"))

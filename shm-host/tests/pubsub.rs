@@ -17,13 +17,7 @@ const PAGE: u32 = 4096;
 /// built guests); returns stdout, after checking the run succeeded.
 fn run_pubsub(args: &[&str]) -> String {
     let out = common::shm_host(&[&["pubsub", "--stats"], args].concat());
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::succeeded(&out)
 }
 
 /// The numbers subscriber `name` printed, in order.

@@ -446,3 +446,15 @@ pub fn pass(a: &mut Probe, slot: u32, b: &mut Probe) -> u32 {
 }
 
 use wasmtime::AsContextMut;
+
+/// The stdout of a finished `shm-host` run, after checking that it
+/// succeeded (else the test fails showing stdout and stderr).
+pub fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
