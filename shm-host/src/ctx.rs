@@ -9,11 +9,16 @@ use crate::errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
 use crate::pages::SharedPages;
 use crate::proof::{self, MapsEntry};
 use crate::rules::{
-    Access, BackingId, GuestId, HandleId, Ledger, LoanId, MemoryId, Placement, Release,
+    Access, BackingId, GuestId, HandleId, HostWriteError, Ledger, LoanId, MemoryId, Placement,
+    Release,
 };
 use crate::stats::{bump, Stats, StatsSnapshot};
 use crate::watchdog::Watchdog;
 use crate::{page_size, Grants, ShmHost, ENDED_KEPT};
+
+/// Bytes the host copies into or out of a block under one hold of the
+/// ledger's lock (about 20-60 us of copying).
+pub const HOST_COPY_CHUNK: usize = 256 * 1024;
 
 /// The per-store state of the `exchange` interface.
 ///
@@ -506,6 +511,90 @@ impl ShmCtx {
         } else {
             Err(Error::Internal)
         }
+    }
+
+    /// Writes `src` at `offset` of `handle`'s block from the host (a native
+    /// publisher filling a pool block): the handle must be this guest's,
+    /// writable and detached, and no handle of the block attached for
+    /// writing ([`Ledger::host_write`]). Copies in chunks of
+    /// [`HOST_COPY_CHUNK`], taking the ledger's lock for each, so that a
+    /// large message never holds up other guests' operations for long.
+    /// Commit the bytes with [`ShmCtx::commit_block`].
+    pub fn write_block(
+        &self,
+        handle: HandleId,
+        offset: u32,
+        src: &[u8],
+    ) -> Result<(), HostWriteError> {
+        let len = u32::try_from(src.len()).map_err(|_| HostWriteError::WrongSize)?;
+        // The whole range first: nothing is written unless all of it fits.
+        self.host
+            .ledger()
+            .host_write(self.guest, handle, offset, len)?;
+        let mut at = offset;
+        for chunk in src.chunks(HOST_COPY_CHUNK) {
+            let ledger = self.host.ledger();
+            let n = chunk.len() as u32;
+            let (backing, start) = ledger.host_write(self.guest, handle, at, n)?;
+            let pages = ledger.backing(backing).ok_or(HostWriteError::Unknown)?;
+            if !pages.write(start, chunk) {
+                return Err(HostWriteError::WrongSize);
+            }
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Commits the first `len` bytes of `handle`'s block, written with
+    /// [`ShmCtx::write_block`], as its valid bytes (and zeroes the rest of
+    /// their last page, as a guest's write detach does).
+    pub fn commit_block(&self, handle: HandleId, len: u32) -> Result<(), HostWriteError> {
+        let mut ledger = self.host.ledger();
+        if let Some((backing, from, n)) = ledger.host_commit(self.guest, handle, len)? {
+            if let Some(pages) = ledger.backing(backing) {
+                pages.zero(from, n as usize);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the valid bytes of `handle`'s block to `out` (a copy, for
+    /// a host-side subscriber), in chunks of [`HOST_COPY_CHUNK`] under the
+    /// ledger's lock each. Fails with `busy` while the block is attached
+    /// for writing; a published message never is (its publisher gave up
+    /// its write right).
+    pub fn read_block(&self, handle: HandleId, out: &mut Vec<u8>) -> Result<(), Error> {
+        let (from, len) = {
+            let ledger = self.host.ledger();
+            ledger.valid_range(handle).map_err(|_| Error::Internal)?
+        };
+        let base = out.len();
+        out.resize(base + len as usize, 0);
+        let mut done = 0usize;
+        while done < len as usize {
+            let ledger = self.host.ledger();
+            if ledger.write_attached(handle).map_err(|_| Error::Internal)? {
+                out.truncate(base);
+                return Err(Error::Busy);
+            }
+            let (_, start, pages) = ledger.backing_of(handle).map_err(|_| Error::Internal)?;
+            let pages = pages.ok_or(Error::WrongMemory)?;
+            let end = (done + HOST_COPY_CHUNK).min(len as usize);
+            let at = start + u64::from(from) + done as u64;
+            if !pages.read(at, &mut out[base + done..base + end]) {
+                out.truncate(base);
+                return Err(Error::Internal);
+            }
+            done = end;
+        }
+        Ok(())
+    }
+
+    /// Counts a message of `bytes` that crossed the host's boundary for
+    /// this guest (copied in from, or out to, a native peer or the network).
+    pub(crate) fn count_remote(&self, bytes: u64) {
+        self.bump(|s| &s.remote, 1);
+        self.bump(|s| &s.bytes_remote, bytes);
     }
 
     /// Proof of aliasing: what backs the page at guest `address` of this

@@ -10,6 +10,7 @@
 //! - [`ShmHost`], [`ShmCtx`], [`add_to_linker`]: the `exchange` interface,
 //!   in the style of wasmtime's own host extensions;
 //! - [`pubsub`]: topics, pools and bounded queues over the same blocks;
+//!   [`native`]: host code publishing to or reading a topic;
 //! - [`grants`] and [`watchdog`]: isolation the guests cannot negotiate:
 //!   who may publish or subscribe to what, CPU budgets and eviction;
 //! - [`link`]: runs components in stores of their own and links one's
@@ -17,7 +18,9 @@
 //!   block handles;
 //! - [`command`] and [`topology`]: running a command component, and a
 //!   publish/subscribe topology of them, as the `shm-host` runner does;
-//! - [`proof`]: reads `/proc/self/maps` to show a guest page is a block's.
+//! - [`proof`]: reads `/proc/self/maps` to show a guest page is a block's;
+//! - `bridge` (feature `zenoh`): topics exported to and imported from other
+//!   processes and hosts over Zenoh.
 //!
 //! Built on wasmtime 48, re-exported as [`wasmtime`] and [`wasmtime_wasi`].
 //! The runner's own dependencies are behind the default `cli` feature.
@@ -44,6 +47,8 @@
 //! ```
 
 pub mod bindings;
+#[cfg(feature = "zenoh")]
+pub mod bridge;
 pub mod command;
 mod ctx;
 mod errors;
@@ -53,6 +58,7 @@ pub mod guard;
 mod host;
 pub mod link;
 pub mod memory;
+pub mod native;
 pub mod pages;
 mod pkeys;
 pub mod process;
@@ -64,7 +70,7 @@ pub mod watchdog;
 pub mod windows;
 pub use shm_rules as rules;
 
-pub use ctx::{PageBacking, ProofError, ShmCtx};
+pub use ctx::{PageBacking, ProofError, ShmCtx, HOST_COPY_CHUNK};
 pub use exchange::{add_to_linker, MemoryBlock, ShmView};
 pub use grants::Grants;
 pub use host::{page_size, ShmConfig, ShmHost, ENDED_KEPT};

@@ -15,6 +15,9 @@ use wasmtime::error::Context;
 use wasmtime::{bail, Result};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+#[cfg(feature = "zenoh")]
+mod zenoh_cli;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -40,7 +43,7 @@ enum Cmd {
     /// Run a publish/subscribe topology: one publisher component and any
     /// number of subscriber components, each a `wasi:cli` command in a store
     /// of its own, the subscribers on threads of their own.
-    Pubsub(PubsubArgs),
+    Pubsub(Box<PubsubArgs>),
 }
 
 #[derive(Parser)]
@@ -63,13 +66,22 @@ struct RunArgs {
 struct PubsubArgs {
     #[command(flatten)]
     host: HostArgs,
-    /// The publisher component (a command).
+    /// The publisher component (a command); optional when a topic is
+    /// imported over Zenoh.
     #[arg(long, value_name = "COMPONENT")]
-    publisher: PathBuf,
+    publisher: Option<PathBuf>,
     /// A subscriber component (a command); repeat it for more subscribers,
     /// also of the same component.
     #[arg(long, value_name = "COMPONENT")]
     subscriber: Vec<PathBuf>,
+    /// A relay component (a command that subscribes to some topics and
+    /// publishes others: a pipeline stage); repeatable. It starts with the
+    /// subscribers.
+    #[arg(long, value_name = "COMPONENT")]
+    relay: Vec<PathBuf>,
+    /// An argument for every relay (repeatable).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    relay_arg: Vec<String>,
     /// An argument for the publisher (repeatable).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     publisher_arg: Vec<String>,
@@ -86,6 +98,9 @@ struct PubsubArgs {
     /// never publish.
     #[arg(long, value_name = "PATTERN")]
     topic: Vec<String>,
+    #[cfg(feature = "zenoh")]
+    #[command(flatten)]
+    zenoh: zenoh_cli::ZenohArgs,
 }
 
 #[derive(Parser)]
@@ -128,7 +143,7 @@ struct HostArgs {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum OverflowArg {
+pub(crate) enum OverflowArg {
     /// Wait until the subscriber takes a message.
     Block,
     /// Drop the subscriber's oldest queued message.
@@ -176,7 +191,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run(args) => run(args),
-        Cmd::Pubsub(args) => pubsub(args),
+        Cmd::Pubsub(args) => pubsub(*args),
     };
     match result {
         Ok(code) => code,
@@ -278,8 +293,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
-    if args.subscriber.is_empty() {
-        bail!("give at least one --subscriber");
+    #[cfg(feature = "zenoh")]
+    let (imports, exports) = (args.zenoh.imports(), args.zenoh.exports());
+    #[cfg(not(feature = "zenoh"))]
+    let (imports, exports) = (false, false);
+    if args.subscriber.is_empty() && args.relay.is_empty() && !exports {
+        bail!("give at least one --subscriber (or --relay, or --zenoh-export)");
+    }
+    if args.publisher.is_none() && !imports {
+        bail!("give the --publisher (or --zenoh-import a topic)");
     }
     let host = args.host.host();
     let mut topology = Topology::new(&host).context("configuring wasmtime")?;
@@ -296,13 +318,23 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     });
     let publisher_args: Vec<&str> = args.publisher_arg.iter().map(String::as_str).collect();
     let subscriber_args: Vec<&str> = args.subscriber_arg.iter().map(String::as_str).collect();
+    let relay_args: Vec<&str> = args.relay_arg.iter().map(String::as_str).collect();
     for (i, path) in args.subscriber.iter().enumerate() {
         let component = topology.load(path)?;
         let name = format!("{}#{}", component_name(path), i + 1);
         topology.subscriber(name, component, &subscriber_args);
     }
-    let component = topology.load(&args.publisher)?;
-    topology.publisher(component_name(&args.publisher), component, &publisher_args);
+    for (i, path) in args.relay.iter().enumerate() {
+        let component = topology.load(path)?;
+        let name = format!("{}#{}", component_name(path), i + 1);
+        topology.relay(name, component, &relay_args);
+    }
+    if let Some(path) = &args.publisher {
+        let component = topology.load(path)?;
+        topology.publisher(component_name(path), component, &publisher_args);
+    }
+    #[cfg(feature = "zenoh")]
+    let (bridge, bridged) = args.zenoh.add_to(&mut topology)?;
     let timeout = Duration::from_secs(args.timeout);
     // Failures, evictions and early ends are reported as they happen.
     let report = topology.run_with(|e| match &e.status {
@@ -333,6 +365,12 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     }
     if args.host.stats {
         print!("{}", report.statistics);
+        #[cfg(feature = "zenoh")]
+        zenoh_cli::print(&bridged);
+    }
+    #[cfg(feature = "zenoh")]
+    if let Some(bridge) = bridge {
+        bridge.close()?;
     }
     Ok(if report.succeeded() {
         ExitCode::SUCCESS

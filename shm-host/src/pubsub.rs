@@ -138,7 +138,7 @@ impl Broker {
 pub struct Publisher {
     host: ShmHost,
     name: String,
-    topic: Arc<Topic>,
+    pub(crate) topic: Arc<Topic>,
     /// The pool, held by the broker's guest.
     pool: Vec<HandleId>,
     /// Each pool block's backing, in pool order (to find a block's index
@@ -161,7 +161,7 @@ pub struct Publisher {
 pub struct Subscriber {
     host: ShmHost,
     topic: Arc<Topic>,
-    queue: Arc<Queue>,
+    pub(crate) queue: Arc<Queue>,
     /// The pool mapped in the subscriber's memory (pooled topics).
     mapped: Option<MappedPool>,
     /// Messages taken with `next-pooled` and not yet released, by lease.
@@ -178,7 +178,7 @@ struct MappedPool {
 }
 
 impl Subscriber {
-    fn new(ctx: &ShmCtx, topic: Arc<Topic>) -> Result<Subscriber, PubSubError> {
+    pub(crate) fn new(ctx: &ShmCtx, topic: Arc<Topic>) -> Result<Subscriber, PubSubError> {
         let host = ctx.host().clone();
         let queue = host.broker().subscribe(ctx.guest(), &topic)?;
         Ok(Subscriber {
@@ -235,11 +235,21 @@ pub struct PubSubView<'a> {
 }
 
 impl PubSubView<'_> {
-    fn broker(&self) -> &Broker {
+    pub(crate) fn broker(&self) -> &Broker {
         self.ctx.host().broker()
     }
 
-    fn new_publisher(
+    /// A subscription of the caller's guest to `topic`, if granted.
+    pub(crate) fn new_subscriber(&mut self, topic: &str) -> Result<Subscriber, PubSubError> {
+        if !self.ctx.grants().may_subscribe(topic) {
+            tracing::warn!(guest = %self.ctx.name(), topic, "refused: not permitted to subscribe");
+            return Err(PubSubError::NotPermitted);
+        }
+        let topic = self.broker().topics.topic(topic);
+        Subscriber::new(self.ctx, topic)
+    }
+
+    pub(crate) fn new_publisher(
         &mut self,
         topic: String,
         elements: u32,
@@ -308,7 +318,7 @@ impl PubSubView<'_> {
 
     /// A writable handle of a free pool block, held by the caller's guest,
     /// and the block's valid length from its last use.
-    fn lend_free(
+    pub(crate) fn lend_free(
         &mut self,
         this: &Resource<Publisher>,
     ) -> wasmtime::Result<Result<(HandleId, u32), PubSubError>> {
@@ -468,7 +478,7 @@ impl PubSubView<'_> {
 
     /// Sends `handle`, a detached handle of a pool block held by the
     /// caller's guest, to every subscription; consumes it either way.
-    fn send(
+    pub(crate) fn send(
         &mut self,
         this: &Resource<Publisher>,
         handle: HandleId,
@@ -757,7 +767,7 @@ fn map_blocks(
 /// Moves a message taken from a queue (a handle the broker holds) to the
 /// subscriber's guest; when its handle limit refuses it, the message is
 /// dropped and the call fails (traps).
-fn receive(ctx: &ShmCtx, handle: HandleId) -> wasmtime::Result<()> {
+pub(crate) fn receive(ctx: &ShmCtx, handle: HandleId) -> wasmtime::Result<()> {
     if ctx.adopt_from(handle).is_err() {
         ctx.host().drop_detached(handle);
         wasmtime::bail!("the subscriber's handle limit is exhausted");
@@ -908,13 +918,8 @@ pub fn add_to_linker<T: 'static>(
     inst.func_wrap(
         "[constructor]subscriber",
         move |mut store, (topic,): (String,)| {
-            let view = get(store.data_mut());
-            if !view.ctx.grants().may_subscribe(&topic) {
-                tracing::warn!(guest = %view.ctx.name(), topic, "refused: not permitted to subscribe");
-                return Ok((Err(PubSubError::NotPermitted),));
-            }
-            let topic = view.broker().topics.topic(&topic);
-            Ok((match Subscriber::new(view.ctx, topic) {
+            let mut view = get(store.data_mut());
+            Ok((match view.new_subscriber(&topic) {
                 Ok(s) => Ok(view.table.push(s)?),
                 Err(e) => Err(e),
             },))

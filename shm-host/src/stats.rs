@@ -19,6 +19,8 @@ pub struct Stats {
     pub(crate) verify_failures: AtomicU64,
     pub(crate) in_pool: AtomicU64,
     pub(crate) revoked: AtomicU64,
+    pub(crate) remote: AtomicU64,
+    pub(crate) bytes_remote: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -51,6 +53,12 @@ pub struct StatsSnapshot {
     /// Handles of this guest revoked: derived from a loan that ended, or
     /// taken from it when it was evicted.
     pub revoked: u64,
+    /// Messages that crossed the host's boundary for this guest, one copy
+    /// each: written into a block by the host (an imported Zenoh sample, a
+    /// native publisher), or read out of one (an exported message).
+    pub remote: u64,
+    /// Bytes of those messages.
+    pub bytes_remote: u64,
 }
 
 impl Stats {
@@ -70,6 +78,8 @@ impl Stats {
             verify_failures: r(&self.verify_failures),
             in_pool: r(&self.in_pool),
             revoked: r(&self.revoked),
+            remote: r(&self.remote),
+            bytes_remote: r(&self.bytes_remote),
         }
     }
 }
@@ -99,8 +109,9 @@ impl Statistics {
 fn row(f: &mut fmt::Formatter<'_>, name: &str, s: &StatsSnapshot) -> fmt::Result {
     writeln!(
         f,
-        "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}  in-pool {:>8}  revoked {:>4}",
-        s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors, s.in_pool, s.revoked
+        "  {name:<20} blocks {:>6}  attaches {:>8}  mapped {:>8} ({:>12} bytes)  copied {:>6} ({:>10} bytes)  errors {:>4}  in-pool {:>8}  revoked {:>4}  remote {:>6} ({:>10} bytes)",
+        s.blocks_created, s.attaches, s.maps, s.bytes_mapped, s.copies, s.bytes_copied, s.errors, s.in_pool, s.revoked,
+        s.remote, s.bytes_remote
     )
 }
 

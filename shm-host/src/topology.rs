@@ -46,10 +46,13 @@ use crate::{Grants, ShmHost, Statistics};
 /// Which part of a topology a component plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// The publisher.
+    /// A publisher: starts once every subscriber has subscribed.
     Publisher,
     /// A subscriber.
     Subscriber,
+    /// A stage of a pipeline: subscribes (and starts) as a subscriber does,
+    /// and may publish too (grants for both).
+    Relay,
 }
 
 impl std::fmt::Display for Role {
@@ -57,6 +60,7 @@ impl std::fmt::Display for Role {
         f.write_str(match self {
             Role::Publisher => "publisher",
             Role::Subscriber => "subscriber",
+            Role::Relay => "relay",
         })
     }
 }
@@ -98,11 +102,18 @@ impl Report {
 /// preopened directories, standard streams).
 pub type WasiSetup = dyn Fn(&str, &mut WasiCtxBuilder) -> wasmtime::Result<()> + Send + Sync;
 
+/// Host code run as a member of a topology (see [`Topology::native`]).
+pub type NativeRun = Box<dyn FnOnce(&ShmHost) -> Status + Send>;
+
+enum Run {
+    Component(Component, Vec<String>),
+    Native(NativeRun),
+}
+
 struct Member {
     role: Role,
     name: String,
-    component: Component,
-    args: Vec<String>,
+    run: Run,
 }
 
 /// A publish/subscribe topology to run (see the module's example).
@@ -174,16 +185,52 @@ impl Topology {
         self
     }
 
-    /// The publisher, `name` in statistics and logs, run with `args` (its
-    /// `argv[0]` is `name`). A second call replaces the first.
+    /// The publisher component, `name` in statistics and logs, run with
+    /// `args` (its `argv[0]` is `name`). A second call replaces the first
+    /// (native publishers, [`Topology::native`], are kept).
     pub fn publisher(
         &mut self,
         name: impl Into<String>,
         component: Component,
         args: &[&str],
     ) -> &mut Self {
-        self.members.retain(|m| m.role != Role::Publisher);
+        self.members
+            .retain(|m| !(m.role == Role::Publisher && matches!(m.run, Run::Component(..))));
         self.add(Role::Publisher, name.into(), component, args)
+    }
+
+    /// Adds a relay, `name` in statistics and logs, run with `args`: a
+    /// component that subscribes to some of the topology's topics and
+    /// publishes others (a stage of a pipeline).
+    pub fn relay(
+        &mut self,
+        name: impl Into<String>,
+        component: Component,
+        args: &[&str],
+    ) -> &mut Self {
+        self.add(Role::Relay, name.into(), component, args)
+    }
+
+    /// Adds host code playing `role`, `name` in logs: `run` is called on a
+    /// thread of its own, as a component's run would be, and its status
+    /// reported as a component's. A native publisher (a bridge importing a
+    /// remote topic, a camera driver) starts once every subscriber has
+    /// subscribed, and the topology waits for it to end as for a publisher
+    /// component; a native subscriber (a bridge exporting a topic) must
+    /// subscribe before the publishers start, and end when its topic does.
+    /// Its grants are its own (see [`crate::native`]).
+    pub fn native(
+        &mut self,
+        role: Role,
+        name: impl Into<String>,
+        run: impl FnOnce(&ShmHost) -> Status + Send + 'static,
+    ) -> &mut Self {
+        self.members.push(Member {
+            role,
+            name: name.into(),
+            run: Run::Native(Box::new(run)),
+        });
+        self
     }
 
     /// Adds a subscriber, `name` in statistics and logs, run with `args`.
@@ -197,11 +244,11 @@ impl Topology {
     }
 
     fn add(&mut self, role: Role, name: String, component: Component, args: &[&str]) -> &mut Self {
+        let args = args.iter().map(|a| a.to_string()).collect();
         self.members.push(Member {
             role,
             name,
-            component,
-            args: args.iter().map(|a| a.to_string()).collect(),
+            run: Run::Component(component, args),
         });
         self
     }
@@ -217,6 +264,7 @@ impl Topology {
         topics.iter().fold(Grants::none(), |g, t| match role {
             Role::Publisher => g.publish(t.clone()),
             Role::Subscriber => g.subscribe(t.clone()),
+            Role::Relay => g.publish(t.clone()).subscribe(t.clone()),
         })
     }
 
@@ -227,32 +275,38 @@ impl Topology {
 
     /// Runs the topology to its end, calling `on_end` as soon as each
     /// component ends (a runner reports failures at once with it).
-    pub fn run_with(self, mut on_end: impl FnMut(&Ended)) -> Report {
+    pub fn run_with(mut self, mut on_end: impl FnMut(&Ended)) -> Report {
         let (done_tx, done_rx) = mpsc::channel::<(Role, String, Status)>();
-        let start = |m: &Member| {
-            let mut wasi = WasiCtxBuilder::new();
-            wasi.arg(&m.name).args(&m.args);
-            let status = (self.wasi)(&m.name, &mut wasi).map_err(|e| format!("{e:#}"));
-            let state = GuestState::new(&self.host, &m.name, wasi, self.grants(m.role));
-            let (engine, linker, component, done) = (
-                self.engine.clone(),
-                self.linker.clone(),
-                m.component.clone(),
-                done_tx.clone(),
-            );
+        let members = std::mem::take(&mut self.members);
+        let start = |m: Member| {
             let (role, name) = (m.role, m.name.clone());
+            let job: Box<dyn FnOnce() -> Status + Send> = match m.run {
+                Run::Component(component, args) => {
+                    let mut wasi = WasiCtxBuilder::new();
+                    wasi.arg(&m.name).args(&args);
+                    let status = (self.wasi)(&m.name, &mut wasi).map_err(|e| format!("{e:#}"));
+                    let state = GuestState::new(&self.host, &m.name, wasi, self.grants(m.role));
+                    let (engine, linker) = (self.engine.clone(), self.linker.clone());
+                    Box::new(move || match status {
+                        Ok(()) => command::run_async(&engine, &linker, &component, state),
+                        Err(e) => Status::Error(format!("setting up WASI: {e}")),
+                    })
+                }
+                Run::Native(run) => {
+                    let host = self.host.clone();
+                    Box::new(move || run(&host))
+                }
+            };
+            let done = done_tx.clone();
             let spawned = std::thread::Builder::new()
                 .name(m.name.clone())
                 .spawn(move || {
-                    let status = match status {
-                        Ok(()) => command::run_async(&engine, &linker, &component, state),
-                        Err(e) => Status::Error(format!("setting up WASI: {e}")),
-                    };
+                    let status = job();
                     let _ = done.send((role, name, status));
                 });
             if let Err(e) = spawned {
                 let status = Status::Error(format!("starting a thread: {e}"));
-                let _ = done_tx.send((m.role, m.name.clone(), status));
+                let _ = done_tx.send((m.role, m.name, status));
             }
         };
         let mut ended = Vec::new();
@@ -266,20 +320,18 @@ impl Topology {
             on_end(&e);
             ended.push(e);
         };
-        let subscribers: Vec<&Member> = self
-            .members
-            .iter()
-            .filter(|m| m.role == Role::Subscriber)
-            .collect();
+        let (publishers, subscribers): (Vec<Member>, Vec<Member>) =
+            members.into_iter().partition(|m| m.role == Role::Publisher);
         let mut waiting: Vec<String> = subscribers.iter().map(|m| m.name.clone()).collect();
+        let count = subscribers.len();
         let before = self.host.subscriptions();
-        for m in &subscribers {
+        for m in subscribers {
             start(m);
         }
         // Every subscriber subscribes at least once before it reads: start
-        // the publisher when they all have (or ended, or time ran out).
+        // the publishers when they all have (or ended, or time ran out).
         let deadline = Instant::now() + self.timeout;
-        while self.host.subscriptions() < before + subscribers.len() && !waiting.is_empty() {
+        while self.host.subscriptions() < before + count && !waiting.is_empty() {
             match done_rx.recv_timeout(Duration::from_millis(5)) {
                 Ok(end) => {
                     waiting.retain(|n| *n != end.1);
@@ -292,7 +344,7 @@ impl Topology {
                         self.topics.join(", ")
                     };
                     tracing::warn!(
-                        "not every subscriber ({}) subscribed to {topics} within {:?}; starting the publisher anyway",
+                        "not every subscriber ({}) subscribed to {topics} within {:?}; starting the publishers anyway",
                         waiting.join(", "),
                         self.timeout
                     );
@@ -301,16 +353,15 @@ impl Topology {
                 Err(_) => {}
             }
         }
-        let mut publisher_running = false;
-        if let Some(p) = self.members.iter().find(|m| m.role == Role::Publisher) {
+        let mut publishers_running = publishers.len();
+        for p in publishers {
             start(p);
-            publisher_running = true;
         }
         drop(done_tx);
-        // The publisher's store ends with it, and so do its topics: the
+        // A publisher's store ends with it, and so do its topics: the
         // subscribers drain their queues and end.
-        let mut deadline = (!publisher_running).then(|| Instant::now() + self.timeout);
-        while publisher_running || !waiting.is_empty() {
+        let mut deadline = (publishers_running == 0).then(|| Instant::now() + self.timeout);
+        while publishers_running > 0 || !waiting.is_empty() {
             let end = match deadline {
                 None => done_rx.recv().ok(),
                 Some(d) => done_rx
@@ -319,8 +370,10 @@ impl Topology {
             };
             let Some(end) = end else { break };
             if end.0 == Role::Publisher {
-                publisher_running = false;
-                deadline = Some(Instant::now() + self.timeout);
+                publishers_running -= 1;
+                if publishers_running == 0 {
+                    deadline = Some(Instant::now() + self.timeout);
+                }
             }
             waiting.retain(|n| *n != end.1);
             record(&mut ended, end, false);

@@ -395,6 +395,33 @@ error_enum! {
     }
 }
 
+error_enum! {
+    /// Why the host could not write into a block for the guest holding it
+    /// (a host-side publisher filling a pool block, see
+    /// [`Ledger::host_write`]).
+    HostWriteError {
+        /// The handle is read-only.
+        ReadOnly => "the handle is read-only: the host writes only through a writable handle",
+        /// The block is attached (this handle, or another for writing).
+        Busy => "the block is attached: the host writes only into a detached block no one writes",
+        /// The bytes would not fit in the block.
+        WrongSize => "the bytes do not fit in the block",
+        /// The handle was revoked.
+        Revoked => "the handle was revoked: drop it",
+        /// The handle does not exist, or belongs to another guest.
+        Unknown => "unknown block handle",
+    }
+}
+
+impl From<UnknownHandle> for HostWriteError {
+    fn from(e: UnknownHandle) -> Self {
+        match e {
+            UnknownHandle::Unknown => HostWriteError::Unknown,
+            UnknownHandle::Revoked => HostWriteError::Revoked,
+        }
+    }
+}
+
 impl From<UnknownHandle> for AttachError {
     fn from(e: UnknownHandle) -> Self {
         match e {
@@ -1496,6 +1523,59 @@ impl<B> Ledger<B> {
                 pool: Some(mapping),
             },
         ))
+    }
+
+    /// Where the host may write `len` bytes at `offset` of `handle`'s block
+    /// on behalf of `guest`, which holds it: the backing and the byte
+    /// offset in it. The handle must be writable and detached, and no
+    /// handle of the block attached for writing, so that no guest writes
+    /// the same bytes meanwhile. Nothing changes here: commit the bytes
+    /// with [`Ledger::host_commit`].
+    pub fn host_write(
+        &self,
+        guest: GuestId,
+        handle: HandleId,
+        offset: u32,
+        len: u32,
+    ) -> Result<(BackingId, u64), HostWriteError> {
+        let h = self.handle(handle)?;
+        if h.owner != guest {
+            return Err(HostWriteError::Unknown);
+        }
+        if !h.writable {
+            return Err(HostWriteError::ReadOnly);
+        }
+        if h.attachment.is_some() || self.write_attached(handle)? {
+            return Err(HostWriteError::Busy);
+        }
+        let c = &self.contents[&h.content];
+        match offset.checked_add(len) {
+            Some(end) if end <= c.size => Ok((c.backing, c.start + u64::from(offset))),
+            _ => Err(HostWriteError::WrongSize),
+        }
+    }
+
+    /// Commits `len` bytes the host wrote from the start of `handle`'s
+    /// block (see [`Ledger::host_write`]) as its valid bytes, as a write
+    /// detach of `len` would. Returns the bytes to zero (the rest of the
+    /// last valid page) so that readers mapping whole pages see zeros past
+    /// the valid bytes.
+    pub fn host_commit(
+        &mut self,
+        guest: GuestId,
+        handle: HandleId,
+        len: u32,
+    ) -> Result<Option<(BackingId, u64, u64)>, HostWriteError> {
+        self.host_write(guest, handle, 0, len)?;
+        let content = self.handle(handle)?.content;
+        let c = self.contents.get_mut(&content).expect("live");
+        c.valid = len;
+        c.consumed = 0;
+        let page = u64::from(self.page);
+        let from = c.start + u64::from(len);
+        let to = round_up(from, page).min(c.start + u64::from(c.size));
+        let shared = matches!(self.backings[&c.backing].bytes, Bytes::Shared(_));
+        Ok((to > from && shared).then_some((c.backing, from, to - from)))
     }
 
     /// Ends the attachment of `handle`. `consumed` is the valid length after

@@ -54,6 +54,10 @@ pub struct Queue {
     changed: Condvar,
 }
 
+/// [`Queue::pop_timeout`] found no message within its timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedOut;
+
 /// What [`Queue::push`] did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pushed {
@@ -202,6 +206,27 @@ impl Queue {
                 return None;
             }
             s = self.wait(s, None);
+        }
+    }
+
+    /// The next message, waiting at most `timeout` for one: `Ok(None)` once
+    /// the publisher is gone (or the subscription left) and the queue is
+    /// empty, `Err(TimedOut)` when nothing arrived in time.
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<Option<HandleId>, TimedOut> {
+        let deadline = Instant::now() + timeout;
+        let mut s = lock(&self.state);
+        loop {
+            if let Some(h) = self.take(&mut s) {
+                return Ok(Some(h));
+            }
+            if s.closed || s.left {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TimedOut);
+            }
+            s = self.wait(s, Some(deadline - now));
         }
     }
 
@@ -397,6 +422,19 @@ mod tests {
         assert_eq!(q.pop_wait(), Some(HandleId(3)));
         assert_eq!(q.pop_wait(), None);
         assert!(q.is_finished());
+    }
+
+    #[test]
+    fn pop_timeout_times_out_then_ends() {
+        let topics = Topics::default();
+        let t = topics.topic("t");
+        assert!(t.open_publisher());
+        let q = topics.subscribe(&t, GuestId(9));
+        assert_eq!(q.pop_timeout(Duration::from_millis(1)), Err(TimedOut));
+        q.push(HandleId(4), 2, Overflow::Block, None, |_| {});
+        assert_eq!(q.pop_timeout(Duration::ZERO), Ok(Some(HandleId(4))));
+        t.close_publisher();
+        assert_eq!(q.pop_timeout(Duration::from_secs(60)), Ok(None));
     }
 
     #[test]

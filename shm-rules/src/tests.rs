@@ -664,3 +664,43 @@ fn a_read_in_the_pool_lies_in_the_mapping_named() {
     assert_eq!(l.attach_in_pool(g, msg, b), Err(AttachError::NotMapped));
     l.check_invariants().unwrap();
 }
+
+#[test]
+fn host_writes_need_a_detached_writable_handle_and_fit() {
+    let (mut l, g) = ledger();
+    let other = l.add_guest(Limits::default());
+    l.add_storage(g, MemoryId(1), 0, 64 * 1024).unwrap();
+    let b = l.create(g, 5000, || Some(())).unwrap();
+    let c = l.clone_handle(b, g).unwrap();
+    assert_eq!(l.host_write(g, c, 0, 1), Err(HostWriteError::ReadOnly));
+    assert_eq!(l.host_write(other, b, 0, 1), Err(HostWriteError::Unknown));
+    assert_eq!(
+        l.host_write(g, b, 4000, 1001),
+        Err(HostWriteError::WrongSize)
+    );
+    assert_eq!(
+        l.host_write(g, b, u32::MAX, 2),
+        Err(HostWriteError::WrongSize)
+    );
+    let (backing, at) = l.host_write(g, b, 4000, 1000).unwrap();
+    assert_eq!(at, 4000);
+    // Attached for writing (by this handle or a partition): no host write.
+    l.attach(g, b, Access::Write).unwrap();
+    assert_eq!(l.host_write(g, b, 0, 1), Err(HostWriteError::Busy));
+    l.detach(g, b, 0).unwrap();
+    let p = l.partition(b, 4096, 904, true).unwrap();
+    l.attach(g, p, Access::Write).unwrap();
+    assert_eq!(l.host_write(g, b, 0, 1), Err(HostWriteError::Busy));
+    l.detach(g, p, 0).unwrap();
+    // The commit makes the bytes valid and names the tail of their page.
+    assert_eq!(
+        l.host_commit(g, b, 10).unwrap(),
+        Some((backing, 10, u64::from(PAGE) - 10))
+    );
+    assert_eq!(l.valid_range(c).unwrap(), (0, 10));
+    assert_eq!(l.host_commit(g, b, 5000).unwrap(), None);
+    assert_eq!(l.valid_range(c).unwrap(), (0, 5000));
+    l.drop_handle(b).unwrap();
+    assert_eq!(l.host_write(g, b, 0, 1), Err(HostWriteError::Unknown));
+    l.check_invariants().unwrap();
+}
