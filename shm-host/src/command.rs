@@ -27,6 +27,17 @@ pub enum Status {
     Error(String),
 }
 
+/// Host code's result as a status (a native member of a topology): an
+/// error is [`Status::Error`] with its message.
+impl<E: fmt::Display> From<Result<(), E>> for Status {
+    fn from(r: Result<(), E>) -> Status {
+        match r {
+            Ok(()) => Status::Succeeded,
+            Err(e) => Status::Error(e.to_string()),
+        }
+    }
+}
+
 impl Status {
     /// Did it succeed?
     pub fn succeeded(&self) -> bool {

@@ -92,10 +92,12 @@ struct PubsubArgs {
     /// publisher, and for them to finish after it.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// The topics of this topology: the publisher may publish them and the
-    /// subscribers may subscribe to them, nothing else (a name, or a prefix
-    /// ending in `*`). Repeatable; every topic when not given. Subscribers
-    /// never publish.
+    /// The topics of this topology: the publisher may publish them, the
+    /// subscribers may subscribe to them, relays may do both, nothing else
+    /// (a name, or a prefix ending in `*`). Repeatable; every topic when not
+    /// given. Subscribers never publish. (Bridged topics are the bridge's:
+    /// it publishes an import and subscribes to an export whatever this
+    /// says.)
     #[arg(long, value_name = "PATTERN")]
     topic: Vec<String>,
     #[cfg(feature = "zenoh")]

@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -78,6 +79,15 @@ impl Default for PubSubConfig {
 /// A subscription as the broker remembers it (it lives in its guest).
 type Subscription = (Weak<Topic>, Weak<Queue>);
 
+/// The pool of a closed pooled publisher, kept (and offered for mapping)
+/// while messages of it live: a subscriber that had not mapped the pool
+/// when the publisher ended must still be able to read what was queued
+/// for it.
+struct Draining {
+    topic: Arc<Topic>,
+    shared: Arc<SharedPool>,
+}
+
 /// The topics of one host. Pool blocks and queued messages are held by a
 /// ledger guest of its own.
 pub(crate) struct Broker {
@@ -86,6 +96,10 @@ pub(crate) struct Broker {
     topics: Topics,
     /// Each guest's subscriptions, to end them when it is evicted.
     subscribed: Mutex<HashMap<GuestId, Vec<Subscription>>>,
+    /// Pools of closed publishers whose messages still live.
+    draining: Mutex<Vec<Draining>>,
+    /// `draining.len()`, read without the lock on every take.
+    draining_count: AtomicUsize,
 }
 
 impl Broker {
@@ -95,6 +109,8 @@ impl Broker {
             config,
             topics: Topics::default(),
             subscribed: Mutex::default(),
+            draining: Mutex::default(),
+            draining_count: AtomicUsize::new(0),
         }
     }
 
@@ -113,6 +129,44 @@ impl Broker {
         let queue = self.topics.subscribe(topic, guest);
         mine.push((Arc::downgrade(topic), Arc::downgrade(&queue)));
         Ok(queue)
+    }
+
+    /// Keeps a closed publisher's pool while messages of it live (see
+    /// [`Draining`]); drops its handles once none does.
+    fn drain(&self, host: &ShmHost, topic: Arc<Topic>, shared: Arc<SharedPool>) {
+        let mut draining = self.draining.lock().unwrap_or_else(|e| e.into_inner());
+        draining.push(Draining { topic, shared });
+        self.sweep_locked(host, &mut draining);
+    }
+
+    /// Drops the handles of draining pools no message of which lives.
+    pub(crate) fn sweep(&self, host: &ShmHost) {
+        if self.draining_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut draining = self.draining.lock().unwrap_or_else(|e| e.into_inner());
+        self.sweep_locked(host, &mut draining);
+    }
+
+    fn sweep_locked(&self, host: &ShmHost, draining: &mut Vec<Draining>) {
+        draining.retain(|d| {
+            // A pool handle is the only handle of its block unless a message
+            // of it lives (queued, being taken, read) or a subscriber still
+            // maps it.
+            let live = d
+                .shared
+                .blocks
+                .iter()
+                .any(|&h| host.handles_of_block(h) > 1);
+            if !live {
+                d.topic.withdraw_pool(&d.shared);
+                for &h in &d.shared.blocks {
+                    host.drop_detached(h);
+                }
+            }
+            live
+        });
+        self.draining_count.store(draining.len(), Ordering::Relaxed);
     }
 
     /// Ends every subscription of `guest`; returns the messages that were
@@ -155,6 +209,8 @@ pub struct Publisher {
     mapped: Vec<HandleId>,
     /// Blocks lent for writing with `loan`, attached, by loan.
     loans: IdMap<u64, HandleId>,
+    /// The pool as offered to subscribers (a pooled publisher).
+    shared: Option<Arc<SharedPool>>,
 }
 
 /// The host type behind the WIT resource `subscriber`.
@@ -202,9 +258,18 @@ impl Drop for Publisher {
         for &h in &self.mapped {
             self.host.drop_anywhere(h);
         }
-        // Blocks still queued or read stay alive through their clones.
-        for &h in &self.pool {
-            self.host.drop_detached(h);
+        // Blocks still queued or read stay alive through their clones; a
+        // shared pool stays mappable while they do.
+        match self.shared.take() {
+            Some(shared) => self
+                .host
+                .broker()
+                .drain(&self.host, self.topic.clone(), shared),
+            None => {
+                for &h in &self.pool {
+                    self.host.drop_detached(h);
+                }
+            }
         }
         tracing::debug!(topic = %self.name, "publisher closed");
     }
@@ -222,6 +287,7 @@ impl Drop for Subscriber {
         for h in self.mapped.take().map(|m| m.maps).unwrap_or_default() {
             self.host.drop_anywhere(h);
         }
+        self.host.broker().sweep(&self.host);
     }
 }
 
@@ -279,6 +345,7 @@ impl PubSubView<'_> {
             published: vec![None; elements as usize],
             mapped: Vec::new(),
             loans: IdMap::default(),
+            shared: None,
         };
         for _ in 0..elements {
             // Created by (and charged to) the publisher's guest, held by
@@ -296,10 +363,12 @@ impl PubSubView<'_> {
             publisher.backings.push(backing?);
         }
         if pooled {
-            publisher.topic.share_pool(Arc::new(SharedPool {
+            let shared = Arc::new(SharedPool {
                 blocks: publisher.pool.clone(),
                 element_size: size,
-            }));
+            });
+            publisher.topic.share_pool(shared.clone());
+            publisher.shared = Some(shared);
         }
         tracing::debug!(topic = %publisher.name, elements, size, pooled, "publisher created");
         Ok(publisher)
@@ -706,10 +775,12 @@ impl PubSubView<'_> {
         lease: u64,
     ) -> wasmtime::Result<Result<(), PubSubError>> {
         let sub = self.table.get_mut(this)?;
-        Ok(match sub.leases.remove(&lease) {
+        let released = match sub.leases.remove(&lease) {
             Some(h) => self.ctx.drop_handle(h).map_err(|_| PubSubError::Internal),
             None => Err(PubSubError::UnknownLease),
-        })
+        };
+        self.broker().sweep(self.ctx.host());
+        Ok(released)
     }
 }
 

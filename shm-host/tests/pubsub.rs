@@ -429,3 +429,42 @@ fn subscribers_join_and_leave_while_messages_flow() {
     publisher.drop_publisher(p);
     assert_eq!(late.next(lq, true), None);
 }
+
+/// A publisher that ends right after publishing (here host code, a native
+/// publisher) must not take its pool with it: a pooled subscriber woken by
+/// the first message maps the pool only then, after the publisher is gone,
+/// and must still read every message queued for it in place.
+#[test]
+fn pooled_subscribers_read_what_a_publisher_queued_before_it_ended() {
+    use shm_host::native::NativePublisher;
+    use shm_host::topology::{Role, Topology};
+    for round in 0..3 {
+        let host = shm_host::ShmHost::default();
+        let mut topology = Topology::new(&host).unwrap();
+        let subscriber = topology.load(common::guest("pubsub-subscriber")).unwrap();
+        topology
+            .subscriber("first", subscriber.clone(), &["--pooled", "numbers", "3"])
+            .subscriber("second", subscriber, &["--pooled", "numbers", "3"])
+            .native(Role::Publisher, "native", |host| {
+                let mut publisher = NativePublisher::new(host, "native", "numbers", 4, 4096)
+                    .expect("the topic is free");
+                for n in 0u32..3 {
+                    let mut message = vec![(n % 251) as u8; 100];
+                    message[..4].copy_from_slice(&n.to_le_bytes());
+                    publisher.publish(&[&message]).expect("a free block");
+                }
+                // Ends at once: the topic closes with three messages queued.
+                shm_host::command::Status::Succeeded
+            });
+        let report = topology.run();
+        assert!(report.succeeded(), "round {round}: {:?}", report.ended);
+        for name in ["first", "second"] {
+            let s = report.statistics.guest(name).unwrap();
+            assert_eq!(s.in_pool, 3, "round {round}: {name} read in place");
+            assert_eq!(s.bytes_copied, 0);
+        }
+        assert_eq!(report.statistics.guest("native").unwrap().remote, 3);
+        // Once the subscribers are gone, so is the pool.
+        assert_eq!(host.live_blocks(), 0, "round {round}");
+    }
+}

@@ -312,6 +312,8 @@ impl Topic {
         }
         t.publisher = true;
         t.had_publisher = true;
+        // A pool the last publisher left for draining is not this one's.
+        t.pool = None;
         for q in &t.queues {
             q.set_closed(false);
         }
@@ -319,7 +321,10 @@ impl Topic {
     }
 
     /// Offers the publisher's pool for mapping (after
-    /// [`Topic::open_publisher`]); it is withdrawn when the publisher closes.
+    /// [`Topic::open_publisher`]). It stays offered after the publisher
+    /// closes, so that subscribers can still map it to read the messages
+    /// queued for them, until [`Topic::withdraw_pool`] (once they are
+    /// taken) or the next publisher opens.
     pub fn share_pool(&self, pool: Arc<SharedPool>) {
         lock(&self.state).pool = Some(pool);
     }
@@ -329,11 +334,19 @@ impl Topic {
         lock(&self.state).pool.clone()
     }
 
+    /// Withdraws `pool` if it is the one offered.
+    pub fn withdraw_pool(&self, pool: &Arc<SharedPool>) {
+        let mut t = lock(&self.state);
+        if t.pool.as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)) {
+            t.pool = None;
+        }
+    }
+
     /// The publisher is gone: readers end once their queues are empty.
+    /// Its pool stays offered (see [`Topic::share_pool`]).
     pub fn close_publisher(&self) {
         let mut t = lock(&self.state);
         t.publisher = false;
-        t.pool = None;
         for q in &t.queues {
             q.set_closed(true);
         }
@@ -462,7 +475,20 @@ mod tests {
         t.share_pool(pool.clone());
         assert!(Arc::ptr_eq(&t.pool().unwrap(), &pool));
         t.close_publisher();
-        assert!(t.pool().is_none(), "a closed publisher's pool is withdrawn");
+        assert!(
+            Arc::ptr_eq(&t.pool().unwrap(), &pool),
+            "a closed publisher's pool stays for its queued messages"
+        );
+        t.withdraw_pool(&Arc::new(SharedPool {
+            blocks: vec![],
+            element_size: 10,
+        }));
+        assert!(t.pool().is_some(), "only the pool itself is withdrawn");
+        t.withdraw_pool(&pool);
+        assert!(t.pool().is_none());
+        t.share_pool(pool);
+        assert!(t.open_publisher());
+        assert!(t.pool().is_none(), "a new publisher shares its own pool");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! `wasi:clocks` wait of `WAIT_MS` between them.
 //!
 //! Arguments: `[--pooled] [COUNT=20] [SIZE=64] [TOPIC=numbers] [WAIT_MS=10]
-//! [POOL=4]`; `--pooled` makes the topic pooled (subscribers may map the
-//! pool and read messages in place).
+//! [POOL=4] [START=0]`; `--pooled` makes the topic pooled (subscribers may
+//! map the pool and read messages in place); the numbers run from `START`
+//! (a restarted publisher goes on where the last one stopped).
 
 use std::time::Duration;
 
@@ -27,13 +28,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let topic: String = arg(args, 3, "numbers".to_string());
     let wait = Duration::from_millis(arg(args, 4, 10));
     let pool: u32 = arg(args, 5, 4);
+    let start: u32 = arg(args, 6, 0);
     let publisher = if pooled {
         Publisher::pooled(&topic, pool, size)
     } else {
         Publisher::new(&topic, pool, size)
     }
     .map_err(|e| format!("creating the publisher: {e}"))?;
-    for i in 0..count {
+    for i in start..start.saturating_add(count) {
         let (block, _) = loop {
             match publisher.allocate() {
                 Ok(b) => break b,

@@ -53,7 +53,6 @@ use zenoh::{Session, Wait};
 pub use export::{Export, ExportCounters, ExportStats};
 pub use import::{Import, ImportCounters, ImportStats};
 
-use crate::command::Status;
 use crate::native;
 pub use crate::pubsub::Overflow;
 /// The Zenoh this crate is built on, for programs that talk to a bridge
@@ -249,24 +248,6 @@ pub enum ImportError {
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] native::PublishError),
-}
-
-impl From<Result<(), ExportError>> for Status {
-    fn from(r: Result<(), ExportError>) -> Status {
-        match r {
-            Ok(()) => Status::Succeeded,
-            Err(e) => Status::Error(e.to_string()),
-        }
-    }
-}
-
-impl From<Result<(), ImportError>> for Status {
-    fn from(r: Result<(), ImportError>) -> Status {
-        match r {
-            Ok(()) => Status::Succeeded,
-            Err(e) => Status::Error(e.to_string()),
-        }
-    }
 }
 
 /// One Zenoh session of the host, and its settings (see the module).
