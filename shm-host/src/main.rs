@@ -184,8 +184,11 @@ fn seconds(s: f64) -> Duration {
 fn main() -> ExitCode {
     // Warnings (refusals, evictions) are shown unless RUST_LOG says
     // otherwise.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // (Zenoh's note that a peer started before its scouting delay ended is
+    // not a warning here: the bridge's endpoints are explicit.)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,zenoh::net::runtime::orchestrator=error")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

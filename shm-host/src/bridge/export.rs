@@ -10,7 +10,7 @@ use zenoh::qos::CongestionControl;
 use zenoh::{Session, Wait};
 
 use super::buffer::Buffer;
-use super::wire::{new_stream_id, Header, Kind};
+use super::wire::{end_key, new_stream_id, Header, Kind};
 use super::{BridgeConfig, ExportError};
 use crate::native::{NativeSubscriber, Next};
 use crate::ShmHost;
@@ -168,6 +168,20 @@ impl Export {
                 .store(outgoing.dropped(), Ordering::Relaxed);
             read.and(sent)
         })?;
+        // Importing hosts confirm the end once it is through their buffers:
+        // closing the session earlier could cut what is still in flight.
+        let asked = Instant::now();
+        let replies = self
+            .session
+            .get(end_key(stream))
+            .timeout(self.config.wait_remote)
+            .wait()
+            .map_err(zenoh)?;
+        let mut confirmed = 0;
+        while let Ok(reply) = replies.recv() {
+            confirmed += usize::from(reply.result().is_ok());
+        }
+        tracing::debug!(key = %self.key, confirmed, waited = ?asked.elapsed(), "end of stream");
         publisher.undeclare().wait().map_err(zenoh)?;
         Ok(())
     }

@@ -3,15 +3,16 @@
 //! subscribers exactly as a component's message (zero copy from there).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use zenoh::key_expr::KeyExpr;
+use zenoh::query::Query;
 use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
 
 use super::buffer::Buffer;
-use super::wire::{Decoded, Header, Kind};
+use super::wire::{end_stream, Decoded, Header, Kind, END_PREFIX};
 use super::{BridgeConfig, ImportError};
 use crate::native::{NativePublisher, PublishError};
 use crate::ShmHost;
@@ -202,6 +203,23 @@ impl Import {
                     source,
                 })?
         };
+        let ends = Arc::new(Mutex::new(Ends::default()));
+        let _acknowledge = {
+            let ends = ends.clone();
+            self.session
+                .declare_queryable(format!("{END_PREFIX}/*"))
+                .callback(move |query| {
+                    let stream = end_stream(query.key_expr().as_str());
+                    if let Some(stream) = stream {
+                        lock(&ends).ask(stream, query);
+                    }
+                })
+                .wait()
+                .map_err(|source| ImportError::Zenoh {
+                    key: END_PREFIX.to_string(),
+                    source,
+                })?
+        };
         tracing::debug!(key = %self.key, topic = %self.topic, "importing");
         let mut streams = Streams::default();
         let result = loop {
@@ -210,7 +228,17 @@ impl Import {
             };
             match self.admit(&sample, &mut streams) {
                 Verdict::Deliver => {}
-                Verdict::End => break Ok(()),
+                Verdict::End => {
+                    let stream = match decode(&sample) {
+                        Decoded::Header(h) => h.stream,
+                        _ => unreachable!("an end has a header"),
+                    };
+                    // Closing the topic first: what the exporter waits for
+                    // is the end being through.
+                    drop(publisher);
+                    lock(&ends).ended(stream);
+                    break Ok(());
+                }
                 Verdict::Reject(why) => {
                     self.counters.bump(why.counter(), 1);
                     continue;
@@ -231,8 +259,7 @@ impl Import {
         if len > self.config.block_size as usize {
             return Verdict::Reject(Rejected::Oversized);
         }
-        let attachment = sample.attachment().map(|a| a.to_bytes());
-        match Header::decode(attachment.as_deref()) {
+        match decode(sample) {
             Decoded::Plain => Verdict::Deliver,
             Decoded::Malformed => Verdict::Reject(Rejected::Malformed),
             Decoded::Header(h) if h.kind == Kind::End && len > 0 => {
@@ -258,6 +285,50 @@ impl Import {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// A sample's header.
+fn decode(sample: &Sample) -> Decoded {
+    let attachment = sample.attachment().map(|a| a.to_bytes());
+    Header::decode(attachment.as_deref())
+}
+
+fn lock(ends: &Mutex<Ends>) -> MutexGuard<'_, Ends> {
+    ends.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Exporters' questions "is stream S's end through?" and the answer: a
+/// question about an end not seen yet waits for it (a bounded number of
+/// them; more are not answered, and their exporters time out).
+#[derive(Default)]
+struct Ends {
+    ended: Vec<u64>,
+    asked: Vec<(u64, Query)>,
+}
+
+impl Ends {
+    const ASKED: usize = 64;
+
+    fn ask(&mut self, stream: u64, query: Query) {
+        if self.ended.contains(&stream) {
+            reply(&query);
+        } else if self.asked.len() < Self::ASKED {
+            self.asked.push((stream, query));
+        }
+    }
+
+    fn ended(&mut self, stream: u64) {
+        self.ended.push(stream);
+        for (_, query) in self.asked.extract_if(.., |(s, _)| *s == stream) {
+            reply(&query);
+        }
+    }
+}
+
+fn reply(query: &Query) {
+    if let Err(e) = query.reply(query.key_expr().clone(), "ended").wait() {
+        tracing::debug!("acknowledging an end of stream failed: {e}");
     }
 }
 

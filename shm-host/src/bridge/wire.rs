@@ -95,6 +95,24 @@ impl Header {
     }
 }
 
+/// The key expression on which an exporter asks, after a stream's end,
+/// that every importing host confirm it processed the end (a Zenoh query;
+/// importers reply once the end is through their buffer), so that the
+/// exporting process does not close its session on samples still in
+/// flight.
+pub fn end_key(stream: u64) -> String {
+    format!("{END_PREFIX}/{stream:016x}")
+}
+
+/// What importers declare their end-of-stream queryable on.
+pub const END_PREFIX: &str = "shm-host/end";
+
+/// The stream of an [`end_key`].
+pub fn end_stream(key: &str) -> Option<u64> {
+    let hex = key.strip_prefix(END_PREFIX)?.strip_prefix('/')?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
 /// A stream id: random enough that two runs of a publisher never share
 /// one (the standard library's per-process random hash keys, the time and
 /// the process id).
@@ -139,5 +157,8 @@ mod tests {
         long.push(0);
         assert_eq!(Header::decode(Some(&long)), Decoded::Malformed);
         assert_ne!(new_stream_id(), new_stream_id());
+        assert_eq!(end_stream(&end_key(u64::MAX - 1)), Some(u64::MAX - 1));
+        assert_eq!(end_stream("shm-host/end/xyz"), None);
+        assert_eq!(end_stream("other/0"), None);
     }
 }
