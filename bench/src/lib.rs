@@ -5,6 +5,8 @@
 //! (iceoryx2) are dependencies of the benchmarks only, never of shm-host's
 //! tests.
 
+pub mod ping;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
