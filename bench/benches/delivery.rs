@@ -68,7 +68,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use shm_bench::{build_guests, export, list, parse_size, root};
+use shm_bench::{build_guests, export, list, median, parse_size, root, time};
 use shm_host::link::{self, GuestState};
 use shm_host::wasmtime::component::{
     Component, Func, Linker, Resource, ResourceAny, TypedFunc, Val,
@@ -672,25 +672,6 @@ fn delivery(c: &mut Criterion) {
         group.finish();
     }
     summary();
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
-fn time(s: f64) -> String {
-    if s >= 1e-3 {
-        format!("{:.2} ms", s * 1e3)
-    } else if s < 1e-5 {
-        format!("{:.2} us", s * 1e6)
-    } else {
-        format!("{:.1} us", s * 1e6)
-    }
 }
 
 /// (read, payload, subscribers) of a row of the summary.

@@ -53,7 +53,7 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use shm_bench::ping::{expected, fill, parse_ack};
-use shm_bench::{list, parse_size, root};
+use shm_bench::{list, median, parse_size, root, time};
 use shm_host::bridge::wire::{new_stream_id, Header, Kind};
 use shm_host::bridge::zenoh::handlers::{FifoChannel, FifoChannelHandler};
 use shm_host::bridge::zenoh::pubsub::{Publisher, Subscriber};
@@ -550,23 +550,6 @@ fn zenoh(c: &mut Criterion) {
         }
     }
     summary();
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
-fn time(s: f64) -> String {
-    if s >= 1e-3 {
-        format!("{:.2} ms", s * 1e3)
-    } else {
-        format!("{:.1} us", s * 1e6)
-    }
 }
 
 /// (round trip s, MB/s, msg/s) of a row: medians over the samples.

@@ -83,3 +83,25 @@ pub fn parse_size(s: &str) -> u32 {
         other => panic!("unknown unit {other}"),
     }
 }
+
+/// The median of `xs` (NaN when empty): the benchmarks' summaries.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+/// `s` seconds for a summary table: ms from 1 ms, us below (two decimals
+/// under 10 us).
+pub fn time(s: f64) -> String {
+    if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else if s < 1e-5 {
+        format!("{:.2} us", s * 1e6)
+    } else {
+        format!("{:.1} us", s * 1e6)
+    }
+}
