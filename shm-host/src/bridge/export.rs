@@ -11,7 +11,7 @@ use zenoh::{Session, Wait};
 
 use super::buffer::Buffer;
 use super::wire::{end_key, new_stream_id, Header, Kind};
-use super::{BridgeConfig, ExportError};
+use super::{BridgeConfig, ExportError, ZenohFailed};
 use crate::native::{NativeSubscriber, Next};
 use crate::ShmHost;
 
@@ -85,10 +85,7 @@ impl Export {
     /// publisher's pool. Messages wait for the network in a buffer of
     /// [`BridgeConfig::buffer`] messages under [`BridgeConfig::overflow`].
     pub fn run(self, host: &ShmHost) -> Result<(), ExportError> {
-        let zenoh = |source| ExportError::Zenoh {
-            key: self.key.to_string(),
-            source,
-        };
+        let zenoh = |e| ExportError::from(ZenohFailed::on(&self.key)(e));
         let publisher = self
             .session
             .declare_publisher(self.key.clone())

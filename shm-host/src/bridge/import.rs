@@ -13,7 +13,7 @@ use zenoh::{Session, Wait};
 
 use super::buffer::Buffer;
 use super::wire::{end_stream, Decoded, Header, Kind, END_PREFIX};
-use super::{BridgeConfig, ImportError};
+use super::{BridgeConfig, ImportError, ZenohFailed};
 use crate::native::{NativePublisher, PublishError};
 use crate::ShmHost;
 
@@ -198,10 +198,7 @@ impl Import {
                         .store(incoming.dropped(), Ordering::Relaxed);
                 })
                 .wait()
-                .map_err(|source| ImportError::Zenoh {
-                    key: self.key.to_string(),
-                    source,
-                })?
+                .map_err(ZenohFailed::on(&self.key))?
         };
         let ends = Arc::new(Mutex::new(Ends::default()));
         let _acknowledge = {
@@ -215,10 +212,7 @@ impl Import {
                     }
                 })
                 .wait()
-                .map_err(|source| ImportError::Zenoh {
-                    key: END_PREFIX.to_string(),
-                    source,
-                })?
+                .map_err(ZenohFailed::on(&END_PREFIX))?
         };
         tracing::debug!(key = %self.key, topic = %self.topic, "importing");
         let mut streams = Streams::default();

@@ -206,18 +206,33 @@ pub enum DeclareError {
     EmptyPool,
 }
 
+/// A Zenoh operation on a key expression failed.
+#[derive(Debug, thiserror::Error)]
+#[error("Zenoh failed on {key}: {source}")]
+pub struct ZenohFailed {
+    /// The key expression.
+    pub key: String,
+    /// Zenoh's reason.
+    #[source]
+    pub source: zenoh::Error,
+}
+
+impl ZenohFailed {
+    /// A closure making the error for `key` from Zenoh's.
+    fn on(key: &impl std::fmt::Display) -> impl Fn(zenoh::Error) -> ZenohFailed + '_ {
+        move |source| ZenohFailed {
+            key: key.to_string(),
+            source,
+        }
+    }
+}
+
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// Zenoh failed (declaring the publisher, sending).
-    #[error("Zenoh failed on {key}: {source}")]
-    Zenoh {
-        /// The key expression.
-        key: String,
-        /// Zenoh's reason.
-        #[source]
-        source: zenoh::Error,
-    },
+    #[error(transparent)]
+    Zenoh(#[from] ZenohFailed),
     /// The host refused the subscription.
     #[error(transparent)]
     Subscribe(#[from] native::OpenError),
@@ -233,15 +248,9 @@ pub enum ExportError {
 /// Why an import stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    /// Zenoh failed (declaring the subscriber).
-    #[error("Zenoh failed on {key}: {source}")]
-    Zenoh {
-        /// The key expression.
-        key: String,
-        /// Zenoh's reason.
-        #[source]
-        source: zenoh::Error,
-    },
+    /// Zenoh failed (declaring the subscriber or the end's queryable).
+    #[error(transparent)]
+    Zenoh(#[from] ZenohFailed),
     /// The host refused the publisher (the topic has one already).
     #[error(transparent)]
     Open(#[from] native::OpenError),
