@@ -498,19 +498,9 @@ impl ShmCtx {
     /// Reads the valid bytes of `handle`'s block (a copy, for embedders and
     /// tests). Fails with `busy` while the block is attached for writing.
     pub fn read_valid(&self, handle: HandleId) -> Result<Vec<u8>, Error> {
-        let ledger = self.host.ledger();
-        if ledger.write_attached(handle).map_err(|_| Error::Internal)? {
-            return Err(Error::Busy);
-        }
-        let (from, len) = ledger.valid_range(handle).map_err(|_| Error::Internal)?;
-        let (_, start, pages) = ledger.backing_of(handle).map_err(|_| Error::Internal)?;
-        let pages = pages.ok_or(Error::WrongMemory)?;
-        let mut out = vec![0; len as usize];
-        if pages.read(start + u64::from(from), &mut out) {
-            Ok(out)
-        } else {
-            Err(Error::Internal)
-        }
+        let mut out = Vec::new();
+        self.read_block(handle, &mut out)?;
+        Ok(out)
     }
 
     /// Writes `src` at `offset` of `handle`'s block from the host (a native
@@ -564,30 +554,41 @@ impl ShmCtx {
     /// for writing; a published message never is (its publisher gave up
     /// its write right).
     pub fn read_block(&self, handle: HandleId, out: &mut Vec<u8>) -> Result<(), Error> {
-        let (from, len) = {
-            let ledger = self.host.ledger();
-            ledger.valid_range(handle).map_err(|_| Error::Internal)?
-        };
         let base = out.len();
-        out.resize(base + len as usize, 0);
-        let mut done = 0usize;
-        while done < len as usize {
-            let ledger = self.host.ledger();
-            if ledger.write_attached(handle).map_err(|_| Error::Internal)? {
-                out.truncate(base);
-                return Err(Error::Busy);
+        let mut read = || {
+            let (from, len) = {
+                let ledger = self.host.ledger();
+                ledger.valid_range(handle).map_err(|_| Error::Internal)?
+            };
+            out.resize(base + len as usize, 0);
+            let mut done = 0usize;
+            // Checked before each chunk, and once for an empty block.
+            loop {
+                let ledger = self.host.ledger();
+                if ledger.write_attached(handle).map_err(|_| Error::Internal)? {
+                    return Err(Error::Busy);
+                }
+                if len == 0 {
+                    return Ok(());
+                }
+                let (_, start, pages) = ledger.backing_of(handle).map_err(|_| Error::Internal)?;
+                let pages = pages.ok_or(Error::WrongMemory)?;
+                let end = (done + HOST_COPY_CHUNK).min(len as usize);
+                let at = start + u64::from(from) + done as u64;
+                if !pages.read(at, &mut out[base + done..base + end]) {
+                    return Err(Error::Internal);
+                }
+                done = end;
+                if done == len as usize {
+                    return Ok(());
+                }
             }
-            let (_, start, pages) = ledger.backing_of(handle).map_err(|_| Error::Internal)?;
-            let pages = pages.ok_or(Error::WrongMemory)?;
-            let end = (done + HOST_COPY_CHUNK).min(len as usize);
-            let at = start + u64::from(from) + done as u64;
-            if !pages.read(at, &mut out[base + done..base + end]) {
-                out.truncate(base);
-                return Err(Error::Internal);
-            }
-            done = end;
+        };
+        let result = read();
+        if result.is_err() {
+            out.truncate(base);
         }
-        Ok(())
+        result
     }
 
     /// Counts a message of `bytes` that crossed the host's boundary for

@@ -185,18 +185,16 @@ impl NativePublisher {
     /// component publisher would); fails at once with
     /// [`PublishError::PoolExhausted`] when no block is free.
     pub fn publish(&mut self, parts: &[&[u8]]) -> Result<(), PublishError> {
-        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        let too_large = PublishError::TooLarge {
-            len,
-            block: self.block,
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let len = match u32::try_from(total) {
+            Ok(len) if len <= self.block => len,
+            _ => {
+                return Err(PublishError::TooLarge {
+                    len: total,
+                    block: self.block,
+                })
+            }
         };
-        let len = u32::try_from(len).map_err(|_| too_large)?;
-        if len > self.block {
-            return Err(PublishError::TooLarge {
-                len: u64::from(len),
-                block: self.block,
-            });
-        }
         let stopped = |e: wasmtime::Error| PublishError::Stopped(format!("{e:#}"));
         let handle = match self.endpoint.view().lend_free(&self.publisher) {
             Ok(Ok((handle, _))) => handle,

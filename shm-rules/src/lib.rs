@@ -280,6 +280,15 @@ pub struct Dropped<B> {
     pub freed: Option<B>,
 }
 
+/// After `c`'s valid bytes were written (its `valid` set): the rest of
+/// their last page within the content, to zero so that readers mapping
+/// whole pages see zeros past them (host-owned bytes only).
+fn tail_to_zero(page: u32, c: &Content, shared: bool) -> Option<(BackingId, u64, u64)> {
+    let from = c.start + u64::from(c.valid);
+    let to = round_up(from, u64::from(page)).min(c.start + u64::from(c.size));
+    (to > from && shared).then_some((c.backing, from, to - from))
+}
+
 macro_rules! error_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $msg:literal,)* }) => {
         $(#[$m])*
@@ -1571,11 +1580,8 @@ impl<B> Ledger<B> {
         let c = self.contents.get_mut(&content).expect("live");
         c.valid = len;
         c.consumed = 0;
-        let page = u64::from(self.page);
-        let from = c.start + u64::from(len);
-        let to = round_up(from, page).min(c.start + u64::from(c.size));
         let shared = matches!(self.backings[&c.backing].bytes, Bytes::Shared(_));
-        Ok((to > from && shared).then_some((c.backing, from, to - from)))
+        Ok(tail_to_zero(self.page, c, shared))
     }
 
     /// Ends the attachment of `handle`. `consumed` is the valid length after
@@ -1622,12 +1628,8 @@ impl<B> Ledger<B> {
                     if let Placement::Copied { .. } = a.placement {
                         release.copy_out = n;
                     }
-                    let page = u64::from(self.page);
-                    let from = c.start + u64::from(n);
-                    let to = round_up(from, page).min(c.start + u64::from(c.size));
-                    if to > from && matches!(self.backings[&c.backing].bytes, Bytes::Shared(_)) {
-                        release.zero_tail = Some((c.backing, from, to - from));
-                    }
+                    let shared = matches!(self.backings[&c.backing].bytes, Bytes::Shared(_));
+                    release.zero_tail = tail_to_zero(self.page, c, shared);
                 }
                 Access::ReadExclusive => c.consumed += n,
                 Access::ReadShared | Access::Pool => {}
