@@ -1,7 +1,7 @@
 //! The `shm-host run` command, end to end: the minimal example, a plain
 //! WASI command, and the errors a user can make.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -7,7 +7,7 @@
 //! having checked every pixel and tag in place, and nothing may be copied
 //! into either.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! backend: the same source `cargo test -p api-suite` runs natively, built
 //! as a component and run under `shm-host run`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -4,7 +4,7 @@
 //! side by side in one topology. Both must print the same lines (timings
 //! aside) for every message, and nothing may be copied into either.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! that the honest components get every message intact and in order. The
 //! stalling attacks end within the configured limits (two seconds).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -2,9 +2,9 @@
 //! here and executed on a shipped component, and the README shows exactly
 //! its code.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/embed.rs"]
+#[path = "../../examples/embed.rs"]
 mod embed;
 
 #[test]
@@ -23,7 +23,7 @@ fn the_readme_embedding_runs_a_component() {
 #[test]
 fn the_readme_shows_the_example() {
     let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
-    let example = include_str!("../examples/embed.rs");
+    let example = include_str!("../../examples/embed.rs");
     let body = example
         .split_once("use shm_host::link")
         .map(|(_, b)| format!("use shm_host::link{b}"))

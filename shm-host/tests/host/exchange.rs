@@ -1,7 +1,7 @@
 //! End-to-end tests of the `exchange` interface with real wasm components:
 //! every function, the attach rules, and hostile guests.
 
-mod common;
+use crate::common;
 
 use common::{pass, World, EXCLUSIVE, SHARED, WRITE};
 use shm_host::{Limits, ShmConfig};

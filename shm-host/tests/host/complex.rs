@@ -1,7 +1,7 @@
 //! The complex example end to end: a list<string> built in place by the
 //! publisher component, read in place by two consumer components.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! runner, zero copy proven, trapped and slow subscribers, queue policies,
 //! and the publisher's errors.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -218,62 +218,6 @@ fn subscribers_read_the_publishers_own_pages() {
         assert_eq!(s.store.data().shm.stats().bytes_copied, 0);
     }
     assert_eq!(publisher.store.data().shm.stats().bytes_copied, 0);
-}
-
-fn anonymous_bytes() -> u64 {
-    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
-    let kb: u64 = rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Anonymous:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
-}
-
-#[test]
-fn eight_subscribers_of_a_16_mib_message_share_one_copy() {
-    const SIZE: u32 = 16 << 20;
-    let w = World::shared();
-    let mut publisher = w.probe("big-pub");
-    let mut subs: Vec<_> = (0..8).map(|i| w.probe(&format!("big-sub{i}"))).collect();
-    let queues: Vec<u32> = subs
-        .iter_mut()
-        .map(|s| s.subscribe("big").unwrap())
-        .collect();
-    for s in subs.iter_mut() {
-        let n = s.optimum_size(1, SIZE);
-        s.storage(n);
-    }
-    let n = publisher.optimum_size(1, SIZE);
-    publisher.storage(n);
-    let p = publisher.publisher("big", 1, SIZE).unwrap();
-    let (slot, _) = publisher.allocate(p).unwrap();
-    let (addr, _) = publisher.attach(slot, WRITE).unwrap();
-    publisher.fill(addr, SIZE, 3).unwrap();
-    publisher.detach(slot, SIZE).unwrap();
-    publisher.publish(p, slot).unwrap();
-
-    let before = anonymous_bytes();
-    let mut held = Vec::new();
-    for (s, &q) in subs.iter_mut().zip(&queues) {
-        let m = s.next(q, true).unwrap();
-        let (a, size) = s.attach(m, SHARED).unwrap();
-        // Touch every page: each subscriber reads the whole message.
-        assert_eq!(s.checksum(a, size), 3 * u64::from(SIZE));
-        held.push(m);
-    }
-    let grown = anonymous_bytes().saturating_sub(before);
-    // Eight copies would be 128 MiB of private memory; the shared pages are
-    // the one message, in the block's memfd.
-    assert!(
-        grown < u64::from(SIZE),
-        "private memory grew by {grown} bytes for 8 readers"
-    );
-    let total_copied: u64 = subs
-        .iter()
-        .map(|s| s.store.data().shm.stats().bytes_copied)
-        .sum();
-    assert_eq!(total_copied, 0);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! (`#[derive(Flat)] struct Frame`) published to two subscriber components,
 //! every pixel and tag checked in place, nothing copied.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Topologies from the library (`shm_host::topology`), as the README shows
 //! them: what the CLI's `pubsub` does, without the CLI.
 
-mod common;
+use crate::common;
 
 use shm_host::command::Status;
 use shm_host::topology::{Role, Topology};
