@@ -5,12 +5,12 @@
 use crate::common;
 
 #[path = "../../examples/embed.rs"]
-mod embed;
+mod example;
 
 #[test]
 fn the_readme_embedding_runs_a_component() {
     let suite = common::guest("api-suite");
-    let (ok, statistics) = embed::run(suite.to_str().unwrap()).unwrap();
+    let (ok, statistics) = example::run(suite.to_str().unwrap()).unwrap();
     assert!(ok, "the api suite failed under the embedding");
     let guest = statistics
         .lines()
