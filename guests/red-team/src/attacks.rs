@@ -18,6 +18,7 @@
 //! | `hold` | subscriber | take one message of a pooled topic and never release it |
 //! | `write-outside-window` | publisher | (pooled) write a message it just published and still holds, through its own mapping of the pool, while a write window onto another block is open |
 //! | `write-after-publish-loan` | publisher | (pooled, loans) write a message through the loan it just published with `publish-and-loan`, while it holds the message and the next loan's window is open |
+//! | `forge-loan` | publisher | (pooled, loans) publish and give back loans it was never given, a loan past its block, a loan again after publishing it, and end with a loan written but unpublished |
 //! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
@@ -67,6 +68,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "write-outside-window" => write_outside_window(&who, &topic, number(1, 20) as u32),
         "write-after-publish-loan" => write_after_publish_loan(&who, &topic, number(1, 20) as u32),
         "host-write-into-pool" => host_write_into_pool(&who, &topic),
+        "forge-loan" => forge_loans(&who, &topic, number(1, 20) as u32),
         "spin" => {
             let _s = subscribe(&topic)?;
             println!("{who}: subscribed, spinning");
@@ -395,6 +397,128 @@ fn host_write_into_pool(who: &str, topic: &str) -> Result<(), String> {
     {
         let _ = (who, topic);
         Err("host-write-into-pool needs a wasm host".into())
+    }
+}
+
+/// A pooled publisher with loans, through the raw interface (a loan is a
+/// number it could make up): publishes and gives back loans it was never
+/// given, publishes its own loan past the block, publishes each loan a
+/// second time and gives it back after publishing it. Between the attempts
+/// it publishes `count` honest messages. Then it writes 0xEE over a last
+/// loan and ends without publishing or giving it back: the host must
+/// refuse every made-up or spent loan with `unknown-lease` (nothing sent),
+/// and end the open loan unsent when the publisher goes.
+fn forge_loans(who: &str, topic: &str, count: u32) -> Result<(), String> {
+    use shm_guest::raw::pub_sub::{PubSubError as E, Publisher as RawPublisher};
+    const SIZE: u32 = 64;
+    // Not mapped: each loan maps its block on its own (storage reserved
+    // in `run`).
+    let p = RawPublisher::pooled(topic, 4, SIZE).map_err(|e| format!("publisher: {e:?}"))?;
+    let loan_now = || loop {
+        match p.loan() {
+            Ok(l) => return Ok(l),
+            Err(E::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(format!("loan: {e:?}")),
+        }
+    };
+    let unknown = |r: Result<(), E>| match r {
+        Err(E::UnknownLease) => Ok("unknown-lease".to_string()),
+        Err(e) => Ok(format!("{e:?}")),
+        Ok(()) => Err("the host took it".to_string()),
+    };
+    let mut loan = loan_now()?;
+    let own = loan.loan;
+    for forged in [
+        0,
+        1,
+        own.wrapping_add(1),
+        own.wrapping_sub(1),
+        own ^ (1 << 32),
+        u64::MAX,
+    ] {
+        if forged == own {
+            continue;
+        }
+        verdict(
+            who,
+            &format!("publishing loan {forged}, never given"),
+            unknown(p.publish_loan(forged, SIZE, false).map(|_| ())),
+        );
+        verdict(
+            who,
+            &format!("giving back loan {forged}, never given"),
+            unknown(p.drop_loan(forged)),
+        );
+    }
+    verdict(
+        who,
+        "publishing its loan past the block",
+        match p.publish_loan(own, loan.size + 1, false) {
+            Err(E::InvalidArgument) => Ok("invalid-argument".into()),
+            Err(e) => Ok(format!("{e:?}")),
+            Ok(_) => Err(format!(
+                "{} bytes sent from a block of {}",
+                loan.size + 1,
+                loan.size
+            )),
+        },
+    );
+    for i in 0..count {
+        write_loan(&p, &loan, |bytes| {
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            bytes[4..SIZE as usize].fill((i % 251) as u8);
+        });
+        let spent = loan.loan;
+        let next = p
+            .publish_loan(spent, SIZE, true)
+            .map_err(|e| format!("publishing {i}: {e:?}"))?;
+        verdict(
+            who,
+            &format!("publishing message {i}'s loan again"),
+            unknown(p.publish_loan(spent, SIZE, false).map(|_| ())),
+        );
+        verdict(
+            who,
+            &format!("giving back message {i}'s loan after publishing it"),
+            unknown(p.drop_loan(spent)),
+        );
+        loan = match next {
+            Some(l) => l,
+            None => loan_now()?,
+        };
+    }
+    write_loan(&p, &loan, |bytes| bytes.fill(0xEE));
+    println!(
+        "{who}: published {count} messages on {topic}; ending with loan {} written, unpublished",
+        loan.loan
+    );
+    Ok(())
+}
+
+/// Lets `write` fill the bytes of `loan`, held by `p`.
+fn write_loan(
+    p: &shm_guest::raw::pub_sub::Publisher,
+    loan: &shm_guest::raw::pub_sub::PooledLoan,
+    write: impl FnOnce(&mut [u8]),
+) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = p;
+        // SAFETY: `loan` is held by `p` (not yet published or given back):
+        // the host attached its block for writing at `address`, `size`
+        // bytes of this component's own linear memory, and nothing else
+        // refers to those bytes until the loan ends, after `write` returns.
+        write(unsafe {
+            core::slice::from_raw_parts_mut(loan.address as usize as *mut u8, loan.size as usize)
+        });
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        // SAFETY: `loan` is held by `p`, and the slice ends with `write`,
+        // before the loan is published or given back; it is the only one.
+        if let Some(bytes) = unsafe { p.loan_bytes(loan.loan) } {
+            write(bytes);
+        }
     }
 }
 

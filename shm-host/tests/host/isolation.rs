@@ -449,6 +449,67 @@ fn a_clone_cannot_read_exclusively() {
     assert_eq!(&p.read(addr, size), b"0123456789");
 }
 
+/// A loan is a number in the interface, so a guest can make one up: the
+/// red-team publisher publishes and gives back loans it was never given,
+/// its own loan past the block, and each published loan a second time,
+/// between 20 honest messages; then it writes 0xEE over a last loan and
+/// ends without publishing or giving it back. Every made-up or spent loan
+/// is refused with `unknown-lease` (nothing sent), the oversized one with
+/// `invalid-argument`; the honest subscribers get exactly the 20 messages,
+/// intact and in order (the open loan ends unsent); and once the topology
+/// has ended no block of it is left.
+#[test]
+fn a_publisher_cannot_forge_or_reuse_a_loan_and_an_open_loan_ends_unsent() {
+    let out = shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@red-team",
+        "--publisher-arg",
+        "--attack",
+        "--publisher-arg",
+        "forge-loan",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let refused = refusals(&stdout);
+    let unknown = stdout.matches(": unknown-lease").count();
+    // Made-up loans (published and given back), then per message its
+    // loan published again and given back after publishing.
+    assert!(unknown >= 2 * 4 + 2 * 20, "{stdout}");
+    assert!(
+        stdout.contains("REFUSED publishing its loan past the block: invalid-argument"),
+        "{stdout}"
+    );
+    assert_eq!(refused, unknown + 1, "{stdout}");
+    assert!(stdout.contains("written, unpublished"), "{stdout}");
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    honest_got_everything(&stdout, "pubsub-subscriber#2");
+
+    // The same topology from the library: afterwards the host holds no
+    // block (the open loan, the pool and the messages are all freed).
+    use shm_host::topology::Topology;
+    let host = shm_host::ShmHost::default();
+    let mut topology = Topology::new(&host).unwrap();
+    let red_team = topology.load(common::guest("red-team")).unwrap();
+    let subscriber = topology.load(common::guest("pubsub-subscriber")).unwrap();
+    topology
+        .topic("numbers")
+        .publisher("red-team", red_team, &["--attack", "forge-loan"])
+        .subscriber("first", subscriber.clone(), &["numbers", "20"])
+        .subscriber("second", subscriber, &["numbers", "20"]);
+    let report = topology.run();
+    assert!(report.succeeded(), "{:?}", report.ended);
+    assert_eq!(host.live_blocks(), 0);
+}
+
 /// Runs the red-team `attack` as a pooled publisher beside an honest
 /// subscriber. Returns the run, its stdout and stderr, and whether the
 /// publisher wrote through write windows (in-pool attaches: this machine
