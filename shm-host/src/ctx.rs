@@ -70,6 +70,7 @@ impl Drop for ShmCtx {
         // handles without touching that memory.
         let freed = self.host.ledger().remove_guest(self.guest);
         drop(freed);
+        self.host.released().notify();
         let gone = self
             .host
             .0
@@ -407,6 +408,7 @@ impl ShmCtx {
             None => drop(ledger),
         }
         drop(dropped.freed);
+        self.host.released().notify();
         Ok(())
     }
 

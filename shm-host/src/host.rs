@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     /// gone (bounded: [`ENDED_KEPT`]).
     pub(crate) ended: Mutex<std::collections::VecDeque<(GuestId, String, StatsSnapshot)>>,
     pub(crate) broker: crate::pubsub::Broker,
+    /// Wakes host code waiting for a block to come free.
+    pub(crate) released: crate::released::Released,
 }
 
 /// The host side of memory blocks, shared by every store of an engine.
@@ -140,6 +142,7 @@ impl ShmHost {
             guests: Mutex::new(HashMap::new()),
             ended: Mutex::new(std::collections::VecDeque::new()),
             broker: crate::pubsub::Broker::new(broker_guest, config.pubsub),
+            released: Default::default(),
         }))
     }
 
@@ -247,6 +250,12 @@ impl ShmHost {
     pub(crate) fn drop_detached(&self, handle: HandleId) {
         let dropped = self.ledger().drop_handle(handle);
         drop(dropped);
+        self.0.released.notify();
+    }
+
+    /// Counts handle drops, for host code that waits for a free block.
+    pub(crate) fn released(&self) -> &crate::released::Released {
+        &self.0.released
     }
 
     /// Drops a handle of any guest, undoing its attachment in that guest's
@@ -265,6 +274,7 @@ impl ShmHost {
                 p.finish();
             }
             drop(dropped.freed);
+            self.0.released.notify();
         }
     }
 
@@ -412,6 +422,7 @@ impl ShmHost {
         if owners.is_empty() {
             return;
         }
+        self.0.released.notify();
         let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
         for owner in owners {
             if let Some(e) = guests.get(&owner) {

@@ -64,6 +64,7 @@ mod pkeys;
 pub mod process;
 pub mod proof;
 pub mod pubsub;
+mod released;
 mod stats;
 pub mod topology;
 pub mod watchdog;

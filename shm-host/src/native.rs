@@ -31,7 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 
@@ -213,6 +213,32 @@ impl NativePublisher {
             }
             Ok(Err(e)) => Err(PublishError::Refused(e)),
             Err(e) => Err(stopped(e)),
+        }
+    }
+
+    /// Publishes as [`NativePublisher::publish`], but while no block is
+    /// free waits up to `timeout` for one: woken when the host drops a
+    /// handle (a subscriber released a message, a queue dropped one), not
+    /// by polling. [`PublishError::PoolExhausted`] if none came free in
+    /// time.
+    pub fn publish_within(
+        &mut self,
+        parts: &[&[u8]],
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Read before the attempt: a block freed after it wakes the wait.
+            let seen = self.endpoint.ctx.host().released().epoch();
+            match self.publish(parts) {
+                Err(PublishError::PoolExhausted) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || !self.endpoint.ctx.host().released().wait(seen, left) {
+                        return Err(PublishError::PoolExhausted);
+                    }
+                }
+                done => return done,
+            }
         }
     }
 

@@ -17,10 +17,11 @@ use super::{BridgeConfig, ImportError, ZenohFailed};
 use crate::native::{NativePublisher, PublishError};
 use crate::ShmHost;
 
-/// How long the import waits for a sample before looking again, and for a
-/// pool block to come free.
+/// How long the import waits for a sample before looking again.
 const POLL: Duration = Duration::from_millis(10);
-const POOL_WAIT: Duration = Duration::from_millis(1);
+/// How long it waits for a pool block to come free (woken as soon as one
+/// may have) before trying again.
+const POOL_WAIT: Duration = Duration::from_millis(10);
 
 /// Streams whose order an import remembers at once (the most recent).
 const STREAMS: usize = 16;
@@ -269,13 +270,15 @@ impl Import {
         let payload = sample.payload();
         let parts: Vec<&[u8]> = payload.slices().collect();
         loop {
-            match publisher.publish(&parts) {
+            match publisher.publish_within(&parts, POOL_WAIT) {
                 Ok(()) => {
                     self.counters.bump(|c| &c.delivered, 1);
                     self.counters.bump(|c| &c.bytes, payload.len() as u64);
                     return Ok(());
                 }
-                Err(PublishError::PoolExhausted) => std::thread::sleep(POOL_WAIT),
+                // Retried: each attempt also lets the host reclaim blocks
+                // that stalling subscribers keep.
+                Err(PublishError::PoolExhausted) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -412,3 +412,42 @@ fn pooled_subscribers_read_what_a_publisher_queued_before_it_ended() {
         assert_eq!(host.live_blocks(), 0, "round {round}");
     }
 }
+
+/// A native publisher whose only pool block is queued for a subscriber
+/// waits for it with `publish_within`: with nobody reading it gives up at
+/// its timeout; once the subscriber reads (and so releases) the message,
+/// the waiting publish goes through, woken by the release (without the
+/// wake-up it would wait out its 60 s and fail).
+#[test]
+fn a_native_publisher_waits_for_a_block_to_come_free() {
+    use shm_host::native::{NativePublisher, NativeSubscriber, Next, PublishError};
+    let host = shm_host::ShmHost::default();
+    let mut subscriber = NativeSubscriber::new(&host, "reader", "one-block").unwrap();
+    let mut publisher = NativePublisher::new(&host, "writer", "one-block", 1, 4096).unwrap();
+    publisher.publish(&[b"first"]).unwrap();
+    assert!(matches!(
+        publisher.publish(&[b"second"]),
+        Err(PublishError::PoolExhausted)
+    ));
+    assert!(matches!(
+        publisher.publish_within(&[b"second"], Duration::from_millis(20)),
+        Err(PublishError::PoolExhausted)
+    ));
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let next = subscriber.next_into(&mut bytes, Duration::from_secs(60));
+            assert_eq!(next.unwrap(), Next::Message);
+            got.push(bytes.clone());
+        }
+        got
+    });
+    publisher
+        .publish_within(&[b"second"], Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        [b"first".to_vec(), b"second".to_vec()]
+    );
+}
