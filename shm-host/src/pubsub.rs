@@ -47,6 +47,11 @@ use crate::{MemoryBlock, ShmCtx, ShmHost};
 
 pub use shm_rules::queue::Overflow;
 
+/// How long `loan-within` sleeps at most before it tries again (a drop
+/// wakes it sooner): each try also reclaims blocks from stalling
+/// subscribers and notices an eviction of the caller.
+const LOAN_RETRY: Duration = Duration::from_millis(10);
+
 /// Publish/subscribe settings of a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PubSubConfig {
@@ -438,6 +443,34 @@ impl PubSubView<'_> {
             address: area.address,
             size: area.size,
         }))
+    }
+
+    /// `loan`, waiting while the pool is exhausted: woken by the host's
+    /// handle drops (a release may have freed a block), for at most
+    /// `timeout_ms` and the stall limit; `pool-exhausted` after that.
+    /// Each retry also reclaims blocks from stalling subscribers, and an
+    /// evicted caller stops waiting (it traps at the next retry).
+    fn loan_within(
+        &mut self,
+        this: &Resource<Publisher>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<PooledLoan, PubSubError>> {
+        let limit = self.broker().config.stall_limit;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into()).min(limit);
+        let host = self.ctx.host().clone();
+        loop {
+            // Read before the attempt: a drop after it wakes the wait.
+            let seen = host.released().epoch();
+            match self.loan(this)? {
+                Err(PubSubError::PoolExhausted) => {}
+                done => return Ok(done),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Err(PubSubError::PoolExhausted));
+            }
+            host.released().wait(seen, left.min(LOAN_RETRY));
+        }
     }
 
     /// Commits and sends a loan; with `next`, lends the next free block.
@@ -953,6 +986,12 @@ pub fn add_to_linker<T: 'static>(
     inst.func_wrap(
         "[method]publisher.loan",
         move |mut store, (this,): (Resource<Publisher>,)| Ok((get(store.data_mut()).loan(&this)?,)),
+    )?;
+    inst.func_wrap(
+        "[method]publisher.loan-within",
+        move |mut store, (this, timeout_ms): (Resource<Publisher>, u32)| {
+            Ok((get(store.data_mut()).loan_within(&this, timeout_ms)?,))
+        },
     )?;
     inst.func_wrap(
         "[method]publisher.publish-loan",

@@ -421,6 +421,32 @@ fn loans_past_the_write_windows_still_work() -> Case {
     Ok(())
 }
 
+/// `loan_within` lends at once while a block is free; while the only
+/// block is held it gives up at its timeout; once the reader releases it,
+/// the block is lent again.
+fn a_loan_within_waits_for_a_block_and_gives_up_in_time() -> Case {
+    use std::time::Duration;
+    let p = Publisher::pooled("suite-loan-within", 1, 64).map_err(e)?;
+    let s = Subscriber::new("suite-loan-within").map_err(e)?;
+    let mut loan = p.loan_within(Duration::from_secs(5)).map_err(e)?;
+    loan[..4].copy_from_slice(b"held");
+    loan.publish(4).map_err(e)?;
+    let held = s.try_next_pooled().map_err(e)?.ok_or("no message")?;
+    check!(
+        p.loan_within(Duration::from_millis(20)).err() == Some(PubSubError::PoolExhausted),
+        "a loan while the only block is held"
+    );
+    check!(*held == *b"held", "the held message changed");
+    drop(held);
+    let again = p.loan_within(Duration::from_secs(5)).map_err(e)?;
+    check!(
+        again.len() == 64,
+        "the block came back with {} bytes",
+        again.len()
+    );
+    Ok(())
+}
+
 fn a_replaced_pool_is_mapped_again() -> Case {
     let s = Subscriber::new("suite-replaced").map_err(e)?;
     let old = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
@@ -545,6 +571,10 @@ pub const CASES: &[NamedCase] = &[
     (
         "loans_past_the_write_windows_still_work",
         loans_past_the_write_windows_still_work,
+    ),
+    (
+        "a_loan_within_waits_for_a_block_and_gives_up_in_time",
+        a_loan_within_waits_for_a_block_and_gives_up_in_time,
     ),
     (
         "a_replaced_pool_is_mapped_again",

@@ -38,12 +38,13 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
 }
 
 /// A block to write the next acknowledgement into, waiting while every
-/// block of the pool is still queued or being sent.
+/// block of the pool is still queued or being sent (the host wakes the
+/// wait when one is released).
 fn loan(publisher: &Publisher) -> Result<Loan<'_>, String> {
     loop {
-        match publisher.loan() {
+        match publisher.loan_within(Duration::from_secs(1)) {
             Ok(loan) => return Ok(loan),
-            Err(PubSubError::PoolExhausted) => std::thread::sleep(Duration::from_micros(50)),
+            Err(PubSubError::PoolExhausted) => {}
             Err(e) => return Err(format!("loaning an acknowledgement block: {e}")),
         }
     }

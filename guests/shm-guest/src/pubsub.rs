@@ -190,6 +190,26 @@ impl Publisher {
         Ok(self.wrap(raw))
     }
 
+    /// [`Publisher::loan`], but while every block of the pool is in use it
+    /// waits for one to come free, up to `timeout` (whole milliseconds; the
+    /// host waits at most its stall limit): the host wakes it when a
+    /// subscriber releases a message, so a publisher that is faster than
+    /// its subscribers neither polls nor sleeps longer than it must.
+    /// [`PubSubError::PoolExhausted`] if none came free in time.
+    pub fn loan_within(&self, timeout: core::time::Duration) -> Result<Loan<'_>, PubSubError> {
+        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let raw = match self.raw.loan_within(ms) {
+            // As in `loan`: storage for one block, then again.
+            Err(wit::PubSubError::NoStorage) => {
+                let need = crate::raw::MemoryBlock::optimum_size(1, self.size);
+                crate::donate_storage(need).map_err(|_| PubSubError::NoStorage)?;
+                self.raw.loan_within(ms)?
+            }
+            other => other?,
+        };
+        Ok(self.wrap(raw))
+    }
+
     fn wrap(&self, raw: wit::PooledLoan) -> Loan<'_> {
         Loan {
             publisher: self,

@@ -299,6 +299,27 @@ impl Publisher {
         })
     }
 
+    /// [`Publisher::loan`], waiting up to `timeout_ms` while every block is
+    /// in use. Natively it tries again after short sleeps (from 50 us,
+    /// doubling up to 1 ms); the host is woken by releases instead.
+    pub fn loan_within(&self, timeout_ms: u32) -> Result<PooledLoan, PubSubError> {
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.into());
+        let mut pause = std::time::Duration::from_micros(50);
+        loop {
+            match self.loan() {
+                Err(PubSubError::PoolExhausted) => {}
+                done => return done,
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(PubSubError::PoolExhausted);
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// The bytes of a loan this publisher holds.
     ///
     /// # Safety
