@@ -82,26 +82,32 @@ fn a_reader_cannot_consume_or_shut_out_the_others() {
     assert!(stdout.contains("red-team-consume#2: received 20 messages"));
 }
 
+/// Runs the red-team publisher `attack` to two honest subscribers, each
+/// expecting 20 messages.
+fn red_team_publisher_to_two_honest_subscribers(attack: &str) -> Output {
+    shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@red-team",
+        "--publisher-arg",
+        "--attack",
+        "--publisher-arg",
+        attack,
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ])
+}
+
 #[test]
 fn a_publisher_cannot_change_a_published_message() {
     for attack in ["rewrite-partition", "publish-clone"] {
-        let out = shm_host(&[
-            "pubsub",
-            "--publisher",
-            "@red-team",
-            "--publisher-arg",
-            "--attack",
-            "--publisher-arg",
-            attack,
-            "--subscriber",
-            "@pubsub-subscriber",
-            "--subscriber",
-            "@pubsub-subscriber",
-            "--subscriber-arg",
-            "numbers",
-            "--subscriber-arg",
-            "20",
-        ]);
+        let out = red_team_publisher_to_two_honest_subscribers(attack);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{attack}: {stdout}\n{stderr}");
         assert_eq!(refusals(&stdout), 20, "{attack}: {stdout}");
@@ -460,23 +466,7 @@ fn a_clone_cannot_read_exclusively() {
 /// has ended no block of it is left.
 #[test]
 fn a_publisher_cannot_forge_or_reuse_a_loan_and_an_open_loan_ends_unsent() {
-    let out = shm_host(&[
-        "pubsub",
-        "--publisher",
-        "@red-team",
-        "--publisher-arg",
-        "--attack",
-        "--publisher-arg",
-        "forge-loan",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber-arg",
-        "numbers",
-        "--subscriber-arg",
-        "20",
-    ]);
+    let out = red_team_publisher_to_two_honest_subscribers("forge-loan");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let refused = refusals(&stdout);
