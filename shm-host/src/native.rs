@@ -33,6 +33,10 @@
 
 use std::time::{Duration, Instant};
 
+/// How long [`NativePublisher::publish_within`] waits at most before it
+/// tries again (a release wakes it sooner).
+const RETRY_AFTER: Duration = Duration::from_millis(10);
+
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::bindings::pub_sub::PubSubError;
@@ -219,8 +223,9 @@ impl NativePublisher {
     /// Publishes as [`NativePublisher::publish`], but while no block is
     /// free waits up to `timeout` for one: woken when the host drops a
     /// handle (a subscriber released a message, a queue dropped one), not
-    /// by polling. [`PublishError::PoolExhausted`] if none came free in
-    /// time.
+    /// by polling; it also tries again every 10 ms, since a try is what
+    /// reclaims blocks from subscribers past the stall limit.
+    /// [`PublishError::PoolExhausted`] if none came free in time.
     pub fn publish_within(
         &mut self,
         parts: &[&[u8]],
@@ -233,9 +238,11 @@ impl NativePublisher {
             match self.publish(parts) {
                 Err(PublishError::PoolExhausted) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() || !self.endpoint.ctx.host().released().wait(seen, left) {
+                    if left.is_zero() {
                         return Err(PublishError::PoolExhausted);
                     }
+                    let released = self.endpoint.ctx.host().released();
+                    released.wait(seen, left.min(RETRY_AFTER));
                 }
                 done => return done,
             }
@@ -319,5 +326,27 @@ impl NativeSubscriber {
         read.map_err(ReceiveError::Read)?;
         ctx.count_remote(bytes.len() as u64);
         Ok(Next::Message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading a message releases its block, and the release wakes waiters
+    /// (`publish_within`, `loan-within`): the host's drop count moves.
+    #[test]
+    fn a_release_wakes_who_waits_for_a_block() {
+        let host = ShmHost::default();
+        let mut reader = NativeSubscriber::new(&host, "reader", "t").unwrap();
+        let mut writer = NativePublisher::new(&host, "writer", "t", 1, 4096).unwrap();
+        writer.publish(&[b"one"]).unwrap();
+        let seen = host.released().epoch();
+        assert!(!host.released().wait(seen, Duration::from_millis(1)));
+        let mut bytes = Vec::new();
+        let next = reader.next_into(&mut bytes, Duration::from_secs(60));
+        assert_eq!(next.unwrap(), Next::Message);
+        assert!(host.released().wait(seen, Duration::ZERO));
+        writer.publish(&[b"two"]).unwrap();
     }
 }

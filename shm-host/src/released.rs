@@ -9,6 +9,10 @@
 //! retry, and wait only if that retry failed, so a drop between the two is
 //! never missed.
 //!
+//! Every waiter wakes at any drop and tries its own pool again (a drop
+//! says nothing about whose block came free): cheap for the few waiters a
+//! process has (publishers whose pools are exhausted).
+//!
 //! Cost where nobody waits: one atomic increment and one atomic load per
 //! drop (the lock and the condition variable are touched only when a
 //! waiter is registered).

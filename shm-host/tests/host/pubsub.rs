@@ -416,8 +416,8 @@ fn pooled_subscribers_read_what_a_publisher_queued_before_it_ended() {
 /// A native publisher whose only pool block is queued for a subscriber
 /// waits for it with `publish_within`: with nobody reading it gives up at
 /// its timeout; once the subscriber reads (and so releases) the message,
-/// the waiting publish goes through, woken by the release (without the
-/// wake-up it would wait out its 60 s and fail).
+/// the waiting publish goes through (that the release wakes it is the
+/// unit test `native::tests::a_release_wakes_who_waits_for_a_block`).
 #[test]
 fn a_native_publisher_waits_for_a_block_to_come_free() {
     use shm_host::native::{NativePublisher, NativeSubscriber, Next, PublishError};
