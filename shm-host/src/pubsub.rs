@@ -47,10 +47,10 @@ use crate::{MemoryBlock, ShmCtx, ShmHost};
 
 pub use shm_rules::queue::Overflow;
 
-/// How long `loan-within` sleeps at most before it tries again (a drop
-/// wakes it sooner): each try also reclaims blocks from stalling
-/// subscribers and notices an eviction of the caller.
-const LOAN_RETRY: Duration = Duration::from_millis(10);
+/// How long `allocate-within` and `loan-within` wait at most before they
+/// try again (a drop wakes them sooner): each try also reclaims blocks
+/// from stalling subscribers and notices an eviction of the caller.
+const RETRY_AFTER: Duration = Duration::from_millis(10);
 
 /// Publish/subscribe settings of a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -445,23 +445,24 @@ impl PubSubView<'_> {
         }))
     }
 
-    /// `loan`, waiting while the pool is exhausted: woken by the host's
-    /// handle drops (a release may have freed a block), for at most
-    /// `timeout_ms` and the stall limit; `pool-exhausted` after that.
-    /// Each retry also reclaims blocks from stalling subscribers, and an
-    /// evicted caller stops waiting (it traps at the next retry).
-    fn loan_within(
+    /// Tries `attempt` (`allocate` or `loan`) until it finds a free block:
+    /// while the pool is exhausted it waits, woken by the host's handle
+    /// drops (a release may have freed a block), for at most `timeout_ms`
+    /// and the stall limit; `pool-exhausted` after that. Each try also
+    /// reclaims blocks from stalling subscribers, and an evicted caller
+    /// stops waiting (it traps at the next try).
+    fn within<T>(
         &mut self,
-        this: &Resource<Publisher>,
         timeout_ms: u32,
-    ) -> wasmtime::Result<Result<PooledLoan, PubSubError>> {
+        mut attempt: impl FnMut(&mut Self) -> wasmtime::Result<Result<T, PubSubError>>,
+    ) -> wasmtime::Result<Result<T, PubSubError>> {
         let limit = self.broker().config.stall_limit;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms.into()).min(limit);
         let host = self.ctx.host().clone();
         loop {
             // Read before the attempt: a drop after it wakes the wait.
             let seen = host.released().epoch();
-            match self.loan(this)? {
+            match attempt(self)? {
                 Err(PubSubError::PoolExhausted) => {}
                 done => return Ok(done),
             }
@@ -469,7 +470,7 @@ impl PubSubView<'_> {
             if left.is_zero() {
                 return Ok(Err(PubSubError::PoolExhausted));
             }
-            host.released().wait(seen, left.min(LOAN_RETRY));
+            host.released().wait(seen, left.min(RETRY_AFTER));
         }
     }
 
@@ -978,6 +979,12 @@ pub fn add_to_linker<T: 'static>(
         },
     )?;
     inst.func_wrap(
+        "[method]publisher.allocate-within",
+        move |mut store, (this, timeout_ms): (Resource<Publisher>, u32)| {
+            Ok((get(store.data_mut()).within(timeout_ms, |v| v.allocate(&this))?,))
+        },
+    )?;
+    inst.func_wrap(
         "[method]publisher.publish",
         move |mut store, (this, block): (Resource<Publisher>, Resource<MemoryBlock>)| {
             Ok((get(store.data_mut()).publish(&this, block)?,))
@@ -990,7 +997,7 @@ pub fn add_to_linker<T: 'static>(
     inst.func_wrap(
         "[method]publisher.loan-within",
         move |mut store, (this, timeout_ms): (Resource<Publisher>, u32)| {
-            Ok((get(store.data_mut()).loan_within(&this, timeout_ms)?,))
+            Ok((get(store.data_mut()).within(timeout_ms, |v| v.loan(&this))?,))
         },
     )?;
     inst.func_wrap(

@@ -447,6 +447,27 @@ fn a_loan_within_waits_for_a_block_and_gives_up_in_time() -> Case {
     Ok(())
 }
 
+/// `allocate_within` gives a free block at once; while the only block is
+/// queued and held it gives up at its timeout; once the reader drops the
+/// message, the block comes back.
+fn an_allocate_within_waits_for_a_block_and_gives_up_in_time() -> Case {
+    use std::time::Duration;
+    let p = Publisher::new("suite-allocate-within", 1, 64).map_err(e)?;
+    let s = Subscriber::new("suite-allocate-within").map_err(e)?;
+    let (block, _) = p.allocate_within(Duration::from_secs(5)).map_err(e)?;
+    put(&block, b"held")?;
+    p.publish(block).map_err(e)?;
+    let held = s.try_next().ok_or("no message")?;
+    check!(
+        p.allocate_within(Duration::from_millis(20)).err() == Some(PubSubError::PoolExhausted),
+        "an allocation while the only block is held"
+    );
+    drop(held);
+    let (_, valid) = p.allocate_within(Duration::from_secs(5)).map_err(e)?;
+    check!(valid == 4, "the block came back with {valid} valid bytes");
+    Ok(())
+}
+
 fn a_replaced_pool_is_mapped_again() -> Case {
     let s = Subscriber::new("suite-replaced").map_err(e)?;
     let old = Publisher::pooled("suite-replaced", 1, 64).map_err(e)?;
@@ -571,6 +592,10 @@ pub const CASES: &[NamedCase] = &[
     (
         "loans_past_the_write_windows_still_work",
         loans_past_the_write_windows_still_work,
+    ),
+    (
+        "an_allocate_within_waits_for_a_block_and_gives_up_in_time",
+        an_allocate_within_waits_for_a_block_and_gives_up_in_time,
     ),
     (
         "a_loan_within_waits_for_a_block_and_gives_up_in_time",

@@ -37,10 +37,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     .map_err(|e| format!("creating the publisher: {e}"))?;
     for i in start..start.saturating_add(count) {
         let (block, _) = loop {
-            match publisher.allocate() {
+            // While every pool block is still being read, the host waits
+            // for a subscriber to release one.
+            match publisher.allocate_within(Duration::from_secs(1)) {
                 Ok(b) => break b,
-                // Every pool block is still being read: wait for subscribers.
-                Err(PubSubError::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
+                Err(PubSubError::PoolExhausted) => {}
                 Err(e) => return Err(format!("allocating message {i}: {e}")),
             }
         };

@@ -191,19 +191,17 @@ impl Publisher {
     }
 
     /// [`Publisher::loan`], but while every block of the pool is in use it
-    /// waits for one to come free, up to `timeout` (whole milliseconds; the
-    /// host waits at most its stall limit): the host wakes it when a
-    /// subscriber releases a message, so a publisher that is faster than
-    /// its subscribers neither polls nor sleeps longer than it must.
-    /// [`PubSubError::PoolExhausted`] if none came free in time.
+    /// waits for one to come free, up to `timeout`: the host wakes it when
+    /// a subscriber releases a message (`loan-within`), so a publisher that
+    /// is faster than its subscribers neither polls nor sleeps longer than
+    /// it must. [`PubSubError::PoolExhausted`] if none came free in time.
     pub fn loan_within(&self, timeout: core::time::Duration) -> Result<Loan<'_>, PubSubError> {
-        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        let raw = match self.raw.loan_within(ms) {
+        let raw = match within(timeout, |ms| self.raw.loan_within(ms)) {
             // As in `loan`: storage for one block, then again.
             Err(wit::PubSubError::NoStorage) => {
                 let need = crate::raw::MemoryBlock::optimum_size(1, self.size);
                 crate::donate_storage(need).map_err(|_| PubSubError::NoStorage)?;
-                self.raw.loan_within(ms)?
+                within(timeout, |ms| self.raw.loan_within(ms))?
             }
             other => other?,
         };
@@ -254,23 +252,14 @@ impl Publisher {
     }
 
     /// A free pool block, waiting up to `timeout` for subscribers to give
-    /// one back (`PoolExhausted` after that). Waits with short sleeps that
-    /// grow to a millisecond.
+    /// one back (`PoolExhausted` after that): the host wakes the wait when
+    /// a subscriber releases a message (`allocate-within`), nothing polls.
     pub fn allocate_within(
         &self,
         timeout: core::time::Duration,
     ) -> Result<(Block, u32), PubSubError> {
-        let started = std::time::Instant::now();
-        let mut pause = core::time::Duration::from_micros(20);
-        loop {
-            match self.allocate() {
-                Err(PubSubError::PoolExhausted) if started.elapsed() < timeout => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(core::time::Duration::from_millis(1));
-                }
-                other => return other,
-            }
-        }
+        let (raw, bytes) = within(timeout, |ms| self.raw.allocate_within(ms))?;
+        Ok((Block::from_raw(raw), bytes))
     }
 
     /// Sends `block` to every subscriber. The block must be detached, and
@@ -287,6 +276,25 @@ impl Publisher {
     /// How many subscriptions the topic has.
     pub fn subscriber_count(&self) -> u32 {
         self.raw.subscriber_count()
+    }
+}
+
+/// Calls a waiting operation (`allocate-within`, `loan-within`) with the
+/// milliseconds left until `timeout` has passed: the host waits at most
+/// its stall limit per call, so a longer `timeout` takes several calls.
+fn within<T>(
+    timeout: core::time::Duration,
+    mut call: impl FnMut(u32) -> Result<T, wit::PubSubError>,
+) -> Result<T, wit::PubSubError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // Rounded up: a last fraction of a millisecond is waited, not spun.
+        let ms = u32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
+        match call(ms) {
+            Err(wit::PubSubError::PoolExhausted) if !left.is_zero() => {}
+            done => return done,
+        }
     }
 }
 

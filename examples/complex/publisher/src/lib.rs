@@ -114,9 +114,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut build_time = Duration::ZERO;
     for i in 0..args.messages {
         let (block, _) = loop {
-            match publisher.allocate() {
+            // While every block is still being read, the host waits for a
+            // subscriber to release one.
+            match publisher.allocate_within(Duration::from_secs(1)) {
                 Ok(b) => break b,
-                Err(PubSubError::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
+                Err(PubSubError::PoolExhausted) => {}
                 Err(e) => return Err(format!("allocating message {i}: {e}")),
             }
         };

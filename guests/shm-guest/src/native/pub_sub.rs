@@ -218,6 +218,12 @@ impl Publisher {
         Ok((MemoryBlock { handle }, valid))
     }
 
+    /// [`Publisher::allocate`], waiting up to `timeout_ms` while every block
+    /// is in use (see [`within`]).
+    pub fn allocate_within(&self, timeout_ms: u32) -> Result<(MemoryBlock, u32), PubSubError> {
+        within(timeout_ms, || self.allocate())
+    }
+
     /// Sends `block` to every subscriber as a read-only clone.
     pub fn publish(&self, block: MemoryBlock) -> Result<(), PubSubError> {
         let n = native();
@@ -300,24 +306,9 @@ impl Publisher {
     }
 
     /// [`Publisher::loan`], waiting up to `timeout_ms` while every block is
-    /// in use. Natively it tries again after short sleeps (from 50 us,
-    /// doubling up to 1 ms); the host is woken by releases instead.
+    /// in use (see [`within`]).
     pub fn loan_within(&self, timeout_ms: u32) -> Result<PooledLoan, PubSubError> {
-        let deadline =
-            std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.into());
-        let mut pause = std::time::Duration::from_micros(50);
-        loop {
-            match self.loan() {
-                Err(PubSubError::PoolExhausted) => {}
-                done => return done,
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(PubSubError::PoolExhausted);
-            }
-            std::thread::sleep(pause.min(left));
-            pause = (pause * 2).min(std::time::Duration::from_millis(1));
-        }
+        within(timeout_ms, || self.loan())
     }
 
     /// The bytes of a loan this publisher holds.
@@ -369,6 +360,29 @@ impl Publisher {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&loan);
         held.map(drop).ok_or(PubSubError::UnknownLease)
+    }
+}
+
+/// Tries `attempt` until it finds a free block or `timeout_ms` passed
+/// (`pool-exhausted`). Natively it tries again after short sleeps (from
+/// 50 us, doubling up to 1 ms); the host is woken by releases instead.
+fn within<T>(
+    timeout_ms: u32,
+    mut attempt: impl FnMut() -> Result<T, PubSubError>,
+) -> Result<T, PubSubError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.into());
+    let mut pause = std::time::Duration::from_micros(50);
+    loop {
+        match attempt() {
+            Err(PubSubError::PoolExhausted) => {}
+            done => return done,
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(PubSubError::PoolExhausted);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(std::time::Duration::from_millis(1));
     }
 }
 
