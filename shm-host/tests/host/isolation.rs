@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{pass, shm_host, World, EXCLUSIVE, SHARED, WRITE};
@@ -18,7 +18,10 @@ const PAGE: u32 = 4096;
 /// the attack, so that it can share `--subscriber-arg`s with honest
 /// subscribers.
 fn red_team(attack: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("shm-red-team-{}", std::process::id()));
+    // Under target/ (Cargo's directory for tests' files), not /tmp: one
+    // directory per test process, so that a rebuilt red team is copied anew.
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shm-red-team-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path: PathBuf = dir.join(format!("red-team-{attack}.wasm"));
     if !path.exists() {

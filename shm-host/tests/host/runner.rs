@@ -89,7 +89,8 @@ fn clear_errors_for_bad_inputs() {
         text(&out.stderr)
     );
 
-    let dir = std::env::temp_dir().join(format!("shm-host-test-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("shm-host-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let core = dir.join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
