@@ -31,11 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::time::{Duration, Instant};
-
-/// How long [`NativePublisher::publish_within`] waits at most before it
-/// tries again (a release wakes it sooner).
-const RETRY_AFTER: Duration = Duration::from_millis(10);
+use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTable};
 
@@ -231,22 +227,14 @@ impl NativePublisher {
         parts: &[&[u8]],
         timeout: Duration,
     ) -> Result<(), PublishError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            // Read before the attempt: a block freed after it wakes the wait.
-            let seen = self.endpoint.ctx.host().released().epoch();
-            match self.publish(parts) {
-                Err(PublishError::PoolExhausted) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(PublishError::PoolExhausted);
-                    }
-                    let released = self.endpoint.ctx.host().released();
-                    released.wait(seen, left.min(RETRY_AFTER));
-                }
-                done => return done,
-            }
-        }
+        let host = self.endpoint.ctx.host().clone();
+        let done = host
+            .released()
+            .retry(timeout, || match self.publish(parts) {
+                Err(PublishError::PoolExhausted) => None,
+                done => Some(done),
+            });
+        done.unwrap_or(Err(PublishError::PoolExhausted))
     }
 
     fn fill(&self, handle: HandleId, parts: &[&[u8]], len: u32) -> Result<(), HostWriteError> {

@@ -47,11 +47,6 @@ use crate::{MemoryBlock, ShmCtx, ShmHost};
 
 pub use shm_rules::queue::Overflow;
 
-/// How long `allocate-within` and `loan-within` wait at most before they
-/// try again (a drop wakes them sooner): each try also reclaims blocks
-/// from stalling subscribers and notices an eviction of the caller.
-const RETRY_AFTER: Duration = Duration::from_millis(10);
-
 /// Publish/subscribe settings of a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PubSubConfig {
@@ -457,21 +452,13 @@ impl PubSubView<'_> {
         mut attempt: impl FnMut(&mut Self) -> wasmtime::Result<Result<T, PubSubError>>,
     ) -> wasmtime::Result<Result<T, PubSubError>> {
         let limit = self.broker().config.stall_limit;
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into()).min(limit);
+        let timeout = Duration::from_millis(timeout_ms.into()).min(limit);
         let host = self.ctx.host().clone();
-        loop {
-            // Read before the attempt: a drop after it wakes the wait.
-            let seen = host.released().epoch();
-            match attempt(self)? {
-                Err(PubSubError::PoolExhausted) => {}
-                done => return Ok(done),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Err(PubSubError::PoolExhausted));
-            }
-            host.released().wait(seen, left.min(RETRY_AFTER));
-        }
+        let done = host.released().retry(timeout, || match attempt(self) {
+            Ok(Err(PubSubError::PoolExhausted)) => None,
+            done => Some(done),
+        });
+        done.unwrap_or(Ok(Err(PubSubError::PoolExhausted)))
     }
 
     /// Commits and sends a loan; with `next`, lends the next free block.

@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long [`Released::retry`] waits at most before it tries again (a
+/// drop wakes it sooner).
+pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(10);
+
 /// Counts handle drops and wakes whoever waits for the next one.
 #[derive(Debug, Default)]
 pub(crate) struct Released {
@@ -45,6 +49,31 @@ impl Released {
         if self.waiters.load(SeqCst) > 0 {
             let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.moved.notify_all();
+        }
+    }
+
+    /// Calls `attempt` until it gives a result (`None`: no block free yet)
+    /// or `timeout` has passed (`None`). Between attempts it waits for a
+    /// drop, and at most [`RETRY_AFTER`]: an attempt may also free blocks
+    /// itself (reclaiming them from stalling subscribers) or notice that
+    /// its caller was evicted.
+    pub(crate) fn retry<R>(
+        &self,
+        timeout: Duration,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Read before the attempt: a drop after it wakes the wait.
+            let seen = self.epoch();
+            if let Some(done) = attempt() {
+                return Some(done);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.wait(seen, left.min(RETRY_AFTER));
         }
     }
 
