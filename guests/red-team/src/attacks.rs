@@ -415,9 +415,9 @@ fn forge_loans(who: &str, topic: &str, count: u32) -> Result<(), String> {
     // in `run`).
     let p = RawPublisher::pooled(topic, 4, SIZE).map_err(|e| format!("publisher: {e:?}"))?;
     let loan_now = || loop {
-        match p.loan() {
+        match p.loan_within(1000) {
             Ok(l) => return Ok(l),
-            Err(E::PoolExhausted) => std::thread::sleep(Duration::from_millis(1)),
+            Err(E::PoolExhausted) => {}
             Err(e) => return Err(format!("loan: {e:?}")),
         }
     };
