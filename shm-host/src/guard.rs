@@ -46,6 +46,11 @@ struct Slot {
     /// The block's memfd; kept open by the `Arc` in [`Book`] while listed.
     fd: AtomicI32,
     offset: AtomicU64,
+    /// Bumped each time the slot lists a new mapping: what the handler
+    /// remembers of a page it made private is keyed by (slot, generation),
+    /// never by address alone, since another mapping may later be listed
+    /// at the same address.
+    generation: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -54,6 +59,7 @@ const FREE: Slot = Slot {
     len: AtomicUsize::new(0),
     fd: AtomicI32::new(-1),
     offset: AtomicU64::new(0),
+    generation: AtomicU64::new(0),
 };
 
 /// Read by the handler without locks.
@@ -83,11 +89,30 @@ thread_local! {
     /// Pages of this thread made writable for one host write, to make
     /// read-only again once the writing instruction completed.
     static PENDING: std::cell::Cell<[usize; 2]> = const { std::cell::Cell::new([0; 2]) };
-    /// The last page this thread made private (it stays private): a repeated
-    /// write into it (a string instruction, one element per step) only needs
-    /// its protection lifted again, not a fresh copy.
-    static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The last page this thread made private (it stays private while its
+    /// listing lives): a repeated write into it (a string instruction, one
+    /// element per step) only needs its protection lifted again, not a fresh
+    /// copy. Keyed by the listing (slot index and generation) as well as
+    /// the page: once that mapping is unlisted, whatever is mapped at the
+    /// same address later is never taken for this private page.
+    static LAST: std::cell::Cell<Last> = const { std::cell::Cell::new(Last::NONE) };
 }
+/// A page made private by the handler, and the listing it belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Last {
+    page: usize,
+    slot: usize,
+    generation: u64,
+}
+
+impl Last {
+    const NONE: Last = Last {
+        page: 0,
+        slot: usize::MAX,
+        generation: 0,
+    };
+}
+
 static ABSORBED: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
@@ -164,6 +189,9 @@ pub fn protect(
         None => return Err(ProtectError::Full),
     };
     let slot = &SLOTS[index];
+    // A new listing: nothing remembered of the slot's earlier mappings
+    // applies (the handler compares generations).
+    slot.generation.fetch_add(1, Ordering::Relaxed);
     slot.len.store(len, Ordering::Relaxed);
     slot.fd.store(fd.as_raw_fd(), Ordering::Relaxed);
     slot.offset.store(offset, Ordering::Relaxed);
@@ -200,7 +228,7 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
     // SAFETY: the kernel passes a valid siginfo for SIGSEGV with SA_SIGINFO.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
-    for slot in &SLOTS[..HIGH.load(Ordering::Acquire)] {
+    for (index, slot) in SLOTS[..HIGH.load(Ordering::Acquire)].iter().enumerate() {
         let start = slot.start.load(Ordering::Acquire);
         if start == 0 || addr < start || addr >= start + slot.len.load(Ordering::Relaxed) {
             continue;
@@ -208,7 +236,12 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
         let page_start = addr & !(page - 1);
         let offset = slot.offset.load(Ordering::Relaxed) + (page_start - start) as u64;
         let fd = slot.fd.load(Ordering::Relaxed);
-        let already_private = LAST.with(|l| l.get()) == page_start;
+        let here = Last {
+            page: page_start,
+            slot: index,
+            generation: slot.generation.load(Ordering::Relaxed),
+        };
+        let already_private = LAST.with(|l| l.get()) == here;
         // SAFETY: `page_start` is a page of a read-only attachment that the
         // host mapped inside a guest memory reservation of its own (it is
         // listed, and entries are removed before the range is unmapped or
@@ -216,32 +249,39 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
         // private mapping of the same file page keeps its contents for the
         // guest and makes it writable in this guest's view only; the shared
         // block pages are not touched. A page this thread already made
-        // private only has its protection lifted again, so that earlier
-        // writes into it stay. mmap and mprotect are plain system calls,
-        // safe in a signal handler.
-        let done = unsafe {
-            if already_private {
-                libc::mprotect(
+        // private in this same listing (slot and generation: the listing
+        // is the one the page was made private in, so the page is still
+        // that private copy) only has its protection lifted again, so that
+        // earlier writes into it stay. Were it ever the shared mapping
+        // instead, `mprotect` could not make it writable: read-only
+        // attachments are mapped from a descriptor opened read-only
+        // (`SharedPages::read_only_fd`), and such a shared mapping never
+        // gains the write right; the fresh private mapping below is then
+        // made instead. mmap and mprotect are plain system calls, safe in a
+        // signal handler.
+        let (lifted, remapped) = unsafe {
+            let lifted = already_private
+                && libc::mprotect(
                     page_start as *mut libc::c_void,
                     page,
                     libc::PROT_READ | libc::PROT_WRITE,
-                ) == 0
-            } else {
-                libc::mmap(
+                ) == 0;
+            let remapped = !lifted
+                && libc::mmap(
                     page_start as *mut libc::c_void,
                     page,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_FIXED,
                     fd,
                     offset as libc::off_t,
-                ) != libc::MAP_FAILED
-            }
+                ) != libc::MAP_FAILED;
+            (lifted, remapped)
         };
-        if done {
-            if !already_private {
+        if lifted || remapped {
+            if remapped {
                 ABSORBED.fetch_add(1, Ordering::Relaxed);
             }
-            LAST.with(|l| l.set(page_start));
+            LAST.with(|l| l.set(here));
             reprotect_after_this_instruction(page_start, context);
             return;
         }

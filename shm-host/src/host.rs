@@ -543,7 +543,14 @@ impl ShmHost {
                 let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
                 // The memfd's own `Arc`: it stays open until the map is done
                 // even if the block is freed meanwhile.
-                let (fd, inode) = (pages.shared_fd(), pages.inode());
+                // A read-only mapping comes from the descriptor opened
+                // read-only: no later `mprotect` can make it writable.
+                let fd = if writable {
+                    pages.shared_fd()
+                } else {
+                    pages.read_only_fd()?
+                };
+                let inode = pages.inode();
                 let ticket = self.0.registry.enqueue(memory)?;
                 Ok(Some(Pending {
                     ticket,

@@ -7,11 +7,11 @@
 //! file through [`crate::memory`].
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use rustix::fs::{fstat, ftruncate, memfd_create, MemfdFlags};
+use rustix::fs::{fstat, ftruncate, memfd_create, open, MemfdFlags, Mode, OFlags};
 use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 
 /// The pages of one block.
@@ -20,6 +20,12 @@ pub struct SharedPages {
     /// Shared with the fault handler's table while a read-only mapping of
     /// the block is listed there, so that the descriptor it names stays open.
     fd: Arc<OwnedFd>,
+    /// The same file opened read-only, for every read-only mapping of the
+    /// block in a guest: a shared mapping of a descriptor without the write
+    /// right can never be made writable, whatever `mprotect` is asked
+    /// (defense in depth beside the fault handler's own bookkeeping).
+    /// Opened on the first read-only mapping.
+    read_only: std::sync::OnceLock<Arc<OwnedFd>>,
     /// Bytes in the block (the file is `mapped` long).
     len: usize,
     /// Length of the file and of the host mapping: `len` rounded up to pages.
@@ -66,6 +72,7 @@ impl SharedPages {
         };
         Ok(SharedPages {
             fd: Arc::new(fd),
+            read_only: std::sync::OnceLock::new(),
             len,
             mapped,
             host,
@@ -81,6 +88,25 @@ impl SharedPages {
     /// The memfd, shared: it stays open as long as the returned `Arc` lives.
     pub fn shared_fd(&self) -> Arc<OwnedFd> {
         self.fd.clone()
+    }
+
+    /// The memfd opened again, read-only, for read-only mappings (see the
+    /// field's documentation); it stays open as long as the `Arc` lives.
+    pub fn read_only_fd(&self) -> rustix::io::Result<Arc<OwnedFd>> {
+        if let Some(fd) = self.read_only.get() {
+            return Ok(fd.clone());
+        }
+        // Through the process's own descriptor table: the memfd has no
+        // other name. O_RDONLY gives a new open file description without
+        // the write right.
+        let path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let fd = Arc::new(open(
+            path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?);
+        // Two threads may race here: one descriptor wins, the other closes.
+        Ok(self.read_only.get_or_init(|| fd).clone())
     }
 
     /// The block's size in bytes.

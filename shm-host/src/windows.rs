@@ -130,6 +130,7 @@ pub(crate) fn key_mapping(ctx: &ShmCtx, mapping: HandleId) -> bool {
             memory,
             guest_offset,
             backing,
+            file_offset,
             len,
             writable: false,
             ..
@@ -141,6 +142,17 @@ pub(crate) fn key_mapping(ctx: &ShmCtx, mapping: HandleId) -> bool {
     if ledger.owner(mapping) != Ok(guest) {
         return false;
     }
+    // The read-only pool mapping came from the block's read-only
+    // descriptor, which no protection change can make writable: a keyed
+    // mapping is made again from the read-write one (its key, not its
+    // protection, then decides who writes).
+    let Some(pages) = ledger.backing(backing) else {
+        return false;
+    };
+    let (fd, read_only) = (pages.shared_fd(), pages.read_only_fd());
+    let Ok(read_only) = read_only else {
+        return false;
+    };
     // The memory's turn, drawn under the ledger: the map that placed
     // `mapping` (queued before, in ledger order) has run, and no restore
     // or unmapping of this memory runs until the turn ends. The ledger is
@@ -162,28 +174,58 @@ pub(crate) fn key_mapping(ctx: &ShmCtx, mapping: HandleId) -> bool {
     // decided in the ledger after our ticket was drawn, so it runs in a
     // later turn. They show the block's own pages to this guest only, which
     // may write them in a window.
-    let keyed = unsafe { key(windows, at, len as usize, backing, mapping) };
+    let keyed = unsafe {
+        key(
+            windows,
+            Keying {
+                at,
+                len: len as usize,
+                backing,
+                mapping,
+                fd: &fd,
+                read_only,
+                file_offset,
+            },
+        )
+    };
     drop(turn);
     keyed
 }
 
-/// Tags a guest's pool mapping of one block (`len` page-aligned bytes at
-/// host address `at`; the block `backing`, the mapping's handle `mapping`)
-/// with a key the guest does not use yet. Returns false
-/// when it has none left (or keys are unavailable): the block is then
-/// written the usual way, mapped per message.
-///
-/// # Safety
-/// `at .. at + len` must be a read-only pool mapping the host made in the
-/// guest's linear memory (live, page aligned, listed with
-/// [`crate::guard`]), which may be made writable for that guest.
-unsafe fn key(
-    windows: &Arc<Windows>,
+/// What [`key`] keys: a guest's pool mapping of one block (`len`
+/// page-aligned bytes at host address `at`, the block `backing` from
+/// `file_offset` of its file, the mapping's handle `mapping`), the block's
+/// read-write descriptor `fd` and its read-only one.
+struct Keying<'a> {
     at: usize,
     len: usize,
     backing: BackingId,
     mapping: HandleId,
-) -> bool {
+    fd: &'a Arc<std::os::fd::OwnedFd>,
+    read_only: Arc<std::os::fd::OwnedFd>,
+    file_offset: u64,
+}
+
+/// Tags a guest's pool mapping of one block with a key the guest does not
+/// use yet. Returns false when it has none left (or keys are unavailable):
+/// the block is then written the usual way, mapped per message.
+///
+/// # Safety
+/// `k.at .. k.at + k.len` must be a read-only pool mapping the host made in
+/// the guest's linear memory (live, page aligned, listed with
+/// [`crate::guard`]) of `k.fd`'s file from `k.file_offset`, which may be
+/// made writable for that guest, and no other mapping operation may run
+/// on that memory meanwhile (its mapping turn is held).
+unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
+    let Keying {
+        at,
+        len,
+        backing,
+        mapping,
+        fd,
+        read_only,
+        file_offset,
+    } = k;
     if !windows.available() {
         return false;
     }
@@ -197,6 +239,38 @@ unsafe fn key(
     // thread's rights to this key are "read only" unless a window opens.
     windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
     pkeys::allow_writes(windows.open.load(Ordering::Acquire));
+    // Listed anew around the remap: whatever the fault handler remembers
+    // of the old listing (a page it made private) does not apply to the
+    // new pages.
+    crate::guard::unprotect(at, len);
+    // SAFETY: forwarded from the caller: the same pages of the guest's
+    // memory, in its mapping turn, mapped again read-only from the same
+    // file and offset (same contents), now through the read-write
+    // descriptor so that the key can grant writes.
+    let remapped = unsafe {
+        rustix::mm::mmap(
+            at as *mut std::ffi::c_void,
+            len,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED | rustix::mm::MapFlags::FIXED,
+            &**fd,
+            file_offset,
+        )
+    };
+    if crate::guard::protect(at, len, read_only, file_offset).is_err() {
+        // The table is full; the pages stay read-only (a failed remap
+        // left them unmapped or the old mapping: either faults in host code
+        // unlisted). Nothing else in the host makes this fail: the slot
+        // just freed is reused.
+        tracing::error!("relisting a pool mapping with the fault handler failed");
+        return false;
+    }
+    if let Err(e) = remapped {
+        tracing::warn!(
+            "remapping a pool mapping for keying failed, it is written the usual way: {e}"
+        );
+        return false;
+    }
     // SAFETY: forwarded from the caller; the key is one of `keys`.
     if let Err(e) = unsafe { pkeys::tag(at as *mut u8, len, keys[index as usize]) } {
         tracing::warn!("keying a pool mapping failed, it is written the usual way: {e}");

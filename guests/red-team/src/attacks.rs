@@ -20,6 +20,7 @@
 //! | `write-after-publish-loan` | publisher | (pooled, loans) write a message through the loan it just published with `publish-and-loan`, while it holds the message and the next loan's window is open |
 //! | `forge-loan` | publisher | (pooled, loans) publish and give back loans it was never given, a loan past its block, a loan again after publishing it, and end with a loan written but unpublished |
 //! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
+//! | `alias-after-detach` | subscriber | make the host write a call's result into a read-only attachment, detach it, attach the next message's block read-only at the same address and have the host write there again (the fault handler must not take the new shared mapping for the old private page) |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -68,6 +69,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "write-outside-window" => write_outside_window(&who, &topic, number(1, 20) as u32),
         "write-after-publish-loan" => write_after_publish_loan(&who, &topic, number(1, 20) as u32),
         "host-write-into-pool" => host_write_into_pool(&who, &topic),
+        "alias-after-detach" => alias_after_detach(&who, &topic),
         "forge-loan" => forge_loans(&who, &topic, number(1, 20) as u32),
         "spin" => {
             let _s = subscribe(&topic)?;
@@ -397,6 +399,88 @@ fn host_write_into_pool(who: &str, topic: &str) -> Result<(), String> {
     {
         let _ = (who, topic);
         Err("host-write-into-pool needs a wasm host".into())
+    }
+}
+
+/// A subscriber of a topic of mapped (page-sized) messages: attaches each
+/// message read-only and has the host write a call's result
+/// (`subscriber.pool-storage`, 8 bytes at a place the caller names) at the
+/// start of that attachment, then detaches. The next message's block is
+/// attached read-only at the same address (the storage just freed), and
+/// the host is asked to write there again, while a second read-only
+/// attachment of the same block (a clone) shows its shared pages. The
+/// host's write must land in a private copy of the page each time: the
+/// clone must still show the publisher's bytes. (The fault handler once
+/// remembered the page it had made private by address alone, and took the
+/// new shared mapping at that address for it.)
+fn alias_after_detach(who: &str, topic: &str) -> Result<(), String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        #[link(wasm_import_module = "zero-copy:shm/pub-sub@0.1.0")]
+        extern "C" {
+            /// The import as the canonical ABI lowers it: the result
+            /// (`result<u32, pub-sub-error>`, 8 bytes) is written at `ret`.
+            #[link_name = "[method]subscriber.pool-storage"]
+            fn pool_storage(this: i32, ret: *mut u8);
+        }
+        let s = shm_guest::raw::pub_sub::Subscriber::new(topic)
+            .map_err(|e| format!("subscribing to {topic}: {e:?}"))?;
+        let this = s.handle() as i32;
+        let mut received = 0u32;
+        let mut same_place = 0u32;
+        let mut last: Option<usize> = None;
+        while let Some(m) = s.next().map(Block::from_raw) {
+            received += 1;
+            let clone = m.read_only_clone().map_err(|e| e.to_string())?;
+            let raw = m.as_raw();
+            let area = raw
+                .attach(AttachFlags::SHARED)
+                .map_err(|e| format!("{e:?}"))?;
+            let at = area.address as usize;
+            if area.size < 8 {
+                let _ = raw.detach(0);
+                continue;
+            }
+            if last == Some(at) {
+                same_place += 1;
+            }
+            // The block's shared pages, seen through the clone.
+            let seen = clone.attach_read().map_err(|e| e.to_string())?;
+            let before: Vec<u8> = seen[..8].to_vec();
+            // SAFETY: none, on purpose: this is the attack. The import
+            // writes 8 bytes at `at`, inside this component's own
+            // read-only attachment.
+            unsafe { pool_storage(this, at as *mut u8) };
+            let after: Vec<u8> = seen[..8].to_vec();
+            drop(seen);
+            verdict(
+                who,
+                &format!(
+                    "a host write into message {received}'s read-only attachment at {at:#x}{}",
+                    if last == Some(at) {
+                        " (where the last message's was)"
+                    } else {
+                        ""
+                    }
+                ),
+                if before == after {
+                    Ok("the block is unchanged".into())
+                } else {
+                    Err(format!("the block changed: {before:?} became {after:?}"))
+                },
+            );
+            let _ = raw.detach(0);
+            last = Some(at);
+        }
+        println!(
+            "{who}: received {received} messages, {same_place} attached where the last one was"
+        );
+        Ok(())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (who, topic);
+        Err("alias-after-detach needs a wasm host".into())
     }
 }
 

@@ -603,3 +603,49 @@ fn a_publisher_cannot_have_the_host_write_a_committed_message() {
         assert!(stdout.contains("did not trap"), "{stdout}");
     }
 }
+
+/// A subscriber has the host write a call's result into each message's
+/// read-only attachment, then attaches the next message at the same
+/// address and has the host write there again, while a clone of that
+/// message shows the block's shared pages: every host write must stay in
+/// the attacker's private page. (The fault handler once remembered the
+/// page it made private by address alone; the second write then made the
+/// new *shared* mapping writable and landed in the block.)
+#[test]
+fn a_host_write_into_a_reattached_read_only_page_stays_private() {
+    let out = shm_host(&[
+        "pubsub",
+        "--publisher",
+        "@pubsub-publisher",
+        // 20 messages of two pages: mapped, not copied.
+        "--publisher-arg",
+        "20",
+        "--publisher-arg",
+        "8192",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &red_team("alias-after-detach"),
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(refusals(&stdout), 20, "{stdout}");
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    // The attack reached the case it is about: a later message attached
+    // where an earlier one (whose page the host made private) was.
+    let again: u32 = stdout
+        .lines()
+        .find_map(|l| {
+            l.split(" messages, ")
+                .nth(1)?
+                .strip_suffix(" attached where the last one was")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no summary from the attacker:\n{stdout}"));
+    assert!(again >= 10, "only {again} reattached in place:\n{stdout}");
+}
