@@ -430,7 +430,7 @@ fn start(system: &str, size: usize, runner: &Path, relay: &Path) -> (Process, u1
                 .arg(relay)
                 .args(["--relay-arg", "ping", "--relay-arg", "pong", "--relay-arg"])
                 .arg(setting("ZENOH_RELAY_POOL", 4).to_string())
-                .args(["--topic", "ping", "--topic", "pong"])
+                .args(["--topic", "ping", "--relay-topic", "pong"])
                 .args(["--zenoh-listen", &endpoint, "--zenoh-no-multicast"])
                 .args(["--zenoh-block-size", &block.to_string()])
                 .args(["--zenoh-overflow", "block"])

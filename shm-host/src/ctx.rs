@@ -1,6 +1,8 @@
 //! [`ShmCtx`]: the per-store state of the `exchange` interface, one guest's
 //! view of the host, and what its operations do.
 
+use shm_rules::guest_text::Shown;
+use shm_rules::log_budget::{LogBudget, LogLine};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,6 +35,9 @@ pub struct ShmCtx {
     /// Held across an attach of this guest (this guest's only, not a
     /// process-wide lock): see [`ShmCtx::attach`].
     attaching: Mutex<()>,
+    /// Log lines this guest's refused calls may still write (see
+    /// [`ShmCtx::refused`]).
+    log_budget: Mutex<LogBudget>,
 }
 
 impl ShmCtx {
@@ -51,6 +56,7 @@ impl ShmCtx {
             grants: Grants::none(),
             watchdog,
             attaching: Mutex::new(()),
+            log_budget: Mutex::new(LogBudget::default()),
         }
     }
 }
@@ -160,8 +166,30 @@ impl ShmCtx {
         bump(&self.stats, &self.host.0.totals, field, n);
     }
 
+    /// Records a refused call of this guest (an error value it gets back):
+    /// counted in its statistics (`errors`) always, logged as a warning
+    /// only within the guest's log budget (a burst, then one line a
+    /// second), so that a guest failing calls on purpose cannot flood the
+    /// log. `what` must show guest-supplied strings through
+    /// [`shm_rules::guest_text::Shown`].
+    pub(crate) fn refused(&self, what: std::fmt::Arguments<'_>) {
+        self.bump(|s| &s.errors, 1);
+        let line = self
+            .log_budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(std::time::Instant::now());
+        if let LogLine::Write { suppressed } = line {
+            if suppressed > 0 {
+                tracing::warn!(guest = %Shown(&self.name), "refused: {what} ({suppressed} earlier refusals not logged)");
+            } else {
+                tracing::warn!(guest = %Shown(&self.name), "refused: {what}");
+            }
+        }
+    }
+
     fn fail<T>(&self, op: &str, e: impl Into<Error> + std::fmt::Display) -> Result<T, Error> {
-        tracing::debug!(guest = %self.name, "{op} failed: {e}");
+        tracing::debug!(guest = %Shown(&self.name), "{op} failed: {e}");
         self.bump(|s| &s.errors, 1);
         Err(e.into())
     }

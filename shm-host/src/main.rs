@@ -82,6 +82,11 @@ struct PubsubArgs {
     /// An argument for every relay (repeatable).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     relay_arg: Vec<String>,
+    /// A topic the relays may publish (a name, or a prefix ending in `*`;
+    /// repeatable). Relays publish these and nothing else; without it they
+    /// only subscribe.
+    #[arg(long, value_name = "PATTERN")]
+    relay_topic: Vec<String>,
     /// An argument for the publisher (repeatable).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     publisher_arg: Vec<String>,
@@ -93,7 +98,7 @@ struct PubsubArgs {
     #[arg(long, default_value_t = 60)]
     timeout: u64,
     /// The topics of this topology: the publisher may publish them, the
-    /// subscribers may subscribe to them, relays may do both, nothing else
+    /// subscribers and relays may subscribe to them, nothing else
     /// (a name, or a prefix ending in `*`). Repeatable; every topic when not
     /// given. Subscribers never publish. (Bridged topics are the bridge's:
     /// it publishes an import and subscribes to an export whatever this
@@ -313,6 +318,12 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     topology.timeout(Duration::from_secs(args.timeout));
     for t in &args.topic {
         topology.topic(t.clone());
+    }
+    for t in &args.relay_topic {
+        topology.relay_output(t.clone());
+    }
+    if !args.relay.is_empty() && args.relay_topic.is_empty() {
+        tracing::info!("the relays publish nothing: name their output topics with --relay-topic");
     }
     let (env, dirs) = (args.host.env.clone(), args.host.dir.clone());
     // Checked here, so that a mistake is reported once, not per component.

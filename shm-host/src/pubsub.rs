@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use shm_rules::guest_text::{check_topic_name, Shown};
 use shm_rules::queue::{Pushed, Queue, SharedPool, Topic, Topics};
 use shm_rules::IdMap;
 use wasmtime::component::{
@@ -307,8 +308,16 @@ impl PubSubView<'_> {
 
     /// A subscription of the caller's guest to `topic`, if granted.
     pub(crate) fn new_subscriber(&mut self, topic: &str) -> Result<Subscriber, PubSubError> {
+        if let Err(e) = check_topic_name(topic) {
+            self.ctx
+                .refused(format_args!("subscribing to {}: {e}", Shown(topic)));
+            return Err(PubSubError::InvalidArgument);
+        }
         if !self.ctx.grants().may_subscribe(topic) {
-            tracing::warn!(guest = %self.ctx.name(), topic, "refused: not permitted to subscribe");
+            self.ctx.refused(format_args!(
+                "not permitted to subscribe to {}",
+                Shown(topic)
+            ));
             return Err(PubSubError::NotPermitted);
         }
         let topic = self.broker().topics.topic(topic);
@@ -324,8 +333,16 @@ impl PubSubView<'_> {
     ) -> Result<Publisher, PubSubError> {
         let host = self.ctx.host().clone();
         let broker = host.broker();
+        if let Err(e) = check_topic_name(&topic) {
+            self.ctx
+                .refused(format_args!("publishing to {}: {e}", Shown(&topic)));
+            return Err(PubSubError::InvalidArgument);
+        }
         if !self.ctx.grants().may_publish(&topic) {
-            tracing::warn!(guest = %self.ctx.name(), topic, "refused: not permitted to publish");
+            self.ctx.refused(format_args!(
+                "not permitted to publish to {}",
+                Shown(&topic)
+            ));
             return Err(PubSubError::NotPermitted);
         }
         if elements == 0 || elements > broker.config.max_pool || (pooled && size == 0) {

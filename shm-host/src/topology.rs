@@ -122,6 +122,8 @@ pub struct Topology {
     engine: Engine,
     linker: Linker<GuestState>,
     topics: Vec<String>,
+    /// The topics relays may publish (and nothing else).
+    relay_outputs: Vec<String>,
     timeout: Duration,
     members: Vec<Member>,
     wasi: Arc<WasiSetup>,
@@ -140,6 +142,7 @@ impl Topology {
             engine,
             linker,
             topics: Vec::new(),
+            relay_outputs: Vec::new(),
             timeout: Duration::from_secs(60),
             members: Vec::new(),
             wasi: Arc::new(|_, wasi: &mut WasiCtxBuilder| {
@@ -164,6 +167,16 @@ impl Topology {
     /// topic.
     pub fn topic(&mut self, pattern: impl Into<String>) -> &mut Self {
         self.topics.push(pattern.into());
+        self
+    }
+
+    /// Lets the relays publish the topics `pattern` matches (a name, or a
+    /// prefix ending in `*`); may be given several times. A relay
+    /// publishes these and nothing else: without this call, relays only
+    /// subscribe. Relays subscribe to the topology's topics
+    /// ([`Topology::topic`]) and to these.
+    pub fn relay_output(&mut self, pattern: impl Into<String>) -> &mut Self {
+        self.relay_outputs.push(pattern.into());
         self
     }
 
@@ -261,11 +274,19 @@ impl Topology {
         } else {
             &self.topics[..]
         };
-        topics.iter().fold(Grants::none(), |g, t| match role {
+        let grants = topics.iter().fold(Grants::none(), |g, t| match role {
             Role::Publisher => g.publish(t.clone()),
-            Role::Subscriber => g.subscribe(t.clone()),
-            Role::Relay => g.publish(t.clone()).subscribe(t.clone()),
-        })
+            Role::Subscriber | Role::Relay => g.subscribe(t.clone()),
+        });
+        // A relay publishes its declared outputs only: never a topic of the
+        // topology's publisher that it was not named for.
+        match role {
+            Role::Relay => self
+                .relay_outputs
+                .iter()
+                .fold(grants, |g, t| g.publish(t.clone()).subscribe(t.clone())),
+            Role::Publisher | Role::Subscriber => grants,
+        }
     }
 
     /// Runs the topology to its end; see [`Topology::run_with`].

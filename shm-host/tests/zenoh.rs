@@ -467,7 +467,7 @@ fn a_relay_component_answers_remote_pings_through_both_directions() {
             "pong",
             "--topic",
             "ping",
-            "--topic",
+            "--relay-topic",
             "pong",
         ],
     );

@@ -47,7 +47,9 @@ use id_hash::IdSet;
 pub use id_hash::{IdHasher, IdMap};
 
 mod exchange_error;
+pub mod guest_text;
 mod id_hash;
+pub mod log_budget;
 pub mod queue;
 
 pub use exchange_error::ExchangeError;

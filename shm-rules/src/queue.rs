@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -375,20 +375,55 @@ impl Topic {
     }
 }
 
-/// The topics of one host (or one native process).
+/// The topics of one host (or one native process). A topic lives while
+/// a member (publisher, subscription, a draining pool) holds it, and is
+/// forgotten once the last one is gone: names that guests make up and
+/// leave take no memory for good.
 #[derive(Default)]
 pub struct Topics {
-    topics: Mutex<HashMap<String, Arc<Topic>>>,
+    topics: Mutex<TopicMap>,
     subscriptions: AtomicUsize,
 }
 
+#[derive(Default)]
+struct TopicMap {
+    by_name: HashMap<String, Weak<Topic>>,
+    /// Forgotten names are swept out when the map reaches this size (twice
+    /// the live topics after the last sweep): amortized O(1) per lookup.
+    sweep_at: usize,
+}
+
 impl Topics {
-    /// The topic called `name`, created on first use.
+    /// The topic called `name`, created on first use (or again after its
+    /// last member left). Check the name first
+    /// ([`crate::guest_text::check_topic_name`]).
     pub fn topic(&self, name: &str) -> Arc<Topic> {
+        let mut map = lock(&self.topics);
+        if let Some(topic) = map.by_name.get(name).and_then(Weak::upgrade) {
+            return topic;
+        }
+        let topic = Arc::new(Topic::default());
+        map.by_name.insert(name.to_string(), Arc::downgrade(&topic));
+        if map.by_name.len() >= map.sweep_at {
+            map.by_name.retain(|_, t| t.strong_count() > 0);
+            map.sweep_at = (2 * map.by_name.len()).max(64);
+        }
+        topic
+    }
+
+    /// How many topics are alive (have a member).
+    pub fn live(&self) -> usize {
         lock(&self.topics)
-            .entry(name.to_string())
-            .or_default()
-            .clone()
+            .by_name
+            .values()
+            .filter(|t| t.strong_count() > 0)
+            .count()
+    }
+
+    /// How many names the map holds, forgotten ones not yet swept included
+    /// (at most about twice [`Topics::live`], and at least 64).
+    pub fn remembered(&self) -> usize {
+        lock(&self.topics).by_name.len()
     }
 
     /// A new subscription of `owner` to `topic`: it receives what is
@@ -412,6 +447,21 @@ impl Topics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topics_are_forgotten_when_their_last_member_leaves() {
+        let topics = Topics::default();
+        let kept = topics.topic("kept");
+        for i in 0..10_000 {
+            let t = topics.topic(&format!("made-up-{i}"));
+            let q = topics.subscribe(&t, GuestId(1));
+            drop(t.leave(&q));
+        }
+        assert_eq!(topics.live(), 1);
+        assert!(topics.remembered() <= 128, "{}", topics.remembered());
+        // A topic with a member is the same topic on every lookup.
+        assert!(Arc::ptr_eq(&kept, &topics.topic("kept")));
+    }
 
     #[test]
     fn drop_oldest_drops_and_counts() {

@@ -21,6 +21,7 @@
 //! | `forge-loan` | publisher | (pooled, loans) publish and give back loans it was never given, a loan past its block, a loan again after publishing it, and end with a loan written but unpublished |
 //! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
 //! | `alias-after-detach` | subscriber | make the host write a call's result into a read-only attachment, detach it, attach the next message's block read-only at the same address and have the host write there again (the fault handler must not take the new shared mapping for the old private page) |
+//! | `topic-flood` | subscriber | subscribe to topics with 1 MiB names, subscribe to and leave 5,000 made-up topics, and make 2,000 refused calls (to grow the host's memory and flood its log), then read its topic |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -70,6 +71,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "write-after-publish-loan" => write_after_publish_loan(&who, &topic, number(1, 20) as u32),
         "host-write-into-pool" => host_write_into_pool(&who, &topic),
         "alias-after-detach" => alias_after_detach(&who, &topic),
+        "topic-flood" => topic_flood(&who, &topic),
         "forge-loan" => forge_loans(&who, &topic, number(1, 20) as u32),
         "spin" => {
             let _s = subscribe(&topic)?;
@@ -604,6 +606,56 @@ fn write_loan(
             write(bytes);
         }
     }
+}
+
+/// Subscribes to its topic (so that the topology starts), then tries to
+/// make the host store what it names and log what it refuses: 64
+/// subscriptions to topics with 1 MiB names (each must be refused with
+/// `invalid-argument`, nothing stored), 5,000 subscriptions to distinct
+/// made-up topics of the longest allowed name, each left at once (the host
+/// must forget each topic when its last member leaves), and 2,000
+/// subscriptions to a topic it was not granted (each refused; the host may
+/// log only a few of them). Then it reads its topic like an honest
+/// subscriber.
+fn topic_flood(who: &str, topic: &str) -> Result<(), String> {
+    let mut s = subscribe(topic)?;
+    for i in 0..64u32 {
+        let name = format!("{i:08}").repeat(1 << 17);
+        verdict(
+            who,
+            &format!("subscribing to a topic with a {} byte name", name.len()),
+            match Subscriber::new(&name) {
+                Err(PubSubError::InvalidArgument) => Ok("invalid-argument".into()),
+                Err(e) => Ok(e.to_string()),
+                Ok(_) => Err("the host took the name".into()),
+            },
+        );
+    }
+    let mut made = 0u32;
+    for i in 0..5000u32 {
+        let name = format!("flood/{i:010}/{}", "f".repeat(255 - 17));
+        if Subscriber::new(&name).is_ok() {
+            made += 1;
+        }
+    }
+    let mut refused = 0u32;
+    for i in 0..2000u32 {
+        if let Err(PubSubError::NotPermitted) = Subscriber::new(&format!("not-granted/{i}")) {
+            refused += 1;
+        }
+    }
+    verdict(
+        who,
+        "2000 subscriptions to a topic it was not granted",
+        if refused == 2000 {
+            Ok("not-permitted, every one".into())
+        } else {
+            Err(format!("only {refused} refused"))
+        },
+    );
+    let received = s.by_ref().count();
+    println!("{who}: made and left {made} topics; received {received} messages");
+    Ok(())
 }
 
 fn stall(who: &str, topic: &str) -> Result<(), String> {

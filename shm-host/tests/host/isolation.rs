@@ -649,3 +649,82 @@ fn a_host_write_into_a_reattached_read_only_page_stays_private() {
         .unwrap_or_else(|| panic!("no summary from the attacker:\n{stdout}"));
     assert!(again >= 10, "only {again} reattached in place:\n{stdout}");
 }
+
+/// A subscriber makes the host handle names of a megabyte, subscribes to
+/// and leaves 5,000 made-up topics, and makes 2,000 refused calls: the
+/// long names are refused with `invalid-argument` (nothing of them is
+/// stored; the rules forget a topic when its last member leaves:
+/// shm-rules `topics_are_forgotten_when_their_last_member_leaves`), the
+/// log gets a bounded number of lines, each showing at most a short prefix
+/// of a name, and the honest subscriber is not disturbed.
+#[test]
+fn a_subscriber_cannot_grow_the_host_or_flood_its_log_with_topics() {
+    let out = shm_host(&[
+        "pubsub",
+        "--topic",
+        "numbers",
+        "--topic",
+        "flood/*",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &red_team("topic-flood"),
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(refusals(&stdout), 65, "{stdout}");
+    assert!(
+        stdout.contains("red-team-topic-flood#2: made and left 5000 topics; received 20 messages"),
+        "{stdout}"
+    );
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    // 2,064 refusals: a burst of lines and about one a second, each short.
+    let refusal_lines = stderr.lines().filter(|l| l.contains("refused")).count();
+    assert!(
+        (1..=40).contains(&refusal_lines),
+        "{refusal_lines} refusal lines:\n{stderr}"
+    );
+    assert!(stderr.len() < 16 * 1024, "{} bytes of log", stderr.len());
+}
+
+/// A relay (granted to read the topology's topics) tries to take the
+/// publisher's topic before the publisher starts: relays publish only the
+/// topics named for them (`--relay-topic`), so both attempts are refused
+/// and the honest publisher and subscriber run as without it.
+#[test]
+fn a_relay_cannot_take_the_publishers_topic() {
+    let out = shm_host(&[
+        "pubsub",
+        "--topic",
+        "numbers",
+        "--relay-topic",
+        "acks",
+        "--publisher",
+        "@pubsub-publisher",
+        "--relay",
+        &red_team("squat"),
+        "--relay-arg",
+        "numbers",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(refusals(&stdout), 2, "{stdout}");
+    assert!(
+        stdout.contains("red-team-squat#1: received 20 messages"),
+        "{stdout}"
+    );
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(stderr.contains("not permitted to publish"), "{stderr}");
+}

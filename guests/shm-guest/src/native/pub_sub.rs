@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use shm_rules::guest_text::check_topic_name;
 use shm_rules::queue::{Overflow, Pushed, Queue, SharedPool, Topic, Topics};
 use shm_rules::{Access, BackingId, HandleId};
 
@@ -165,7 +166,11 @@ impl Publisher {
         element_size: u32,
         pooled: bool,
     ) -> Result<Publisher, PubSubError> {
-        if elements == 0 || elements > 1024 || (pooled && element_size == 0) {
+        if elements == 0
+            || elements > 1024
+            || (pooled && element_size == 0)
+            || check_topic_name(topic).is_err()
+        {
             return Err(PubSubError::InvalidArgument);
         }
         let n = native();
@@ -432,6 +437,7 @@ fn deliver(handle: HandleId) -> Option<MemoryBlock> {
 impl Subscriber {
     /// Subscribes to `topic`.
     pub fn new(topic: &str) -> Result<Subscriber, PubSubError> {
+        check_topic_name(topic).map_err(|_| PubSubError::InvalidArgument)?;
         subscribe(&native().pubsub.topics.topic(topic))
     }
 
