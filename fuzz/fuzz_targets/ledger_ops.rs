@@ -2071,6 +2071,7 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
             max_handles: u32::from(handles % 16),
             max_storage_regions: u32::from(regions % 4),
             max_mappings: u32::from(mappings % 6),
+            ..Limits::default()
         },
         None => Limits::default(),
     };

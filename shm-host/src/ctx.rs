@@ -202,6 +202,7 @@ impl ShmCtx {
         let page = page_size();
         let made = self.host.ledger().create(self.guest, size, || {
             SharedPages::new(size as usize, page)
+                .map(Arc::new)
                 .map_err(|e| tracing::error!("creating a block of {size} bytes failed: {e}"))
                 .ok()
         });
@@ -289,7 +290,13 @@ impl ShmCtx {
         // very attachment, or a reuse of storage) is queued after this map.
         drop(ledger);
         if let Some(pending) = pending {
-            match pending.run(self.host.0.config.verify_sharing) {
+            let started = std::time::Instant::now();
+            let ran = pending.run(self.host.0.config.verify_sharing);
+            if let Placement::Copied { .. } = attached.placement {
+                // The copy is host work on this guest's behalf.
+                self.watchdog.charge(started.elapsed());
+            }
+            match ran {
                 Ok(Some(true)) => self.bump(|s| &s.verified, 1),
                 Ok(Some(false)) => {
                     tracing::error!(guest = %self.name, "an attached range is not the block's own pages");
@@ -412,9 +419,15 @@ impl ShmCtx {
     /// Undoes `release` (an attachment of this guest the ledger ended):
     /// copies and zeroing under `ledger`, the restore of a mapping queued
     /// under it and carried out after it is released.
-    fn release(&self, ledger: MutexGuard<'_, Ledger<SharedPages>>, release: &Release) {
+    fn release(&self, ledger: MutexGuard<'_, Ledger<Arc<SharedPages>>>, release: &Release) {
+        let started = std::time::Instant::now();
         let pending = self.host.unplace(&ledger, release);
         drop(ledger);
+        if let Placement::Copied { .. } = release.placement {
+            // Copying out and zeroing are host work on this guest's behalf
+            // (bounded by its copy limit, under the ledger).
+            self.watchdog.charge(started.elapsed());
+        }
         if let Some(p) = pending {
             p.finish();
         }

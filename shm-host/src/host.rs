@@ -71,7 +71,7 @@ pub(crate) struct GuestEntry {
 }
 
 pub(crate) struct Inner {
-    pub(crate) ledger: Mutex<Ledger<SharedPages>>,
+    pub(crate) ledger: Mutex<Ledger<Arc<SharedPages>>>,
     pub(crate) registry: Arc<MemoryRegistry>,
     pub(crate) config: ShmConfig,
     pub(crate) totals: Stats,
@@ -133,6 +133,7 @@ impl ShmHost {
             max_handles: u32::MAX,
             max_storage_regions: 0,
             max_mappings: 0,
+            max_copy: 0,
         });
         ShmHost(Arc::new(Inner {
             ledger: Mutex::new(ledger),
@@ -317,7 +318,7 @@ impl ShmHost {
             .unwrap_or(0)
     }
 
-    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger<SharedPages>> {
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger<Arc<SharedPages>>> {
         self.0.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -391,8 +392,8 @@ impl ShmHost {
     /// first) and carried out after it is released.
     fn undo_revoked(
         &self,
-        ledger: MutexGuard<'_, Ledger<SharedPages>>,
-        revoked: Vec<(GuestId, Dropped<SharedPages>)>,
+        ledger: MutexGuard<'_, Ledger<Arc<SharedPages>>>,
+        revoked: Vec<(GuestId, Dropped<Arc<SharedPages>>)>,
     ) {
         let mut owners = Vec::with_capacity(revoked.len());
         let mut freed = Vec::new();
@@ -455,6 +456,12 @@ enum PendingOp {
         guest_offset: u32,
         len: u32,
     },
+    CopyIn {
+        guest_offset: u32,
+        len: u32,
+        pages: Arc<SharedPages>,
+        from: u64,
+    },
 }
 
 impl Pending {
@@ -478,6 +485,12 @@ impl Pending {
                 Ok(verify.then(|| maps_to(&m, guest_offset, len, inode, file_offset)))
             }
             PendingOp::Restore { guest_offset, len } => m.restore(guest_offset, len).map(|()| None),
+            PendingOp::CopyIn {
+                guest_offset,
+                len,
+                pages,
+                from,
+            } => m.copy_in(guest_offset, len, &pages, from).map(|()| None),
         }
     }
 
@@ -526,7 +539,7 @@ impl ShmHost {
     /// call), in the memory's turn.
     pub(crate) fn place(
         &self,
-        ledger: &Ledger<SharedPages>,
+        ledger: &Ledger<Arc<SharedPages>>,
         placement: &Placement,
     ) -> Result<Option<Pending>, MapError> {
         match *placement {
@@ -571,14 +584,24 @@ impl ShmHost {
                 backing_offset,
                 len,
             } => {
-                let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
-                self.0.registry.lock_memory(memory)?.copy_in(
-                    guest_offset,
-                    len,
-                    pages,
-                    backing_offset,
-                )?;
-                Ok(None)
+                // Carried out after the ledger is released, like a map: a
+                // copy may be long (up to the guest's copy limit), and no
+                // other guest may wait for it. The block's pages stay alive
+                // through our `Arc`; its bytes cannot change meanwhile (the
+                // attachment, recorded now, shuts every writer out), and an
+                // undo of this attachment is queued after the copy in the
+                // memory's turns.
+                let pages = ledger.backing(backing).ok_or(MapError::Gone)?.clone();
+                let ticket = self.0.registry.enqueue(memory)?;
+                Ok(Some(Pending {
+                    ticket,
+                    op: PendingOp::CopyIn {
+                        guest_offset,
+                        len,
+                        pages,
+                        from: backing_offset,
+                    },
+                }))
             }
         }
     }
@@ -592,7 +615,7 @@ impl ShmHost {
     #[must_use = "a queued restore must be run"]
     pub(crate) fn unplace(
         &self,
-        ledger: &Ledger<SharedPages>,
+        ledger: &Ledger<Arc<SharedPages>>,
         release: &Release,
     ) -> Option<Pending> {
         // The tail is block bytes, not guest memory: zeroed before any

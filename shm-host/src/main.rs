@@ -127,6 +127,12 @@ struct HostArgs {
     /// Largest total size in bytes of the live blocks one component created.
     #[arg(long, default_value_t = Limits::default().max_bytes)]
     max_bytes: u64,
+    /// Largest view in bytes the host copies for one attach (the copy
+    /// fallback, for views that cannot be mapped); larger ones fail with
+    /// `limit-exceeded`. The copy's time counts against the component's
+    /// CPU budget.
+    #[arg(long, default_value_t = Limits::default().max_copy)]
+    max_copy: u32,
     /// Check after every mapped attach, in /proc/self/maps, that the guest's
     /// pages are the block's own pages (a proof of sharing; costs a read of
     /// /proc/self/maps per attach). Reported with --stats.
@@ -163,6 +169,7 @@ impl HostArgs {
             limits: Limits {
                 max_blocks: self.max_blocks,
                 max_bytes: self.max_bytes,
+                max_copy: self.max_copy,
                 ..Limits::default()
             },
             pubsub: PubSubConfig {

@@ -48,6 +48,8 @@ pub struct Watchdog {
     guest: String,
     stopped: OnceLock<Stopped>,
     ticks: AtomicU64,
+    /// The length of a tick in nanoseconds (to charge host time in ticks).
+    tick_ns: u64,
     budget: Option<(u64, Duration)>,
     windows: Arc<Windows>,
 }
@@ -61,6 +63,7 @@ impl Watchdog {
             guest: guest.to_string(),
             stopped: OnceLock::new(),
             ticks: AtomicU64::new(0),
+            tick_ns: u64::try_from(tick_ns).unwrap_or(u64::MAX),
             budget: cpu_limit.map(|l| {
                 let ticks = l.as_nanos().div_ceil(tick_ns);
                 (u64::try_from(ticks).unwrap_or(u64::MAX), l)
@@ -97,6 +100,31 @@ impl Watchdog {
                 reason,
             })
             .is_ok()
+    }
+
+    /// Charges `spent`, host time spent working on the guest's behalf (a
+    /// copy the copy fallback made for it), to its CPU budget as if it had
+    /// run wasm that long: a guest that makes the host work for it cannot
+    /// outrun its budget that way. Past the budget the guest is stopped
+    /// (its next instruction or host call traps).
+    pub(crate) fn charge(&self, spent: Duration) {
+        let ticks =
+            u64::try_from(spent.as_nanos() / u128::from(self.tick_ns.max(1))).unwrap_or(u64::MAX);
+        if ticks == 0 {
+            return;
+        }
+        let used = self
+            .ticks
+            .fetch_add(ticks, Ordering::Relaxed)
+            .saturating_add(ticks);
+        if let Some((budget, limit)) = self.budget {
+            if used > budget {
+                let _ = self.stopped.set(Stopped::CpuLimit {
+                    guest: self.guest.clone(),
+                    limit,
+                });
+            }
+        }
     }
 
     /// Arms `store` (whose engine has epoch interruption on): every tick the
@@ -150,4 +178,34 @@ pub(crate) fn start_ticker<A: Send + Sync + 'static>(
             }
         })
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_time_charged_to_a_guest_stops_it_at_its_budget() {
+        let dog = Watchdog::new(
+            "copier",
+            Some(Duration::from_secs(1)),
+            Duration::from_millis(10),
+        );
+        // Under a tick: nothing is charged.
+        dog.charge(Duration::from_millis(9));
+        assert!(dog.check().is_ok());
+        for _ in 0..9 {
+            dog.charge(Duration::from_millis(100));
+        }
+        assert!(dog.check().is_ok(), "0.9 s of a 1 s budget");
+        dog.charge(Duration::from_millis(150));
+        assert!(matches!(
+            dog.check(),
+            Err(Stopped::CpuLimit { ref guest, .. }) if guest == "copier"
+        ));
+        // Without a budget, charging never stops a guest.
+        let free = Watchdog::new("free", None, Duration::from_millis(10));
+        free.charge(Duration::from_secs(3600));
+        assert!(free.check().is_ok());
+    }
 }

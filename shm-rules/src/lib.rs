@@ -97,6 +97,11 @@ pub struct Limits {
     /// included): each is a mapping of the process, and the process has a
     /// bounded number of them.
     pub max_mappings: u32,
+    /// Bytes one copied attachment may hold (the copy fallback, for a view
+    /// that cannot be mapped: an unaligned partition, no aligned storage):
+    /// the host copies them on the guest's behalf, so one call's copy work
+    /// is bounded. Past it, the attach fails with a limit error.
+    pub max_copy: u32,
 }
 
 /// Limits of the whole process, shared by every guest. A guest reaches its
@@ -128,6 +133,7 @@ impl Default for Limits {
             max_handles: 16 * 1024,
             max_storage_regions: 64,
             max_mappings: 1024,
+            max_copy: 16 << 20,
         }
     }
 }
@@ -1349,6 +1355,7 @@ impl<B> Ledger<B> {
                         skew: (first - file_offset) as u32,
                         writable: access == Access::Write,
                     },
+                    None if visible > g.limits.max_copy => return Err(AttachError::LimitExceeded),
                     None => {
                         let (memory, guest_offset) =
                             g.allocate(visible, 8).ok_or(AttachError::NoStorage)?;

@@ -170,6 +170,7 @@ fn limits_are_reported() {
         max_handles: 3,
         max_storage_regions: 1,
         max_mappings: 8,
+        ..Limits::default()
     });
     let a = l.create(g, 60, || Some(())).unwrap();
     assert_eq!(

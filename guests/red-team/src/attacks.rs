@@ -22,6 +22,7 @@
 //! | `host-write-into-pool` | publisher | (pooled) make the host write a call's result into a committed message, through its own mapping of the pool, publish it, then store there itself |
 //! | `alias-after-detach` | subscriber | make the host write a call's result into a read-only attachment, detach it, attach the next message's block read-only at the same address and have the host write there again (the fault handler must not take the new shared mapping for the old private page) |
 //! | `topic-flood` | subscriber | subscribe to topics with 1 MiB names, subscribe to and leave 5,000 made-up topics, and make 2,000 refused calls (to grow the host's memory and flood its log), then read its topic |
+//! | `copy-flood` | subscriber | make the host copy for it: attach an unaligned partition of 64 MiB (past the copy limit), then attach and detach unaligned 16 MiB partitions for up to 20 s (the host's copy work must count against its CPU budget) |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -72,6 +73,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "host-write-into-pool" => host_write_into_pool(&who, &topic),
         "alias-after-detach" => alias_after_detach(&who, &topic),
         "topic-flood" => topic_flood(&who, &topic),
+        "copy-flood" => copy_flood(&who, &topic),
         "forge-loan" => forge_loans(&who, &topic, number(1, 20) as u32),
         "spin" => {
             let _s = subscribe(&topic)?;
@@ -655,6 +657,57 @@ fn topic_flood(who: &str, topic: &str) -> Result<(), String> {
     );
     let received = s.by_ref().count();
     println!("{who}: made and left {made} topics; received {received} messages");
+    Ok(())
+}
+
+/// Subscribes (so that the topology starts; it never takes a message),
+/// then makes the host copy on its behalf: an unaligned partition cannot
+/// be mapped, so attaching it makes the host copy its bytes into the
+/// guest. With `COPY_FLOOD_MIB` = N (16 by default, the host's default
+/// copy limit; the test runs the host with a limit of N MiB), a partition
+/// of N MiB + 1 byte must be refused (`limit-exceeded`); then it attaches
+/// and detaches partitions of N MiB - 1 byte for up to 12 seconds. The
+/// host's copies must count against its CPU budget: the test gives it
+/// three seconds, so it must be stopped long before the loop ends.
+fn copy_flood(who: &str, topic: &str) -> Result<(), String> {
+    const MIB: u32 = 1 << 20;
+    let n: u32 = std::env::var("COPY_FLOOD_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let _s = subscribe(topic)?;
+    let size = (n + 1) * MIB;
+    shm_guest::donate_storage(size + n * MIB + 2 * MIB).map_err(|e| format!("donating: {e}"))?;
+    let block = Block::new(size).map_err(|e| format!("creating: {e}"))?;
+    {
+        let mut w = block.attach_write().map_err(|e| e.to_string())?;
+        w.fill(0x5A);
+        w.commit(size as usize).map_err(|e| e.to_string())?;
+    }
+    verdict(
+        who,
+        &format!("attaching an unaligned partition of {n} MiB + 1 byte (a copy past the limit)"),
+        match block
+            .partition(1, n * MIB + 1, false)
+            .map_err(|e| e.to_string())?
+            .attach_read()
+        {
+            Err(Error::LimitExceeded) => Ok("limit-exceeded".into()),
+            Err(e) => Ok(e.to_string()),
+            Ok(g) => Err(format!("the host copied {} bytes", g.len())),
+        },
+    );
+    let part = block
+        .partition(1, n * MIB - 1, false)
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let mut copies = 0u32;
+    while started.elapsed() < Duration::from_secs(12) {
+        let g = part.attach_read().map_err(|e| e.to_string())?;
+        copies += 1;
+        drop(g);
+    }
+    println!("{who}: the host copied {n} MiB for it {copies} times in 12 s");
     Ok(())
 }
 

@@ -347,6 +347,7 @@ fn limits_are_reported_as_errors() {
             max_handles: 4,
             max_storage_regions: 2,
             max_mappings: 8,
+            ..Limits::default()
         },
         ..ShmConfig::default()
     });

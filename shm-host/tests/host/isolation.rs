@@ -728,3 +728,48 @@ fn a_relay_cannot_take_the_publishers_topic() {
     honest_got_everything(&stdout, "pubsub-subscriber#1");
     assert!(stderr.contains("not permitted to publish"), "{stderr}");
 }
+
+/// A subscriber makes the host copy for it: an unaligned partition just
+/// past the copy limit is refused (`limit-exceeded`), and a loop of
+/// 256 MiB copies (just within the limit the test sets) is host work
+/// charged to its CPU budget (three seconds here), so it is stopped before
+/// its 12 s loop ends (the charge itself: watchdog unit test
+/// `host_time_charged_to_a_guest_stops_it_at_its_budget`). The copies run
+/// outside the ledger's lock: the honest pair gets every message
+/// meanwhile.
+#[test]
+fn a_guest_making_the_host_copy_pays_with_its_own_budget() {
+    let out = shm_host(&[
+        "pubsub",
+        "--cpu-limit",
+        "3",
+        "--max-copy",
+        &(256u32 << 20).to_string(),
+        "--env",
+        "COPY_FLOOD_MIB=256",
+        "--overflow",
+        "drop-oldest",
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &red_team("copy-flood"),
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "the stopped attacker fails the run");
+    assert_eq!(refusals(&stdout), 1, "{stdout}");
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(
+        !stdout.contains("times in 12 s"),
+        "the attacker ran its whole loop:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("red-team-copy-flood#2 stopped: red-team-copy-flood#2 ran wasm for longer than its CPU budget"),
+        "{stderr}"
+    );
+}

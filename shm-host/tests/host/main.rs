@@ -14,6 +14,7 @@ mod embed;
 mod exchange;
 mod frames;
 mod frames_c;
+mod fuzz;
 mod isolation;
 mod pubsub;
 mod runner;

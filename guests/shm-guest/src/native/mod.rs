@@ -73,6 +73,7 @@ pub(crate) fn native() -> &'static Native {
             max_handles: u32::MAX,
             max_storage_regions: 0,
             max_mappings: u32::MAX,
+            max_copy: u32::MAX,
         });
         Native {
             ledger: Mutex::new(ledger),
