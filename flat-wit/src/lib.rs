@@ -19,7 +19,7 @@
 //! maps) are reported as [`Error::Unsupported`], naming the type.
 //!
 //! The `flat-wit` binary (feature `cli`, on by default) runs both:
-//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] -o types.h` and
+//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] [--prefix P] -o types.h` and
 //! `flat-wit rust <wit-dir> -o types.rs`.
 //!
 //! # Example
@@ -42,8 +42,9 @@
 //! assert!(code.contains("pub struct Frame {"));
 //! assert!(code.contains("pub tags: Vec<String>,"));
 //!
-//! let header = c::generate(&model, &c::Options { widths: vec![Width::U32], prefix: String::new() })?;
-//! assert!(header.contains("static inline bool frame_u32_validate(const uint8_t *buf, size_t len)"));
+//! // Names start with the package's (`demo_camera_`) unless `prefix` says otherwise.
+//! let header = c::generate(&model, &c::Options { widths: vec![Width::U32], prefix: None })?;
+//! assert!(header.contains("static inline bool demo_camera_frame_u32_validate(const uint8_t *buf, size_t len)"));
 //! # Ok::<(), flat_wit::Error>(())
 //! ```
 //!
