@@ -52,11 +52,19 @@
 //! `flat-layout` with its `derive` feature as a dependency):
 //!
 //! ```no_run
-//! // build.rs (in `fn main`)
-//! let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
-//! flat_wit::rust::generate_file("wit", std::path::Path::new(&out_dir).join("messages.rs"))?;
+//! // build.rs
+//! fn main() {
+//!     println!("cargo::rerun-if-changed=wit");
+//!     let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
+//!     let out = std::path::Path::new(&out_dir).join("messages.rs");
+//!     if let Err(e) = flat_wit::rust::generate_file("wit", out) {
+//!         // Its message (Display) names the file and the type; a `Debug`
+//!         // print (`unwrap`, `main` returning the error) would not read as well.
+//!         eprintln!("error: {e}");
+//!         std::process::exit(1);
+//!     }
+//! }
 //! // src/lib.rs: include!(concat!(env!("OUT_DIR"), "/messages.rs"));
-//! # Ok::<(), flat_wit::Error>(())
 //! ```
 
 #![deny(missing_docs)]
@@ -69,3 +77,8 @@ pub mod rust;
 
 pub use error::Error;
 pub use model::{Case, Def, Field, Model, Named, Prim, Selection, Ty, Width};
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
