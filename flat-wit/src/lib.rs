@@ -52,17 +52,15 @@
 //! `flat-layout` with its `derive` feature as a dependency):
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     println!("cargo::rerun-if-changed=wit");
-//!     let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
-//!     let out = std::path::Path::new(&out_dir).join("messages.rs");
-//!     if let Err(e) = flat_wit::rust::generate_file("wit", out) {
-//!         // Its message (Display) names the file and the type; a `Debug`
-//!         // print (`unwrap`, `main` returning the error) would not read as well.
-//!         eprintln!("error: {e}");
-//!         std::process::exit(1);
-//!     }
+//! // build.rs, in `fn main`:
+//! println!("cargo::rerun-if-changed=wit");
+//! let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
+//! let out = std::path::Path::new(&out_dir).join("messages.rs");
+//! if let Err(e) = flat_wit::rust::generate_file("wit", out) {
+//!     // Its message (Display) names the file and the type; a `Debug`
+//!     // print (`unwrap`, `main` returning the error) would not read as well.
+//!     eprintln!("error: {e}");
+//!     std::process::exit(1);
 //! }
 //! // src/lib.rs: include!(concat!(env!("OUT_DIR"), "/messages.rs"));
 //! ```
