@@ -16,7 +16,13 @@
 //! declaration order) followed by the case's fields, zero-padded to the
 //! largest case; `NameView<'a, I>` is an enum with the same cases holding the
 //! field views (plus one hidden, uninhabited case that carries the type
-//! parameters).
+//! parameters). It also generates `NameBuilder<'s, 'b, I>`, which writes one
+//! case in place (one snake_case method per case: a case without payload is
+//! written by its method, a case with one unnamed field returns the
+//! `FieldSlot` of its payload, a case with named or several fields returns a
+//! `Name<Case>Builder` with one slot per field), and implements
+//! `flat_layout::FlatVariant` to reach it from `FieldSlot::variant`,
+//! `Builder::variant` and `ListBuilder::push_variant`.
 //!
 //! Generic types are not supported.
 //!
@@ -275,6 +281,44 @@ fn expand_record(input: &DeriveInput, fields: &syn::FieldsNamed) -> TokenStream2
     }
 }
 
+/// Rust keywords that cannot name a method without `r#`.
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "false",
+    "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref",
+    "return", "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while",
+    "abstract", "become", "box", "do", "final", "gen", "macro", "override", "priv", "try",
+    "typeof", "unsized", "virtual", "yield",
+];
+
+/// The builder method of an enum case: `FrameReady` -> `frame_ready`,
+/// `Type` -> `r#type`, `Self_` -> `self_`.
+fn case_method(case: &Ident) -> Ident {
+    let name = case.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    let mut snake = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let after_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let before_lower = i > 0
+                && chars[i - 1].is_uppercase()
+                && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if (after_lower || before_lower) && !snake.ends_with('_') {
+                snake.push('_');
+            }
+            snake.extend(c.to_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    match snake.as_str() {
+        "self" | "super" | "crate" | "_" => format_ident!("{}_", snake, span = case.span()),
+        k if KEYWORDS.contains(&k) => Ident::new_raw(&snake, case.span()),
+        _ => Ident::new(&snake, case.span()),
+    }
+}
+
 fn expand_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<TokenStream2> {
     let name = &input.ident;
     let vis = &input.vis;
@@ -291,6 +335,12 @@ fn expand_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<TokenSt
     let mut view_variants = Vec::new();
     let mut wrap_arms = Vec::new();
     let mut encode_arms = Vec::new();
+    let builder = format_ident!("{}Builder", name);
+    let mut case_methods = Vec::new();
+    let mut case_builders = Vec::new();
+    let mut methods_seen: Vec<(String, &Ident)> = Vec::new();
+    // The type-level index of the current case (`CaseAt`).
+    let mut case_index = quote!(::flat_layout::CaseZero);
 
     for (tag, variant) in data.variants.iter().enumerate() {
         let tag_u8 = u8::try_from(tag).unwrap_or(u8::MAX);
@@ -335,6 +385,101 @@ fn expand_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<TokenSt
         };
         view_variants.push(view_variant);
 
+        let method = case_method(vname);
+        let method_str = method.to_string();
+        let method_str = method_str
+            .strip_prefix("r#")
+            .unwrap_or(&method_str)
+            .to_string();
+        if let Some((_, first)) = methods_seen.iter().find(|(m, _)| *m == method_str) {
+            return Err(syn::Error::new_spanned(
+                vname,
+                format!(
+                    "#[derive(Flat)]: cases `{first}` and `{vname}` get the same builder method `{method_str}`; rename one"
+                ),
+            ));
+        }
+        methods_seen.push((method_str, vname));
+        let name_str = name.to_string();
+        match &variant.fields {
+            _ if types.is_empty() => {
+                let doc = format!("Writes case `{vname}` (no payload).");
+                case_methods.push(quote! {
+                    #[doc = #doc]
+                    #[inline]
+                    pub fn #method(self) -> ::core::result::Result<(), ::flat_layout::BuildError> {
+                        self.0.case::<#case_index>().map(|_| ())
+                    }
+                });
+            }
+            Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => {
+                let ty = types[0];
+                let doc = format!(
+                    "Writes case `{vname}`'s tag and returns the slot of its payload, to write in place."
+                );
+                case_methods.push(quote! {
+                    #[doc = #doc]
+                    #[inline]
+                    pub fn #method(
+                        self,
+                    ) -> ::core::result::Result<
+                        ::flat_layout::FieldSlot<'s, 'b, <#ty as ::flat_layout::Flat>::Repr, I>,
+                        ::flat_layout::BuildError,
+                    > {
+                        ::core::result::Result::Ok(self.0.case::<#case_index>()?.first())
+                    }
+                });
+            }
+            fields => {
+                let case_builder = format_ident!("{}{}Builder", name, vname);
+                let field_names: Vec<Ident> = match fields {
+                    Fields::Named(named) => {
+                        named.named.iter().filter_map(|f| f.ident.clone()).collect()
+                    }
+                    _ => (0..types.len()).map(|i| format_ident!("f{}", i)).collect(),
+                };
+                let slots = field_names.iter().zip(&types).enumerate().map(|(k, (n, ty))| {
+                    let doc = format!("The slot of the `{n}` field.");
+                    let before = &types[..k];
+                    quote! {
+                        #[doc = #doc]
+                        #[inline]
+                        pub fn #n(&mut self) -> ::flat_layout::FieldSlot<'_, 'b, <#ty as ::flat_layout::Flat>::Repr, I> {
+                            self.0.field::<<#ty as ::flat_layout::Flat>::Repr>(
+                                #k,
+                                0 #( + ::flat_layout::inline_size::<#before, I>() )*,
+                            )
+                        }
+                    }
+                });
+                let builder_doc = format!(
+                    "Writes the fields of case `{vname}` of a [`{name_str}`] in place, generated by `#[derive(Flat)]`."
+                );
+                case_builders.push(quote! {
+                    #[doc = #builder_doc]
+                    #vis struct #case_builder<'s, 'b, I: ::flat_layout::Index>(
+                        ::flat_layout::RecordBuilder<'s, 'b, I>,
+                    );
+
+                    impl<'s, 'b, I: ::flat_layout::Index> #case_builder<'s, 'b, I> {
+                        #(#slots)*
+                    }
+                });
+                let doc =
+                    format!("Writes case `{vname}`'s tag and returns the builder of its fields.");
+                case_methods.push(quote! {
+                    #[doc = #doc]
+                    #[inline]
+                    pub fn #method(
+                        self,
+                    ) -> ::core::result::Result<#case_builder<'s, 'b, I>, ::flat_layout::BuildError> {
+                        ::core::result::Result::Ok(#case_builder(self.0.case::<#case_index>()?.fields()?))
+                    }
+                });
+            }
+        }
+        case_index = quote!(::flat_layout::CaseNext<#case_index>);
+
         // Case `tag` of the view is `Later^tag(Here(payload))`.
         let mut pat = quote!(::flat_layout::Either::Here(payload));
         for _ in 0..tag {
@@ -365,8 +510,34 @@ fn expand_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<TokenSt
         never = quote!(never);
     }
     let doc = format!("Zero-copy view of a validated [`{name}`], generated by `#[derive(Flat)]`.");
+    let builder_doc = format!(
+        "Writes one case of a [`{name}`] in place, generated by `#[derive(Flat)]`: \
+         one method per case (see `flat_layout::FlatVariant`)."
+    );
 
     Ok(quote! {
+        #[doc = #builder_doc]
+        #vis struct #builder<'s, 'b, I: ::flat_layout::Index>(
+            ::flat_layout::FieldSlot<'s, 'b, <#name as ::flat_layout::Flat>::Repr, I>,
+        );
+
+        impl<'s, 'b, I: ::flat_layout::Index> #builder<'s, 'b, I> {
+            #(#case_methods)*
+        }
+
+        #(#case_builders)*
+
+        impl ::flat_layout::FlatVariant for #name {
+            type Builder<'s, 'b: 's, I: ::flat_layout::Index> = #builder<'s, 'b, I>;
+
+            #[inline]
+            fn builder<'s, 'b: 's, I: ::flat_layout::Index>(
+                slot: ::flat_layout::FieldSlot<'s, 'b, <Self as ::flat_layout::Flat>::Repr, I>,
+            ) -> Self::Builder<'s, 'b, I> {
+                #builder(slot)
+            }
+        }
+
         #[doc = #doc]
         #[derive(Clone, Copy, Debug)]
         #vis enum #view<'a, I: ::flat_layout::Index> {

@@ -6,7 +6,7 @@ use crate::encode::Encoder;
 use crate::error::BuildError;
 use crate::index::Index;
 use crate::layout::{inline_size, Flat, Layout, List, Str};
-use crate::record::{FlatRecord, RecordBuilder};
+use crate::record::{FieldSlot, FlatRecord, FlatVariant, RecordBuilder};
 
 /// Builds one flat value directly inside a caller-provided buffer (an attached
 /// memory block), without heap allocation.
@@ -34,6 +34,8 @@ pub struct Builder<'b, I: Index> {
     root_written: bool,
     /// First error that leaves the value incomplete.
     incomplete: Option<BuildError>,
+    /// Out-of-line order of a root built through a slot ([`Builder::variant`]).
+    root_tail: Option<usize>,
 }
 
 impl<'b, I: Index> Builder<'b, I> {
@@ -43,6 +45,7 @@ impl<'b, I: Index> Builder<'b, I> {
             enc: Encoder::new(buf),
             root_written: false,
             incomplete: None,
+            root_tail: None,
         }
     }
 
@@ -89,6 +92,22 @@ impl<'b, I: Index> Builder<'b, I> {
             &mut self.incomplete,
             pos,
             size,
+        )))
+    }
+
+    /// Makes the root a variant `T` (an enum with `#[derive(Flat)]`) and
+    /// returns its generated builder, whose methods choose the case and
+    /// write its payload in place (see [`FlatVariant`]).
+    pub fn variant<T: FlatVariant + ?Sized>(
+        &mut self,
+    ) -> Result<T::Builder<'_, 'b, I>, BuildError> {
+        let pos = self.start_root(inline_size::<T, I>())?;
+        Ok(T::builder(FieldSlot::standalone(
+            &mut self.enc,
+            &mut self.incomplete,
+            &mut self.root_tail,
+            0,
+            pos,
         )))
     }
 
@@ -142,6 +161,9 @@ pub struct ListBuilder<'p, 'b, L: Layout, I: Index> {
     start: usize,
     len: usize,
     pushed: usize,
+    /// Out-of-line order of elements built through a slot
+    /// ([`ListBuilder::push_variant`]): the index of the last one.
+    tail: Option<usize>,
     _elem: PhantomData<fn() -> L>,
 }
 
@@ -170,6 +192,7 @@ impl<'p, 'b, L: Layout, I: Index> ListBuilder<'p, 'b, L, I> {
             start,
             len,
             pushed: 0,
+            tail: None,
             _elem: PhantomData,
         }
     }
@@ -227,6 +250,26 @@ impl<'p, 'b, L: Layout, I: Index> ListBuilder<'p, 'b, L, I> {
             &mut *self.incomplete,
             slot,
             Self::ELEM,
+        )))
+    }
+
+    /// Appends a variant `T` (an enum with `#[derive(Flat)]`) and returns its
+    /// builder, whose methods choose the case and write its payload in place
+    /// (see [`FlatVariant`]); it borrows this list until dropped. The
+    /// element counts as pushed (as its first case with zero fields until a
+    /// case is written).
+    pub fn push_variant<T: FlatVariant<Repr = L> + ?Sized>(
+        &mut self,
+    ) -> Result<T::Builder<'_, 'b, I>, BuildError> {
+        let slot = self.next_slot()?;
+        let index = self.pushed;
+        self.pushed += 1;
+        Ok(T::builder(FieldSlot::standalone(
+            &mut *self.enc,
+            &mut *self.incomplete,
+            &mut self.tail,
+            index,
+            slot,
         )))
     }
 

@@ -227,6 +227,35 @@ pub trait Cases: private::Sealed {
     fn view_case<I: Index>(buf: &[u8], tag: usize, pos: usize, token: Token) -> Self::View<'_, I>;
 }
 
+/// Type-level index of a variant case, for [`CaseAt`]: `CaseZero` is the
+/// first case of a [`Case`] list, `CaseNext<N>` the one after case `N`.
+/// Derived enum builders name their cases with it
+/// (`CaseNext<CaseNext<CaseZero>>` is the third case).
+pub enum CaseZero {}
+
+/// The case after case `N` (see [`CaseZero`]).
+pub struct CaseNext<N>(pub(crate) Infallible, pub(crate) PhantomData<fn() -> N>);
+
+/// Case `N` of a [`Case`] list: its tag and its payload layout. Lets a
+/// builder write a case's tag and hand out a slot of exactly that case's
+/// payload ([`FieldSlot::case`](crate::FieldSlot::case)).
+pub trait CaseAt<N>: Cases {
+    /// The case's tag (its index in the list).
+    const TAG: usize;
+    /// The case's payload layout (`Nil` for a case without payload).
+    type Payload: Layout;
+}
+
+impl<H: Layout, T: Cases> CaseAt<CaseZero> for Case<H, T> {
+    const TAG: usize = 0;
+    type Payload = H;
+}
+
+impl<N, H: Layout, T: CaseAt<N>> CaseAt<CaseNext<N>> for Case<H, T> {
+    const TAG: usize = 1 + T::TAG;
+    type Payload = T::Payload;
+}
+
 impl<H: Layout, T: Cases> private::Sealed for Case<H, T> {}
 impl private::Sealed for NoCase {}
 

@@ -50,7 +50,9 @@
 //! view type `<Name>View<'a, I>` with one accessor per field, and a builder
 //! `<Name>Builder<'p, 'b, I>` that writes the record in place field by field
 //! ([`Builder::record`], [`FlatRecord`] has an example); on an enum it
-//! generates a variant layout and a view enum.
+//! generates a variant layout, a view enum and a builder
+//! `<Name>Builder<'s, 'b, I>` that writes one case and its payload in place
+//! ([`FieldSlot::variant`], [`FlatVariant`] has an example).
 //!
 //! # Features
 //!
@@ -96,10 +98,10 @@ pub use error::{BuildError, HeaderField, SizeError, ValidateError};
 pub use impls::encode_case;
 pub use index::Index;
 pub use layout::{
-    inline_size, Case, Cases, Cons, Either, Flat, InlineSize, Layout, List, Never, Nil, NoCase,
-    Opt, Str, Variant,
+    inline_size, Case, CaseAt, CaseNext, CaseZero, Cases, Cons, Either, Flat, InlineSize, Layout,
+    List, Never, Nil, NoCase, Opt, Str, Variant,
 };
-pub use record::{FieldSlot, FlatRecord, RecordBuilder};
+pub use record::{FieldSlot, FlatRecord, FlatVariant, RecordBuilder};
 pub use validate::{validate, validate_with_len};
 pub use view::{Iter, ListView};
 

@@ -19,7 +19,7 @@
 //! maps) are reported as [`Error::Unsupported`], naming the type.
 //!
 //! The `flat-wit` binary (feature `cli`, on by default) runs both:
-//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] -o types.h` and
+//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] [--prefix P] -o types.h` and
 //! `flat-wit rust <wit-dir> -o types.rs`.
 //!
 //! # Example
@@ -42,8 +42,9 @@
 //! assert!(code.contains("pub struct Frame {"));
 //! assert!(code.contains("pub tags: Vec<String>,"));
 //!
-//! let header = c::generate(&model, &c::Options { widths: vec![Width::U32], prefix: String::new() })?;
-//! assert!(header.contains("static inline bool frame_u32_validate(const uint8_t *buf, size_t len)"));
+//! // Names start with the package's (`demo_camera_`) unless `prefix` says otherwise.
+//! let header = c::generate(&model, &c::Options { widths: vec![Width::U32], prefix: None })?;
+//! assert!(header.contains("static inline bool demo_camera_frame_u32_validate(const uint8_t *buf, size_t len)"));
 //! # Ok::<(), flat_wit::Error>(())
 //! ```
 //!
@@ -51,11 +52,17 @@
 //! `flat-layout` with its `derive` feature as a dependency):
 //!
 //! ```no_run
-//! // build.rs (in `fn main`)
+//! // build.rs, in `fn main`:
+//! println!("cargo::rerun-if-changed=wit");
 //! let out_dir = std::env::var("OUT_DIR").expect("set by cargo");
-//! flat_wit::rust::generate_file("wit", std::path::Path::new(&out_dir).join("messages.rs"))?;
+//! let out = std::path::Path::new(&out_dir).join("messages.rs");
+//! if let Err(e) = flat_wit::rust::generate_file("wit", out) {
+//!     // Its message (Display) names the file and the type; a `Debug`
+//!     // print (`unwrap`, `main` returning the error) would not read as well.
+//!     eprintln!("error: {e}");
+//!     std::process::exit(1);
+//! }
 //! // src/lib.rs: include!(concat!(env!("OUT_DIR"), "/messages.rs"));
-//! # Ok::<(), flat_wit::Error>(())
 //! ```
 
 #![deny(missing_docs)]
@@ -68,3 +75,8 @@ pub mod rust;
 
 pub use error::Error;
 pub use model::{Case, Def, Field, Model, Named, Prim, Selection, Ty, Width};
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

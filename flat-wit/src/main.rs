@@ -37,9 +37,10 @@ enum Command {
         /// Index widths to generate (u8, u16, u32); repeatable; all three if absent.
         #[arg(long = "width", value_parser = parse_width)]
         widths: Vec<Width>,
-        /// Prefix of every generated C name.
-        #[arg(long, default_value = "")]
-        prefix: String,
+        /// Prefix of every generated C name; by default the WIT package's
+        /// namespace and name (`demo:camera` gives `demo_camera_`); `''` for none.
+        #[arg(long)]
+        prefix: Option<String>,
     },
     /// Rust types with #[derive(Flat)].
     Rust {

@@ -1,7 +1,9 @@
 //! Rust code generation: each named WIT type becomes a Rust type with
 //! `#[derive(Flat)]`, whose derive generates the validated view
-//! (`NameView<'a, I>`) and, for records, the in-place builder
-//! (`NameBuilder<'p, 'b, I>`). The index type stays a type parameter.
+//! (`NameView<'a, I>`) and the in-place builder (`NameBuilder`: a record
+//! field by field, a variant or enum one case and its payload, e.g.
+//! `report.status().variant::<Status>().degraded()?.set("dust")`). The
+//! index type stays a type parameter.
 //!
 //! | WIT | Rust |
 //! |-----|------|
@@ -238,6 +240,10 @@ fn check_names(model: &Model) -> Result<(), Error> {
                     format!("{name}View"),
                     format!("the view of `{}`", named.name),
                 )?;
+                claim(
+                    format!("{name}Builder"),
+                    format!("the builder of `{}`", named.name),
+                )?;
             }
             Def::Alias(_) => {}
         }
@@ -277,6 +283,13 @@ mod tests {
         assert!(matches!(
             generate(&model, &Options::default()),
             Err(Error::NameClash { .. })
+        ));
+        // A variant's builder, too.
+        let wit = "package t:t;\ninterface i { variant s { ok, bad(string) }\nrecord s-builder { y: u8 } }";
+        let model = Model::parse("t.wit", wit, &Selection::default())?;
+        assert!(matches!(
+            generate(&model, &Options::default()),
+            Err(Error::NameClash { name, .. }) if name == "SBuilder"
         ));
         Ok(())
     }

@@ -32,7 +32,7 @@ fn c_and_rust_subcommands_write_the_generated_code() {
         &model(),
         &c::Options {
             widths: vec![Width::U8, Width::U32],
-            prefix: String::new(),
+            prefix: None,
         },
     )
     .expect("generate");
@@ -81,7 +81,7 @@ fn header_compiles_for_wasm32_with_clang() {
     std::fs::write(dir.join("messages.h"), header).expect("write");
     std::fs::write(
         dir.join("use.c"),
-        "#include \"messages.h\"\nbool check(const uint8_t *p, size_t n) { return frame_u32_validate(p, n) && kitchen_sink_u8_validate(p, n); }\n",
+        "#include \"messages.h\"\nbool check(const uint8_t *p, size_t n) { return flat_wit_test_frame_u32_validate(p, n) && flat_wit_test_kitchen_sink_u8_validate(p, n); }\n",
     )
     .expect("write");
     let out = Command::new("clang")

@@ -121,7 +121,7 @@ fn sink_pair() -> (gen::KitchenSink, hand::KitchenSink) {
             ratio: f32::NAN,
             precise: f64::INFINITY,
             pair: (9, "nine".into()),
-            maybe: Some(gen::Shape::Circle(4)),
+            maybe: Some(gen::Shape::Label(gen::Label { text: "tag".into() })),
             frames: vec![g0, g1],
             words: vec![None, Some("w".into())],
             r#type: Some(vec!['x']),
@@ -138,7 +138,7 @@ fn sink_pair() -> (gen::KitchenSink, hand::KitchenSink) {
             ratio: f32::NAN,
             precise: f64::INFINITY,
             pair: (9, "nine".into()),
-            maybe: Some(hand::Shape::Circle(4)),
+            maybe: Some(hand::Shape::Label(hand::Label { text: "tag".into() })),
             frames: vec![h0, h1],
             words: vec![None, Some("w".into())],
             r#type: Some(vec!['x']),
@@ -221,14 +221,16 @@ fn build_frame<I: Index>(buf: &mut [u8], n: u16) -> Result<usize, flat_layout::B
 }
 
 /// Builds a kitchen sink in place through the generated builders (nested
-/// records, options, lists of records, variants).
+/// records, options, lists of records, variants case by case).
 fn build_sink<I: Index>(buf: &mut [u8]) -> Result<usize, flat_layout::BuildError> {
     let (g, _) = sink_pair();
     let mut builder = Builder::<I>::new(buf);
     let mut k = builder.record::<gen::KitchenSink>()?;
     k.flag().set(&g.flag)?;
     k.letter().set(&g.letter)?;
-    k.color().set(&g.color)?;
+    // A variant case written in place (WIT enums and variants alike).
+    assert_eq!(g.color, gen::Color::Green);
+    k.color().variant::<gen::Color>().green()?;
     k.small().set(&g.small)?;
     k.wide().set(&g.wide)?;
     k.medium().set(&g.medium)?;
@@ -237,7 +239,15 @@ fn build_sink<I: Index>(buf: &mut [u8]) -> Result<usize, flat_layout::BuildError
     k.ratio().set(&g.ratio)?;
     k.precise().set(&g.precise)?;
     k.pair().set(&g.pair)?;
-    k.maybe().some()?.set(&gen::Shape::Circle(4))?;
+    // option<shape> with the case `label(label)`: its string is written
+    // straight into the buffer, no `String` first.
+    k.maybe()
+        .some()?
+        .variant::<gen::Shape>()
+        .label()?
+        .record::<gen::Label>()?
+        .text()
+        .set("tag")?;
     let mut frames = k.frames().list(2)?;
     for f in &g.frames {
         let mut fb = frames.push_record::<gen::Frame>()?;

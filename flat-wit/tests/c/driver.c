@@ -9,7 +9,10 @@
  * op 'B': builds a fixed value of the type (len is 0; type 8 here means a
  *         frame with 300 pixels, types 20.. misuses that must fail) with the
  *         in-place builder into a 64 KiB buffer and prints its hex, or "fail";
- * op 'S': like 'B' into a buffer of exactly `len` bytes (capacity test). */
+ * op 'S': like 'B' into a buffer of exactly `len` bytes (capacity test).
+ *
+ * Every value is built through the generated functions of its type and
+ * width only (no flat_wit_* runtime call, no index width by hand). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +166,7 @@ RENDERERS(u32)
 
 /* The fixed values built with the builder (the Rust test builds the same
  * values with flat-layout and compares the bytes). */
-#define BUILDERS(W, WB)                                                                     \
+#define BUILDERS(W)                                                                     \
     static bool b_frame_##W(flat_wit_builder *b, size_t f, uint32_t npix) {                 \
         size_t tags, px;                                                                    \
         if (!frame_##W##_set_width(b, f, 4) || !frame_##W##_set_height(b, f, 2)) return false; \
@@ -188,16 +191,14 @@ RENDERERS(u32)
             if (!list_string_##W##_init(b, entry_##W##_tags_at(root), 2, &e)) return false;  \
             if (!list_string_##W##_set(b, e, 0, "a", 1) || !list_string_##W##_set(b, e, 1, "bc", 2)) \
                 return false;                                                               \
-            if (!option_string_##W##_set_some(b, entry_##W##_note_at(root), &some)) return false; \
-            if (!flat_wit_put_str(b, some, WB, "hi", 2)) return false;                      \
+            if (!option_string_##W##_set_some(b, entry_##W##_note_at(root), "hi", 2)) return false; \
             return entry_##W##_set_ok(b, root, true);                                       \
         case 6: /* shapes, FORMAT.md example 7 */                                           \
             if (!shapes_##W##_begin(b, &root) || !shapes_##W##_init(b, root, 3, &e)) return false; \
-            if (!shape_##W##_set_circle(b, shapes_##W##_at(e, 0), &payload)) return false;   \
-            if (!flat_wit_put_u8(b, payload, 9)) return false;                              \
+            if (!shape_##W##_set_circle(b, shapes_##W##_at(e, 0), 9)) return false;         \
             if (!shape_##W##_set_label(b, shapes_##W##_at(e, 1), &payload)) return false;    \
             if (!label_##W##_set_text(b, payload, "ok", 2)) return false;                   \
-            return shape_##W##_set_empty(b, shapes_##W##_at(e, 2), NULL);                   \
+            return shape_##W##_set_empty(b, shapes_##W##_at(e, 2));                         \
         case 9: { /* kitchen-sink */                                                        \
             size_t frames, words, chars;                                                    \
             if (!kitchen_sink_##W##_begin(b, &root)) return false;                          \
@@ -225,14 +226,11 @@ RENDERERS(u32)
                 !b_frame_##W(b, list_frame_##W##_at(frames, 1), 0))                         \
                 return false;                                                               \
             if (!list_option_string_##W##_init(b, kitchen_sink_##W##_words_at(root), 3, &words) || \
-                !option_string_##W##_set_some(b, list_option_string_##W##_at(words, 0), &some) || \
-                !flat_wit_put_str(b, some, WB, "x", 1) ||                                   \
+                !option_string_##W##_set_some(b, list_option_string_##W##_at(words, 0), "x", 1) || \
                 !option_string_##W##_set_none(b, list_option_string_##W##_at(words, 1)) ||  \
-                !option_string_##W##_set_some(b, list_option_string_##W##_at(words, 2), &some) || \
-                !flat_wit_put_str(b, some, WB, "", 0))                                      \
+                !option_string_##W##_set_some(b, list_option_string_##W##_at(words, 2), "", 0)) \
                 return false;                                                               \
-            if (!option_list_char_##W##_set_some(b, kitchen_sink_##W##_type_at(root), &some) || \
-                !list_char_##W##_init(b, some, 2, &chars) ||                                \
+            if (!option_list_char_##W##_set_some(b, kitchen_sink_##W##_type_at(root), 2, &chars) || \
                 !list_char_##W##_set(b, chars, 0, 'a') || !list_char_##W##_set(b, chars, 1, 0x10FFFF)) \
                 return false;                                                               \
             return true;                                                                    \
@@ -260,9 +258,9 @@ RENDERERS(u32)
         }                                                                                   \
     }
 
-BUILDERS(u8, 1)
-BUILDERS(u16, 2)
-BUILDERS(u32, 4)
+BUILDERS(u8)
+BUILDERS(u16)
+BUILDERS(u32)
 
 #define DISPATCH(W, F)                                                                      \
     switch (ty) {                                                                           \

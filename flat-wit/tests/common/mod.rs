@@ -290,19 +290,46 @@ pub fn driver() -> Option<&'static Path> {
 }
 
 fn build_driver() -> Option<PathBuf> {
+    // Without a prefix: the driver names `frame_u8_validate` and so on.
+    let header = flat_wit::c::generate(
+        &model(),
+        &flat_wit::c::Options {
+            prefix: Some(String::new()),
+            ..flat_wit::c::Options::default()
+        },
+    )
+    .expect("C header");
+    compile_c(
+        "flat-wit-driver",
+        &[("messages.h", header)],
+        Path::new(DRIVER_C),
+    )
+}
+
+/// Compiles the C program `source` with `headers` (file name, text) beside
+/// it, into a directory `name` under the tests' target directory, with the
+/// system C compiler (`CC`, `cc` by default) as C99, `-Wall -Wextra
+/// -pedantic -Werror`, under AddressSanitizer and UBSan where the compiler
+/// has them; `None` (the test is skipped, and says so) if there is no C
+/// compiler.
+pub fn compile_c(name: &str, headers: &[(&str, String)], source: &Path) -> Option<PathBuf> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     if Command::new(&cc).arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED: no C compiler `{cc}` found (set CC); the C conformance tests did not run"
-        );
+        eprintln!("SKIPPED: no C compiler `{cc}` found (set CC); the C tests did not run");
         return None;
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flat-wit-driver");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::create_dir_all(&dir).expect("tmp dir");
-    let header =
-        flat_wit::c::generate(&model(), &flat_wit::c::Options::default()).expect("C header");
-    std::fs::write(dir.join("messages.h"), header).expect("write header");
-    let exe = dir.join("driver");
+    for (file, text) in headers {
+        std::fs::write(dir.join(file), text).expect("write header");
+    }
+    let exe = dir.join(
+        source
+            .file_stem()
+            .expect("a C source file name")
+            .to_string_lossy()
+            .into_owned(),
+    );
     let compile = |sanitize: bool| {
         let mut cmd = Command::new(&cc);
         cmd.args([
@@ -318,7 +345,7 @@ fn build_driver() -> Option<PathBuf> {
             cmd.arg("-fsanitize=address,undefined")
                 .arg("-fno-sanitize-recover=all");
         }
-        cmd.arg("-I").arg(&dir).arg(DRIVER_C).arg("-o").arg(&exe);
+        cmd.arg("-I").arg(&dir).arg(source).arg("-o").arg(&exe);
         cmd.output().expect("run the C compiler")
     };
     let out = compile(true);
@@ -326,7 +353,8 @@ fn build_driver() -> Option<PathBuf> {
         let plain = compile(false);
         assert!(
             plain.status.success(),
-            "the C driver does not compile:\n{}",
+            "{} does not compile:\n{}",
+            source.display(),
             String::from_utf8_lossy(&plain.stderr)
         );
         eprintln!(
