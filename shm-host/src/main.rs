@@ -149,6 +149,10 @@ struct HostArgs {
     /// evicted.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     stall_limit: f64,
+    /// Pooled messages one subscription may hold at once (taken, not yet
+    /// released); taking more fails with `limit-exceeded`.
+    #[arg(long, default_value_t = PubSubConfig::default().max_held)]
+    max_held: u32,
     /// Seconds of wasm execution each component may use (its CPU budget;
     /// time spent waiting in host calls does not count); 0 for no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
@@ -179,6 +183,7 @@ impl HostArgs {
                     OverflowArg::DropOldest => Overflow::DropOldest,
                 },
                 stall_limit: seconds(self.stall_limit),
+                max_held: self.max_held.max(1),
                 ..PubSubConfig::default()
             },
             verify_sharing: self.verify_sharing,

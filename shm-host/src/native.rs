@@ -337,4 +337,33 @@ mod tests {
         assert!(host.released().wait(seen, Duration::ZERO));
         writer.publish(&[b"two"]).unwrap();
     }
+
+    /// Under `drop-oldest` a subscriber that does not take costs only
+    /// itself: with its queue holding every block of the pool, the next
+    /// publish drops its oldest queued message at once (no wait for the
+    /// stall limit), and a subscriber that keeps up gets every message.
+    #[test]
+    fn under_drop_oldest_a_subscriber_that_does_not_take_never_makes_the_publisher_wait() {
+        let host = ShmHost::new(crate::ShmConfig {
+            pubsub: crate::pubsub::PubSubConfig {
+                overflow: crate::pubsub::Overflow::DropOldest,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let slow = NativeSubscriber::new(&host, "slow", "t").unwrap();
+        let mut honest = NativeSubscriber::new(&host, "honest", "t").unwrap();
+        let mut writer = NativePublisher::new(&host, "writer", "t", 4, 4096).unwrap();
+        let mut bytes = Vec::new();
+        for i in 0u32..20 {
+            // `publish` fails at once when no block is free: it never waits.
+            writer.publish(&[&i.to_le_bytes()]).unwrap();
+            let next = honest.next_into(&mut bytes, Duration::from_secs(60));
+            assert_eq!(next.unwrap(), Next::Message);
+            assert_eq!(bytes, i.to_le_bytes());
+        }
+        assert_eq!(honest.dropped(), 0);
+        // The slow one keeps the newest messages the pool can spare.
+        assert!(slow.dropped() >= 16, "{}", slow.dropped());
+    }
 }

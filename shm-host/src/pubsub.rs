@@ -59,6 +59,12 @@ pub struct PubSubConfig {
     pub max_pool: u32,
     /// Subscriptions one guest may hold at once.
     pub max_subscriptions: u32,
+    /// Pooled messages one subscription may hold at once (taken and not
+    /// released; iceoryx2's `subscriber_max_borrowed_samples`): taking
+    /// another fails with `limit-exceeded`. Size a pooled publisher's pool
+    /// at least subscribers x `max_held` + 2 so that it never waits for a
+    /// subscriber within its bounds.
+    pub max_held: u32,
     /// How long a subscriber may keep its topic waiting: leave its full
     /// queue untaken, or hold a message the publisher needs back, before it
     /// is evicted.
@@ -72,6 +78,7 @@ impl Default for PubSubConfig {
             overflow: Overflow::Block,
             max_pool: 1024,
             max_subscriptions: 64,
+            max_held: shm_rules::queue::MAX_HELD,
             stall_limit: Duration::from_secs(10),
         }
     }
@@ -532,6 +539,38 @@ impl PubSubView<'_> {
         let stall = broker.config.stall_limit;
         let now = Instant::now();
         let mut acted = false;
+        // Under `drop-oldest` a queued message is the subscriber's to lose,
+        // at once: the oldest published block still queued somewhere is
+        // dropped from the queues that hold it, so that a slow subscriber
+        // (its queue full of messages it has not taken) never makes the
+        // publisher wait. Held messages are not touched: they are bounded
+        // per subscriber (`max_held`) and reclaimed past the stall limit
+        // below.
+        if broker.config.overflow == Overflow::DropOldest {
+            let mut published: Vec<(Instant, usize)> = publisher
+                .published
+                .iter()
+                .enumerate()
+                .filter_map(|(i, at)| at.map(|at| (at, i)))
+                .collect();
+            published.sort_unstable();
+            for (_, i) in published {
+                let pool_handle = publisher.pool[i];
+                let Ok(backing) = self.ctx.backing_id(pool_handle) else {
+                    continue;
+                };
+                let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
+                for q in publisher.topic.queues() {
+                    for h in q.drop_queued(of_block) {
+                        host.drop_detached(h);
+                        acted = true;
+                    }
+                }
+                if host.handles_of_block(pool_handle) == 1 {
+                    return true;
+                }
+            }
+        }
         for (i, &pool_handle) in publisher.pool.iter().enumerate() {
             let stale = publisher.published[i].is_some_and(|at| now - at >= stall);
             if !stale || host.handles_of_block(pool_handle) == 1 {
@@ -755,7 +794,13 @@ impl PubSubView<'_> {
         wait: bool,
     ) -> wasmtime::Result<Result<Option<PooledMessage>, PubSubError>> {
         self.ctx.alive()?;
-        let queue = self.table.get(this)?.queue.clone();
+        let sub = self.table.get(this)?;
+        // A subscriber holds a bounded number of messages: what it holds is
+        // out of its publisher's pool until released.
+        if sub.leases.len() >= self.broker().config.max_held as usize {
+            return Ok(Err(PubSubError::LimitExceeded));
+        }
+        let queue = sub.queue.clone();
         let taken = if wait {
             queue.pop_wait()
         } else {

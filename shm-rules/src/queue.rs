@@ -277,6 +277,11 @@ impl Queue {
     }
 }
 
+/// Pooled messages one subscription may hold at once by default (taken and
+/// not released): a held message keeps its block from the publisher, so
+/// the bound is what lets a pool be sized for its subscribers.
+pub const MAX_HELD: u32 = 4;
+
 /// The pool of a publisher that lets its subscribers map it (a pooled
 /// topic): subscribers map every block once and receive messages as places
 /// in it. Compare pools with [`Arc::ptr_eq`].

@@ -244,6 +244,17 @@ fn publisher_errors() -> Case {
         Publisher::new("suite-empty", 0, 64).err() == Some(PubSubError::InvalidArgument),
         "an empty pool"
     );
+    let long = "t".repeat(256);
+    for bad in ["", "a topic", "star*", long.as_str()] {
+        check!(
+            Publisher::new(bad, 1, 64).err() == Some(PubSubError::InvalidArgument),
+            "a publisher of topic {bad:?}"
+        );
+        check!(
+            Subscriber::new(bad).err() == Some(PubSubError::InvalidArgument),
+            "a subscription to topic {bad:?}"
+        );
+    }
     let (block, _) = p.allocate().map_err(e)?;
     let plain = Block::new(64).map_err(e)?;
     check!(
@@ -339,6 +350,34 @@ fn pooled_messages_are_read_in_place() -> Case {
         s.next_pooled().map_err(e)?.is_none(),
         "the end of the topic"
     );
+    Ok(())
+}
+
+/// A subscription holds at most four pooled messages at once (the host's
+/// default `max_held`, the native backend's bound): taking a fifth fails
+/// with `limit-exceeded` and leaves it queued; releasing one lets it come.
+fn a_subscriber_holds_a_bounded_number_of_messages() -> Case {
+    let p = Publisher::pooled("suite-held", 6, 64).map_err(e)?;
+    let s = Subscriber::new("suite-held").map_err(e)?;
+    s.map_pool().map_err(e)?;
+    for i in 0..5u8 {
+        let (block, _) = p.allocate().map_err(e)?;
+        put(&block, &[i])?;
+        p.publish(block).map_err(e)?;
+    }
+    let mut held = Vec::new();
+    for i in 0..4u8 {
+        let m = s.try_next_pooled().map_err(e)?.ok_or("a message missing")?;
+        check!(*m == [i], "message {i}: {:?}", &*m);
+        held.push(m);
+    }
+    check!(
+        s.try_next_pooled().err() == Some(PubSubError::LimitExceeded),
+        "a fifth message held"
+    );
+    drop(held.remove(0));
+    let fifth = s.try_next_pooled().map_err(e)?.ok_or("the fifth message")?;
+    check!(*fifth == [4], "the fifth message: {:?}", &*fifth);
     Ok(())
 }
 
@@ -584,6 +623,10 @@ pub const CASES: &[NamedCase] = &[
     (
         "pooled_messages_are_read_in_place",
         pooled_messages_are_read_in_place,
+    ),
+    (
+        "a_subscriber_holds_a_bounded_number_of_messages",
+        a_subscriber_holds_a_bounded_number_of_messages,
     ),
     (
         "loans_and_next_after_take_one_call_per_message",

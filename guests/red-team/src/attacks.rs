@@ -23,6 +23,7 @@
 //! | `alias-after-detach` | subscriber | make the host write a call's result into a read-only attachment, detach it, attach the next message's block read-only at the same address and have the host write there again (the fault handler must not take the new shared mapping for the old private page) |
 //! | `topic-flood` | subscriber | subscribe to topics with 1 MiB names, subscribe to and leave 5,000 made-up topics, and make 2,000 refused calls (to grow the host's memory and flood its log), then read its topic |
 //! | `copy-flood` | subscriber | make the host copy for it: attach an unaligned partition of 64 MiB (past the copy limit), then attach and detach unaligned 16 MiB partitions for up to 20 s (the host's copy work must count against its CPU budget) |
+//! | `slow-hold` | subscriber | (pooled) hold each message just under the stall limit (1.7 s), then release it and take the next |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -74,6 +75,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "alias-after-detach" => alias_after_detach(&who, &topic),
         "topic-flood" => topic_flood(&who, &topic),
         "copy-flood" => copy_flood(&who, &topic),
+        "slow-hold" => slow_hold(&who, &topic),
         "forge-loan" => forge_loans(&who, &topic, number(1, 20) as u32),
         "spin" => {
             let _s = subscribe(&topic)?;
@@ -708,6 +710,22 @@ fn copy_flood(who: &str, topic: &str) -> Result<(), String> {
         drop(g);
     }
     println!("{who}: the host copied {n} MiB for it {copies} times in 12 s");
+    Ok(())
+}
+
+/// A pooled subscriber that holds each message for 1.7 s (just under the
+/// tests' stall limit of 2 s), then takes the next: never stalled long
+/// enough to be evicted, it must still cost only itself.
+fn slow_hold(who: &str, topic: &str) -> Result<(), String> {
+    let s = subscribe(topic)?;
+    let mut message = s.next_pooled().map_err(|e| format!("taking: {e}"))?;
+    let mut held = 0u32;
+    while let Some(m) = message {
+        held += 1;
+        sleep_ms(1700);
+        message = s.next_pooled_after(m).map_err(|e| format!("taking: {e}"))?;
+    }
+    println!("{who}: held {held} messages, {} dropped", s.dropped());
     Ok(())
 }
 

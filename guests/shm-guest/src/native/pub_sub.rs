@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use shm_rules::guest_text::check_topic_name;
-use shm_rules::queue::{Overflow, Pushed, Queue, SharedPool, Topic, Topics};
+use shm_rules::queue::{Overflow, Pushed, Queue, SharedPool, Topic, Topics, MAX_HELD};
 use shm_rules::{Access, BackingId, HandleId};
 
 use super::exchange::MemoryBlock;
@@ -507,6 +507,12 @@ impl Subscriber {
         };
         let n = native();
         let mut pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
+        // As the host: a bounded number of messages held at once (the one
+        // just taken goes back to the queue).
+        if pooled.leases.len() >= MAX_HELD as usize {
+            self.queue.unpop(handle);
+            return Err(PubSubError::LimitExceeded);
+        }
         let backing = n.ledger().backing_of(handle).map(|b| b.0);
         let Some(mapping) = backing.ok().and_then(|b| pooled.backings.get(&b).copied()) else {
             self.queue.unpop(handle);
