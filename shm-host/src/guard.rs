@@ -30,7 +30,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 /// How many read-only attachments can be listed at once, per process. The
@@ -51,6 +51,11 @@ struct Slot {
     /// never by address alone, since another mapping may later be listed
     /// at the same address.
     generation: AtomicU64,
+    /// Handlers working on this slot now: `unprotect` waits for none
+    /// before the descriptor may close and the range be mapped anew, so a
+    /// handler never maps a page from a closed (or reused) descriptor, nor
+    /// over a range that was given back.
+    busy: AtomicU32,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -60,6 +65,7 @@ const FREE: Slot = Slot {
     fd: AtomicI32::new(-1),
     offset: AtomicU64::new(0),
     generation: AtomicU64::new(0),
+    busy: AtomicU32::new(0),
 };
 
 /// Read by the handler without locks.
@@ -211,12 +217,44 @@ pub fn unprotect(start: usize, len: usize) {
         .collect();
     for s in gone {
         let (index, fd) = book.listed.remove(&s).expect("listed");
-        // Unpublished before the descriptor may close.
-        SLOTS[index].start.store(0, Ordering::Release);
-        SLOTS[index].fd.store(-1, Ordering::Relaxed);
+        let slot = &SLOTS[index];
+        // Unpublished before the descriptor may close; then every handler
+        // that saw it published finishes (it checks `start` again after
+        // announcing itself in `busy`, both sequentially consistent: it
+        // either sees the slot gone or is waited for here). A handler runs
+        // two system calls and never blocks.
+        slot.start.store(0, Ordering::SeqCst);
+        while slot.busy.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+        slot.fd.store(-1, Ordering::Relaxed);
         book.free.push(index);
         drop(fd);
     }
+}
+
+/// Lists the mapping that starts at `start` anew, in place: it now shows
+/// `fd`'s file from `offset` (the same pages, mapped again by the caller)
+/// and whatever the handler remembers of the old listing (a page it made
+/// private) no longer applies. `false` if no mapping starts there.
+pub(crate) fn relist(start: usize, fd: Arc<OwnedFd>, offset: u64) -> bool {
+    let mut book = BOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((index, old)) = book.listed.get_mut(&start) else {
+        return false;
+    };
+    let slot = &SLOTS[*index];
+    slot.start.store(0, Ordering::SeqCst);
+    while slot.busy.load(Ordering::SeqCst) != 0 {
+        std::hint::spin_loop();
+    }
+    slot.generation.fetch_add(1, Ordering::Relaxed);
+    slot.fd.store(fd.as_raw_fd(), Ordering::Relaxed);
+    slot.offset.store(offset, Ordering::Relaxed);
+    slot.start.store(start, Ordering::Release);
+    // The old descriptor closes (if this was its last listing) only now,
+    // with no handler using it.
+    *old = fd;
+    true
 }
 
 /// How many mappings are listed (for tests).
@@ -231,6 +269,13 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
     for (index, slot) in SLOTS[..HIGH.load(Ordering::Acquire)].iter().enumerate() {
         let start = slot.start.load(Ordering::Acquire);
         if start == 0 || addr < start || addr >= start + slot.len.load(Ordering::Relaxed) {
+            continue;
+        }
+        // Announce ourselves, then make sure the listing is still the one
+        // we found: `unprotect` clears `start` before it waits for `busy`.
+        slot.busy.fetch_add(1, Ordering::SeqCst);
+        if slot.start.load(Ordering::SeqCst) != start {
+            slot.busy.fetch_sub(1, Ordering::SeqCst);
             continue;
         }
         let page_start = addr & !(page - 1);
@@ -252,12 +297,14 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
         // private in this same listing (slot and generation: the listing
         // is the one the page was made private in, so the page is still
         // that private copy) only has its protection lifted again, so that
-        // earlier writes into it stay. Were it ever the shared mapping
-        // instead, `mprotect` could not make it writable: read-only
-        // attachments are mapped from a descriptor opened read-only
+        // earlier writes into it stay. Were it ever the shared mapping of
+        // a read-only attachment instead, `mprotect` could not make it
+        // writable: those are mapped from a descriptor opened read-only
         // (`SharedPages::read_only_fd`), and such a shared mapping never
         // gains the write right; the fresh private mapping below is then
-        // made instead. mmap and mprotect are plain system calls, safe in a
+        // made instead. (A keyed pool mapping comes from the read-write
+        // descriptor, its key deciding who writes; `windows::key` relists
+        // it, so nothing remembered of its earlier pages applies.) mmap and mprotect are plain system calls, safe in a
         // signal handler.
         let (lifted, remapped) = unsafe {
             let lifted = already_private
@@ -277,6 +324,7 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
                 ) != libc::MAP_FAILED;
             (lifted, remapped)
         };
+        slot.busy.fetch_sub(1, Ordering::SeqCst);
         if lifted || remapped {
             if remapped {
                 ABSORBED.fetch_add(1, Ordering::Relaxed);

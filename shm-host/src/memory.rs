@@ -145,7 +145,6 @@ impl Mem {
 
 #[derive(Debug, Default)]
 struct Registry {
-    next: u64,
     /// Live memories by base address.
     by_base: BTreeMap<usize, Arc<Mem>>,
     /// The same, by id.
@@ -520,11 +519,11 @@ unsafe impl MemoryCreator for ShmMemoryCreator {
             )
         }
         .map_err(|e| format!("reserving {total} bytes of address space failed: {e}"))?;
-        let id = {
-            let mut reg = self.registry.lock();
-            reg.next += 1;
-            MemoryId(reg.next)
-        };
+        // Unique in the process, not only in this registry: two hosts in
+        // one process never name different memories alike (test hooks and
+        // logs key on ids).
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = MemoryId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let mut memory = GuestMemory {
             base: base as usize,
             accessible: 0,

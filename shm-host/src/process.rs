@@ -1,5 +1,7 @@
 //! What the whole process has, and how much of it the guests may use
-//! together ([`ProcessLimits`]): file descriptors (one memfd per block)
+//! together ([`ProcessLimits`]): file descriptors (up to two per block:
+//! its memfd, and the same file opened read-only once it is mapped
+//! read-only)
 //! and mappings (the kernel's `vm.max_map_count`, and the fault handler's
 //! table of read-only attachments).
 
@@ -35,7 +37,8 @@ pub fn limits() -> ProcessLimits {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(65530);
     ProcessLimits {
-        max_blocks: fds.saturating_sub(FDS_KEPT).max(64),
+        // Two descriptors per block at most (see the module's notes).
+        max_blocks: (fds.saturating_sub(FDS_KEPT) / 2).max(64),
         max_mappings: (map_count / 4).min(crate::guard::CAPACITY as u64),
     }
 }

@@ -258,6 +258,7 @@ impl Subscriber {
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.topic.close_publisher();
+        self.host.broker().topics.keep_ended(self.topic.clone());
         // Loans end unpublished (their writes commit nothing), before the
         // mapping their windows lie in.
         for (_, h) in self.loans.drain() {
@@ -540,12 +541,13 @@ impl PubSubView<'_> {
         let now = Instant::now();
         let mut acted = false;
         // Under `drop-oldest` a queued message is the subscriber's to lose,
-        // at once: the oldest published block still queued somewhere is
-        // dropped from the queues that hold it, so that a slow subscriber
-        // (its queue full of messages it has not taken) never makes the
-        // publisher wait. Held messages are not touched: they are bounded
-        // per subscriber (`max_held`) and reclaimed past the stall limit
-        // below.
+        // at once: the oldest published block that only queues still hold
+        // (no subscriber is reading it) is dropped from them, so that a
+        // slow subscriber (its queue full of messages it has not taken)
+        // never makes the publisher wait. A block someone still reads is
+        // left alone (dropping its queued copies would free nothing), and
+        // held messages are bounded per subscription (`max_held`) and
+        // reclaimed past the stall limit below.
         if broker.config.overflow == Overflow::DropOldest {
             let mut published: Vec<(Instant, usize)> = publisher
                 .published
@@ -560,15 +562,20 @@ impl PubSubView<'_> {
                     continue;
                 };
                 let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
-                for q in publisher.topic.queues() {
+                let queues = publisher.topic.queues();
+                let queued: usize = queues.iter().map(|q| q.count(of_block)).sum();
+                if queued == 0 || host.handles_of_block(pool_handle) != 1 + queued {
+                    continue;
+                }
+                for q in queues {
                     for h in q.drop_queued(of_block) {
                         host.drop_detached(h);
-                        acted = true;
                     }
                 }
                 if host.handles_of_block(pool_handle) == 1 {
                     return true;
                 }
+                acted = true;
             }
         }
         for (i, &pool_handle) in publisher.pool.iter().enumerate() {

@@ -50,6 +50,9 @@ pub struct Watchdog {
     ticks: AtomicU64,
     /// The length of a tick in nanoseconds (to charge host time in ticks).
     tick_ns: u64,
+    /// Host time charged so far, in nanoseconds: short charges add up to
+    /// whole ticks.
+    charged_ns: AtomicU64,
     budget: Option<(u64, Duration)>,
     windows: Arc<Windows>,
 }
@@ -64,6 +67,7 @@ impl Watchdog {
             stopped: OnceLock::new(),
             ticks: AtomicU64::new(0),
             tick_ns: u64::try_from(tick_ns).unwrap_or(u64::MAX),
+            charged_ns: AtomicU64::new(0),
             budget: cpu_limit.map(|l| {
                 let ticks = l.as_nanos().div_ceil(tick_ns);
                 (u64::try_from(ticks).unwrap_or(u64::MAX), l)
@@ -108,8 +112,11 @@ impl Watchdog {
     /// outrun its budget that way. Past the budget the guest is stopped
     /// (its next instruction or host call traps).
     pub(crate) fn charge(&self, spent: Duration) {
-        let ticks =
-            u64::try_from(spent.as_nanos() / u128::from(self.tick_ns.max(1))).unwrap_or(u64::MAX);
+        let tick = self.tick_ns.max(1);
+        let spent = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+        // Whole ticks go to the count; the rest waits for the next charge.
+        let before = self.charged_ns.fetch_add(spent, Ordering::Relaxed);
+        let ticks = before.saturating_add(spent) / tick - before / tick;
         if ticks == 0 {
             return;
         }
@@ -191,14 +198,15 @@ mod tests {
             Some(Duration::from_secs(1)),
             Duration::from_millis(10),
         );
-        // Under a tick: nothing is charged.
-        dog.charge(Duration::from_millis(9));
-        assert!(dog.check().is_ok());
-        for _ in 0..9 {
-            dog.charge(Duration::from_millis(100));
+        // Short charges add up: 90 of 1 ms each, then 0.8 s.
+        for _ in 0..90 {
+            dog.charge(Duration::from_millis(1));
         }
-        assert!(dog.check().is_ok(), "0.9 s of a 1 s budget");
-        dog.charge(Duration::from_millis(150));
+        dog.charge(Duration::from_millis(800));
+        assert!(dog.check().is_ok(), "0.89 s of a 1 s budget");
+        for _ in 0..150 {
+            dog.charge(Duration::from_millis(1));
+        }
         assert!(matches!(
             dog.check(),
             Err(Stopped::CpuLimit { ref guest, .. }) if guest == "copier"

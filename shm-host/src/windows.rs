@@ -192,6 +192,33 @@ pub(crate) fn key_mapping(ctx: &ShmCtx, mapping: HandleId) -> bool {
     keyed
 }
 
+/// Maps `len` bytes of `fd`'s file from `offset` at `at`, shared and
+/// read-only, over what was there.
+///
+/// # Safety
+/// `at .. at + len` must be a page-aligned range of a guest memory
+/// reservation of this host, in that memory's mapping turn, whose current
+/// contents may be replaced by that file's pages (the same block's pages).
+unsafe fn map_shared(
+    at: usize,
+    len: usize,
+    fd: &std::os::fd::OwnedFd,
+    offset: u64,
+) -> rustix::io::Result<()> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        rustix::mm::mmap(
+            at as *mut std::ffi::c_void,
+            len,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED | rustix::mm::MapFlags::FIXED,
+            fd,
+            offset,
+        )
+    }
+    .map(drop)
+}
+
 /// What [`key`] keys: a guest's pool mapping of one block (`len`
 /// page-aligned bytes at host address `at`, the block `backing` from
 /// `file_offset` of its file, the mapping's handle `mapping`), the block's
@@ -239,41 +266,31 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
     // thread's rights to this key are "read only" unless a window opens.
     windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
     pkeys::allow_writes(windows.open.load(Ordering::Acquire));
-    // Listed anew around the remap: whatever the fault handler remembers
-    // of the old listing (a page it made private) does not apply to the
-    // new pages.
-    crate::guard::unprotect(at, len);
     // SAFETY: forwarded from the caller: the same pages of the guest's
     // memory, in its mapping turn, mapped again read-only from the same
     // file and offset (same contents), now through the read-write
     // descriptor so that the key can grant writes.
-    let remapped = unsafe {
-        rustix::mm::mmap(
-            at as *mut std::ffi::c_void,
-            len,
-            rustix::mm::ProtFlags::READ,
-            rustix::mm::MapFlags::SHARED | rustix::mm::MapFlags::FIXED,
-            &**fd,
-            file_offset,
-        )
-    };
-    if crate::guard::protect(at, len, read_only, file_offset).is_err() {
-        // The table is full; the pages stay read-only (a failed remap
-        // left them unmapped or the old mapping: either faults in host code
-        // unlisted). Nothing else in the host makes this fail: the slot
-        // just freed is reused.
-        tracing::error!("relisting a pool mapping with the fault handler failed");
-        return false;
-    }
+    let remapped = unsafe { map_shared(at, len, fd, file_offset) };
+    // Listed anew in place (same slot, a new generation): whatever the
+    // fault handler remembers of the old pages (a page it made private) no
+    // longer applies. The listing stays in the table throughout.
+    crate::guard::relist(at, read_only.clone(), file_offset);
     if let Err(e) = remapped {
-        tracing::warn!(
-            "remapping a pool mapping for keying failed, it is written the usual way: {e}"
-        );
+        // A failed MAP_FIXED may have left the range unmapped: a guest
+        // access there traps the guest; the ledger undoes the mapping at
+        // its end as for any other.
+        tracing::error!("remapping a pool mapping for keying failed: {e}");
         return false;
     }
     // SAFETY: forwarded from the caller; the key is one of `keys`.
     if let Err(e) = unsafe { pkeys::tag(at as *mut u8, len, keys[index as usize]) } {
         tracing::warn!("keying a pool mapping failed, it is written the usual way: {e}");
+        // Back to the read-only descriptor: the defense in depth holds
+        // again for this read-only mapping.
+        // SAFETY: as for the remap above.
+        if unsafe { map_shared(at, len, &read_only, file_offset) }.is_ok() {
+            crate::guard::relist(at, read_only, file_offset);
+        }
         return false;
     }
     windows.held.fetch_or(1 << index, Ordering::AcqRel);

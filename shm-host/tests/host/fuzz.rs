@@ -105,12 +105,12 @@ fn run_seed(seed: u64, steps: u64) -> Outcome {
         .subscriber(
             "honest-1",
             fuzz.clone(),
-            &["--role", "subscriber", "numbers", pool_flag],
+            &["--role", "subscriber", "numbers", size, pool_flag],
         )
         .subscriber(
             "honest-2",
             fuzz.clone(),
-            &["--role", "subscriber", "numbers", pool_flag],
+            &["--role", "subscriber", "numbers", size, pool_flag],
         );
     for k in 0..FUZZERS {
         let (seed_arg, steps_arg) = ((seed * FUZZERS + k).to_string(), steps.to_string());

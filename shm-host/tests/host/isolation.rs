@@ -773,3 +773,76 @@ fn a_guest_making_the_host_copy_pays_with_its_own_budget() {
         "{stderr}"
     );
 }
+
+/// Under `drop-oldest` a slow pooled subscriber costs only itself: the
+/// red-team `slow-hold` takes the first message and holds it for 6 s
+/// (the stall limit is 10 minutes: it is never evicted), while its queue
+/// (one message) holds a second block of a pool of two. The publisher, a
+/// native member that gives each publish at most 4 s, must never wait for
+/// it: when the pool runs dry the slow one's queued message is dropped at
+/// once. (Before, the host waited for the queued message to pass the
+/// stall limit: the third publish failed after 4 s.)
+#[test]
+fn a_slow_subscriber_costs_only_itself_under_drop_oldest() {
+    use shm_host::command::Status;
+    use shm_host::native::NativePublisher;
+    use shm_host::pubsub::{Overflow, PubSubConfig};
+    use shm_host::topology::{Role, Topology};
+    use std::time::Duration;
+    use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+    let host = shm_host::ShmHost::new(ShmConfig {
+        pubsub: PubSubConfig {
+            queue: 1,
+            overflow: Overflow::DropOldest,
+            stall_limit: Duration::from_secs(600),
+            ..PubSubConfig::default()
+        },
+        ..ShmConfig::default()
+    });
+    let mut topology = Topology::new(&host).unwrap();
+    let honest = topology.load(common::guest("pubsub-subscriber")).unwrap();
+    let slow = topology.load(common::guest("red-team")).unwrap();
+    let outputs: std::sync::Arc<std::sync::Mutex<Vec<MemoryOutputPipe>>> = Default::default();
+    let kept = outputs.clone();
+    topology.wasi(move |name, wasi| {
+        let pipe = MemoryOutputPipe::new(1 << 16);
+        wasi.stdout(pipe.clone());
+        if name == "slow" {
+            wasi.env("SLOW_HOLD_MS", "6000");
+        }
+        kept.lock().unwrap().push(pipe);
+        Ok(())
+    });
+    topology
+        .topic("numbers")
+        .subscriber("honest", honest, &["numbers", "--pooled"])
+        .subscriber("slow", slow, &["--attack", "slow-hold", "numbers"])
+        .native(Role::Publisher, "publisher", |host| {
+            let run = || -> Result<(), String> {
+                let mut p = NativePublisher::new(host, "publisher", "numbers", 2, 64)
+                    .map_err(|e| e.to_string())?;
+                for i in 0u32..20 {
+                    let mut message = [0u8; 64];
+                    message[..4].copy_from_slice(&i.to_le_bytes());
+                    message[4..].fill((i % 251) as u8);
+                    p.publish_within(&[&message], Duration::from_secs(4))
+                        .map_err(|e| format!("message {i}: {e}"))?;
+                    std::thread::sleep(Duration::from_millis(if i == 0 { 300 } else { 10 }));
+                }
+                Ok(())
+            };
+            Status::from(run())
+        });
+    let report = topology.run();
+    let text: String = outputs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.contents()).into_owned())
+        .collect();
+    assert!(report.succeeded(), "{:?}\n{text}", report.ended);
+    assert!(text.contains("honest: received"), "{text}");
+    assert!(text.contains("messages in order"), "{text}");
+    assert!(text.contains("slow: held"), "{text}");
+}

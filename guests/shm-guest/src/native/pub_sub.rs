@@ -138,6 +138,7 @@ impl std::fmt::Debug for Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.topic.close_publisher();
+        native().pubsub.topics.keep_ended(self.topic.clone());
         // Loans end unpublished: their writes commit nothing.
         drop(std::mem::take(
             self.loans.get_mut().unwrap_or_else(|e| e.into_inner()),
