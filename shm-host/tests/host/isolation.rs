@@ -76,6 +76,31 @@ fn beside_an_honest_subscriber(attack: &str) -> (String, String) {
     (stdout, stderr)
 }
 
+/// Runs `shm-host pubsub` with `options` (host settings, publisher
+/// arguments), the honest publisher, the honest subscriber expecting 20
+/// messages and the red-team subscriber `attack`; returns the run, its
+/// stdout and stderr.
+fn attack_beside_the_honest_pair(options: &[&str], attack: &str) -> (Output, String, String) {
+    let attacker = red_team(attack);
+    let mut args = vec!["pubsub"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&[
+        "--publisher",
+        "@pubsub-publisher",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        &attacker,
+        "--subscriber-arg",
+        "numbers",
+        "--subscriber-arg",
+        "20",
+    ]);
+    let out = shm_host(&args);
+    let (stdout, stderr) = text(&out);
+    (out, stdout, stderr)
+}
+
 #[test]
 fn a_reader_cannot_consume_or_shut_out_the_others() {
     let (stdout, _) = beside_an_honest_subscriber("consume");
@@ -613,25 +638,11 @@ fn a_publisher_cannot_have_the_host_write_a_committed_message() {
 /// new *shared* mapping writable and landed in the block.)
 #[test]
 fn a_host_write_into_a_reattached_read_only_page_stays_private() {
-    let out = shm_host(&[
-        "pubsub",
-        "--publisher",
-        "@pubsub-publisher",
-        // 20 messages of two pages: mapped, not copied.
-        "--publisher-arg",
-        "20",
-        "--publisher-arg",
-        "8192",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber",
-        &red_team("alias-after-detach"),
-        "--subscriber-arg",
-        "numbers",
-        "--subscriber-arg",
-        "20",
-    ]);
-    let (stdout, stderr) = text(&out);
+    // 20 messages of two pages: mapped, not copied.
+    let (out, stdout, stderr) = attack_beside_the_honest_pair(
+        &["--publisher-arg", "20", "--publisher-arg", "8192"],
+        "alias-after-detach",
+    );
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(refusals(&stdout), 20, "{stdout}");
     honest_got_everything(&stdout, "pubsub-subscriber#1");
@@ -659,24 +670,8 @@ fn a_host_write_into_a_reattached_read_only_page_stays_private() {
 /// of a name, and the honest subscriber is not disturbed.
 #[test]
 fn a_subscriber_cannot_grow_the_host_or_flood_its_log_with_topics() {
-    let out = shm_host(&[
-        "pubsub",
-        "--topic",
-        "numbers",
-        "--topic",
-        "flood/*",
-        "--publisher",
-        "@pubsub-publisher",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber",
-        &red_team("topic-flood"),
-        "--subscriber-arg",
-        "numbers",
-        "--subscriber-arg",
-        "20",
-    ]);
-    let (stdout, stderr) = text(&out);
+    let (out, stdout, stderr) =
+        attack_beside_the_honest_pair(&["--topic", "numbers", "--topic", "flood/*"], "topic-flood");
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(refusals(&stdout), 65, "{stdout}");
     assert!(
@@ -739,28 +734,20 @@ fn a_relay_cannot_take_the_publishers_topic() {
 /// meanwhile.
 #[test]
 fn a_guest_making_the_host_copy_pays_with_its_own_budget() {
-    let out = shm_host(&[
-        "pubsub",
-        "--cpu-limit",
-        "3",
-        "--max-copy",
-        &(256u32 << 20).to_string(),
-        "--env",
-        "COPY_FLOOD_MIB=256",
-        "--overflow",
-        "drop-oldest",
-        "--publisher",
-        "@pubsub-publisher",
-        "--subscriber",
-        "@pubsub-subscriber",
-        "--subscriber",
-        &red_team("copy-flood"),
-        "--subscriber-arg",
-        "numbers",
-        "--subscriber-arg",
-        "20",
-    ]);
-    let (stdout, stderr) = text(&out);
+    let max_copy = (256u32 << 20).to_string();
+    let (out, stdout, stderr) = attack_beside_the_honest_pair(
+        &[
+            "--cpu-limit",
+            "3",
+            "--max-copy",
+            &max_copy,
+            "--env",
+            "COPY_FLOOD_MIB=256",
+            "--overflow",
+            "drop-oldest",
+        ],
+        "copy-flood",
+    );
     assert!(!out.status.success(), "the stopped attacker fails the run");
     assert_eq!(refusals(&stdout), 1, "{stdout}");
     honest_got_everything(&stdout, "pubsub-subscriber#1");
