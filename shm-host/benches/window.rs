@@ -46,12 +46,16 @@ fn read_pkru() -> u32 {
 }
 
 fn windows(c: &mut Criterion) {
-    // SAFETY (for the whole setup): plain system calls on a memfd and on
-    // anonymous mappings this function makes and owns; every pointer used
-    // below points into those mappings, which live until the end.
+    // The setup: plain system calls on a memfd and on mappings this
+    // function makes and owns; every pointer used below points into those
+    // mappings, which live until the end.
+    // SAFETY: creates a descriptor from a valid C string; touches no memory.
     let fd = unsafe { libc::memfd_create(c"window-bench".as_ptr(), 0) };
     assert!(fd >= 0);
+    // SAFETY: sizes the memfd just made.
     assert_eq!(unsafe { libc::ftruncate(fd, PAGE as libc::off_t) }, 0);
+    // SAFETY: a fresh mapping at an address the kernel chooses: it
+    // overlaps nothing.
     let anon = |prot| unsafe {
         let p = libc::mmap(
             std::ptr::null_mut(),
@@ -64,6 +68,7 @@ fn windows(c: &mut Criterion) {
         assert_ne!(p, libc::MAP_FAILED);
         p.cast::<u8>()
     };
+    // SAFETY: as `anon`, of the memfd, which is one page long.
     let shared = |prot| unsafe {
         let p = libc::mmap(std::ptr::null_mut(), PAGE, prot, libc::MAP_SHARED, fd, 0);
         assert_ne!(p, libc::MAP_FAILED);

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bindings::exchange::{Error, MemoryArea};
 use crate::errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
-use crate::pages::SharedPages;
-use crate::proof::{self, MapsEntry};
+use crate::os::pages::SharedPages;
+use crate::os::proof::{self, MapsEntry};
 use crate::rules::{
     Access, BackingId, GuestId, HandleId, HostWriteError, Ledger, LoanId, MemoryId, Placement,
     Release,
@@ -346,7 +346,7 @@ impl ShmCtx {
 
     /// A write attachment of a whole pool block inside this guest's keyed
     /// mapping of its pool, with the block's write window opened (see
-    /// [`crate::windows`]); `None`: attach the usual way (no such mapping,
+    /// [`crate::os::windows`]); `None`: attach the usual way (no such mapping,
     /// a partition, or any refusal, which the usual way reports).
     fn attach_in_window(&self, handle: HandleId) -> Option<MemoryArea> {
         let windows = self.watchdog.windows();
@@ -364,7 +364,7 @@ impl ShmCtx {
                 .0
                 .registry
                 .host_address(memory, guest_offset)
-                .is_some_and(|at| crate::windows::open(windows, at, len as usize)),
+                .is_some_and(|at| crate::os::windows::open(windows, at, len as usize)),
             _ => false,
         };
         if !opened {

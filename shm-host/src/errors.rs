@@ -2,7 +2,7 @@
 //! `exchange` interface's `error`.
 
 use crate::bindings::exchange::Error;
-use crate::memory::MapError;
+use crate::os::memory::MapError;
 use crate::rules::{
     AttachError, CreateError, DetachError, ExchangeError, HandleError, PartitionError, StorageError,
 };

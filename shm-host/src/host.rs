@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use wasmtime::Config;
 
-use crate::memory::{Locked, MapError, MemoryRegistry, ShmMemoryCreator, Ticket};
-use crate::pages::SharedPages;
-use crate::proof::MapsEntry;
+use crate::os::memory::{Locked, MapError, MemoryRegistry, ShmMemoryCreator, Ticket};
+use crate::os::pages::SharedPages;
+use crate::os::proof::MapsEntry;
 use crate::rules::{
     Access, Dropped, GuestId, HandleError, HandleId, Ledger, Limits, LoanId, Placement, Release,
 };
@@ -39,7 +39,7 @@ pub struct ShmConfig {
     /// how soon a stopped or evicted guest that runs wasm traps.
     pub epoch_tick: Duration,
     /// Limits for all guests together; `None`: from what this process may
-    /// hold ([`crate::process::limits`]).
+    /// hold ([`crate::os::process::limits`]).
     pub process_limits: Option<crate::rules::ProcessLimits>,
     /// Engines support concurrent (WASI 0.3 style) execution: streams and
     /// futures, such as `subscriber.get-stream` (default). Without it
@@ -119,11 +119,13 @@ impl ShmHost {
     ///
     /// Create the host before the process's first wasmtime `Engine`: it
     /// installs a fault handler that must come before wasmtime's (see
-    /// [`crate::guard`]).
+    /// [`crate::os::guard`]).
     pub fn new(config: ShmConfig) -> ShmHost {
-        crate::guard::install();
+        crate::os::guard::install();
         let page = page_size();
-        let process = config.process_limits.unwrap_or_else(crate::process::limits);
+        let process = config
+            .process_limits
+            .unwrap_or_else(crate::os::process::limits);
         let mut ledger = Ledger::with_process_limits(page as u32, process);
         // The broker holds pool blocks and queued messages as a guest of its
         // own: its limits are the sum of what publishers were charged.
@@ -636,7 +638,7 @@ impl ShmHost {
                 // pool has none).
                 if release.access == Access::Write {
                     if let Some(at) = self.0.registry.host_address(memory, guest_offset) {
-                        crate::windows::close(at);
+                        crate::os::windows::close(at);
                     }
                 }
                 Ok(())
@@ -678,7 +680,7 @@ impl ShmHost {
 #[cfg(test)]
 mod tests {
     //! The ledger is free while a map runs, and the operations on one memory
-    //! run in ledger order. A test-only hook ([`crate::memory::BEFORE_MAP`])
+    //! run in ledger order. A test-only hook ([`crate::os::memory::BEFORE_MAP`])
     //! holds a map "in flight" until the test lets it go: no timing involved.
 
     use std::sync::mpsc;
@@ -687,8 +689,8 @@ mod tests {
     use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
     use super::*;
-    use crate::memory::BEFORE_MAP;
-    use crate::proof::MapsEntry;
+    use crate::os::memory::BEFORE_MAP;
+    use crate::os::proof::MapsEntry;
     use crate::rules::MemoryId;
 
     const MIB: usize = 1 << 20;

@@ -213,7 +213,7 @@ pub struct Publisher {
     published: Vec<Option<Instant>>,
     /// The publisher's own mapping of its pool (`publisher.map-pool`):
     /// read-only pool mappings, held by the publisher's guest, written
-    /// through write windows (see [`crate::windows`]).
+    /// through write windows (see [`crate::os::windows`]).
     mapped: Vec<HandleId>,
     /// Blocks lent for writing with `loan`, attached, by loan.
     loans: IdMap<u64, HandleId>,
@@ -746,7 +746,7 @@ impl PubSubView<'_> {
         };
         let keyed = maps
             .iter()
-            .filter(|&&map| crate::windows::key_mapping(self.ctx, map))
+            .filter(|&&map| crate::os::windows::key_mapping(self.ctx, map))
             .count();
         tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), keyed, "publisher's pool mapped");
         self.table.get_mut(this)?.mapped = maps;

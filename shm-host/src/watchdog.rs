@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use wasmtime::{CallHook, Engine, Store, UpdateDeadline};
 
-use crate::windows::Windows;
+use crate::os::windows::Windows;
 
 /// Why the host stopped a guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -76,8 +76,8 @@ impl Watchdog {
         })
     }
 
-    /// The guest's write windows (see [`crate::windows`]).
-    pub fn windows(&self) -> &Arc<Windows> {
+    /// The guest's write windows (see [`crate::os::windows`]).
+    pub(crate) fn windows(&self) -> &Arc<Windows> {
         &self.windows
     }
 
@@ -139,7 +139,7 @@ impl Watchdog {
     /// guest traps with the reason. It also installs the store's call hook,
     /// which gives the guest's thread the rights of its write windows while
     /// its wasm runs and takes them back when it returns (see
-    /// [`crate::windows`]); the store's call hook must not be replaced.
+    /// [`crate::os::windows`]); the store's call hook must not be replaced.
     pub fn arm<T: 'static>(self: &Arc<Self>, store: &mut Store<T>) {
         let windows = self.windows.clone();
         store.call_hook(move |_, hook| {

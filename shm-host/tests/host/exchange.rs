@@ -407,7 +407,7 @@ fn host_writes_into_a_read_only_attachment_stay_private() {
     reader.storage(2 * PAGE);
     let (raddr, _) = reader.attach(c, SHARED).unwrap();
     let host = reader.store.data().shm.host_address(raddr).unwrap();
-    let before = shm_host::guard::absorbed_host_writes();
+    let before = shm_host::absorbed_host_writes();
     // What wasmtime's lowering does when a hostile guest passes a result
     // pointer inside its read-only attachment: host code writes there.
     // SAFETY: `host` is the first byte of the reader's attachment, inside
@@ -415,7 +415,7 @@ fn host_writes_into_a_read_only_attachment_stay_private() {
     // holds a reference to it. The page is read-only: the write faults and
     // the host's handler must turn it into a private copy.
     unsafe { std::ptr::write_volatile(host as *mut u8, b'X') };
-    assert_eq!(shm_host::guard::absorbed_host_writes(), before + 1);
+    assert_eq!(shm_host::absorbed_host_writes(), before + 1);
     assert_eq!(
         &reader.read(raddr, 8),
         b"Xriginal",

@@ -31,7 +31,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 /// How many read-only attachments can be listed at once, per process. The
 /// host keeps its guests together below this (its process mapping limit,
@@ -122,10 +122,11 @@ impl Last {
 static ABSORBED: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
-/// The handlers that were installed before ours; written once, before ours
-/// are installed, and only read afterwards.
-static mut PREVIOUS: Option<libc::sigaction> = None;
-static mut PREVIOUS_TRAP: Option<libc::sigaction> = None;
+/// The handlers that were installed before ours: set once, before ours are
+/// installed, and only read afterwards (an atomic load: safe in a signal
+/// handler).
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+static PREVIOUS_TRAP: OnceLock<libc::sigaction> = OnceLock::new();
 
 /// Why a read-only attachment could not be protected.
 #[derive(Debug, thiserror::Error)]
@@ -144,26 +145,32 @@ pub fn install() {
         // SAFETY: `sigaction` with a zeroed struct filled in as the manual
         // asks: SA_SIGINFO for the three-argument handler, SA_ONSTACK so
         // that it runs on the alternate stack Rust and wasmtime set up, and
-        // SA_NODEFER as wasmtime uses. The previous disposition is stored in
-        // PREVIOUS before our handler can run (it is written by this call,
-        // and only `Once` reaches here).
+        // SA_NODEFER as wasmtime uses. The previous disposition is read
+        // first (a null new action changes nothing) and kept in PREVIOUS
+        // before ours is installed, so our handler always finds it; only
+        // `Once` reaches here.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = handler as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
             libc::sigemptyset(&mut action.sa_mask);
             let mut previous: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGSEGV, &action, &mut previous) != 0 {
+            if libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut previous) != 0 {
+                tracing::error!("reading the SIGSEGV handler failed: host writes into read-only attachments are unprotected");
+                return;
+            }
+            let _ = PREVIOUS.set(previous);
+            if libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()) != 0 {
                 tracing::error!("installing the SIGSEGV handler failed: host writes into read-only attachments are unprotected");
                 return;
             }
-            PREVIOUS = Some(previous);
             // The single-step trap that ends an absorbed write (x86_64).
             action.sa_sigaction = trap_handler as *const () as usize;
             let mut previous: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGTRAP, &action, &mut previous) == 0 {
-                PREVIOUS_TRAP = Some(previous);
-            } else {
+            if libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut previous) == 0 {
+                let _ = PREVIOUS_TRAP.set(previous);
+            }
+            if libc::sigaction(libc::SIGTRAP, &action, std::ptr::null_mut()) != 0 {
                 tracing::error!("installing the SIGTRAP handler failed: absorbed host writes leave their page writable");
             }
         }
@@ -257,11 +264,6 @@ pub(crate) fn relist(start: usize, fd: Arc<OwnedFd>, offset: u64) -> bool {
     true
 }
 
-/// How many mappings are listed (for tests).
-pub fn protected() -> usize {
-    BOOK.lock().unwrap_or_else(|e| e.into_inner()).listed.len()
-}
-
 extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SIGSEGV with SA_SIGINFO.
     let addr = unsafe { (*info).si_addr() } as usize;
@@ -336,9 +338,9 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
         break;
     }
     // Not ours: hand it to the handler installed before ours.
-    // SAFETY: PREVIOUS was written before this handler was installed and is
-    // never written again.
-    unsafe { forward(*std::ptr::addr_of!(PREVIOUS), signum, info, context) }
+    // SAFETY: the kernel's own arguments, and what `sigaction` reported
+    // before ours was installed.
+    unsafe { forward(PREVIOUS.get().copied(), signum, info, context) }
 }
 
 /// Hands a signal to the disposition `previous` had before ours, as the
@@ -426,7 +428,6 @@ extern "C" fn trap_handler(
         }
         return;
     }
-    // SAFETY: as for SIGSEGV in `handler`: PREVIOUS_TRAP is written once
-    // before this handler is installed.
-    unsafe { forward(*std::ptr::addr_of!(PREVIOUS_TRAP), signum, info, context) }
+    // SAFETY: as for SIGSEGV in `handler`.
+    unsafe { forward(PREVIOUS_TRAP.get().copied(), signum, info, context) }
 }

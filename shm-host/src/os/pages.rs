@@ -4,10 +4,10 @@
 //! it in the host for the rare cases where the host itself must touch the
 //! bytes (the copy fallback, zeroing the tail of the last valid page, and
 //! embedders reading a block). Guests get their own mappings of the same
-//! file through [`crate::memory`].
+//! file through [`crate::os::memory`].
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -80,11 +80,6 @@ impl SharedPages {
         })
     }
 
-    /// The memfd, to map the block elsewhere.
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// The memfd, shared: it stays open as long as the returned `Arc` lives.
     pub fn shared_fd(&self) -> Arc<OwnedFd> {
         self.fd.clone()
@@ -112,11 +107,6 @@ impl SharedPages {
     /// The block's size in bytes.
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    /// Is the block empty?
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The memfd's inode, as `/proc/self/maps` shows it for every mapping

@@ -47,7 +47,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rustix::mm::{mmap, mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
-use crate::pages::SharedPages;
+use crate::os::pages::SharedPages;
 use crate::rules::MemoryId;
 
 /// Why a mapping operation failed.
@@ -64,7 +64,7 @@ pub enum MapError {
     Os(#[from] rustix::io::Errno),
     /// The read-only mapping could not be protected against host writes.
     #[error(transparent)]
-    Protect(#[from] crate::guard::ProtectError),
+    Protect(#[from] crate::os::guard::ProtectError),
 }
 
 /// One live memory as the registry lists it, with its mapping queue.
@@ -306,11 +306,6 @@ impl Locked {
         Ok((self.base + offset) as *mut u8)
     }
 
-    /// The memory this turn belongs to.
-    pub fn id(&self) -> MemoryId {
-        self.mem.id
-    }
-
     /// The host address of `offset`, if it is accessible.
     pub fn address(&self, offset: u32) -> Option<usize> {
         ((offset as usize) < self.accessible).then_some(self.base + offset as usize)
@@ -343,7 +338,7 @@ impl Locked {
         // A read-only mapping is listed first, so that a host write into it
         // can never fault unhandled.
         if !writable {
-            crate::guard::protect(at as usize, len as usize, fd.clone(), file_offset)?;
+            crate::os::guard::protect(at as usize, len as usize, fd.clone(), file_offset)?;
         }
         // SAFETY: `at .. at + len` is page aligned and lies inside the
         // accessible part of a linear memory this host reserved (checked by
@@ -371,7 +366,7 @@ impl Locked {
             )
         };
         if let Err(e) = mapped {
-            crate::guard::unprotect(at as usize, len as usize);
+            crate::os::guard::unprotect(at as usize, len as usize);
             // SAFETY: as above, the same range of our own live reservation,
             // in our turn: a failed MAP_FIXED may have left it unmapped, and
             // fresh zero pages make it ordinary donated storage again.
@@ -391,8 +386,8 @@ impl Locked {
     /// Puts fresh zero pages back at `offset .. offset + len`.
     pub fn restore(&self, offset: u32, len: u32) -> Result<(), MapError> {
         let at = self.range(offset, len, true)?;
-        crate::guard::unprotect(at as usize, len as usize);
-        crate::windows::forget(at as usize, len as usize);
+        crate::os::guard::unprotect(at as usize, len as usize);
+        crate::os::windows::forget(at as usize, len as usize);
         // SAFETY: as in `map`: a page-aligned range inside the accessible
         // part of a live reservation of ours, in this memory's turn (alive,
         // and no other operation on it runs; the map this undoes ran in an
@@ -616,8 +611,8 @@ impl Drop for GuestMemory {
         // Every operation queued before (maps and restores in flight) ends
         // first; the turns after ours find the memory gone.
         self.mem.wait_turn(last);
-        crate::guard::unprotect(self.base, self.total);
-        crate::windows::forget(self.base, self.total);
+        crate::os::guard::unprotect(self.base, self.total);
+        crate::os::windows::forget(self.base, self.total);
         // SAFETY: the reservation made in `new_memory`, unmapped once; the
         // registry no longer lists it, every operation queued on it has
         // finished (we are in the last turn, and any later ticket sees

@@ -5,7 +5,7 @@
 //! by the thread's PKRU register, which the `wrpkru` instruction changes in
 //! a few nanoseconds, without a system call (measured here: 0.04 us, where
 //! `mprotect` costs 6.6 us and an `mmap` of a page 13.7 us, see
-//! `shm-host/BENCHMARKS.md`). [`crate::windows`] uses this to let a pooled
+//! `shm-host/BENCHMARKS.md`). [`crate::os::windows`] uses this to let a pooled
 //! publisher write into one block of its mapped pool at a time.
 //!
 //! This module only allocates keys, tags ranges with them and sets the

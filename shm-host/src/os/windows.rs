@@ -22,14 +22,14 @@
 //! A window is granted only for a handle that covers its whole block (the
 //! key covers the whole block mapping): a partition is attached the usual
 //! way. A host write into a keyed page outside a window faults in host code;
-//! the mapping is listed with [`crate::guard`], which absorbs it as for any
+//! the mapping is listed with [`crate::os::guard`], which absorbs it as for any
 //! read-only attachment.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::pkeys;
+use crate::os::pkeys;
 use crate::rules::{Access, BackingId, HandleId, Placement};
 use crate::ShmCtx;
 
@@ -92,11 +92,6 @@ impl Windows {
     /// Does the guest hold keyed mappings?
     pub(crate) fn keyed(&self) -> bool {
         self.held.load(Ordering::Acquire) != 0
-    }
-
-    /// The bits of open windows (for tests).
-    pub fn open_windows(&self) -> u32 {
-        self.open.load(Ordering::Acquire)
     }
 }
 
@@ -240,7 +235,7 @@ struct Keying<'a> {
 /// # Safety
 /// `k.at .. k.at + k.len` must be a read-only pool mapping the host made in
 /// the guest's linear memory (live, page aligned, listed with
-/// [`crate::guard`]) of `k.fd`'s file from `k.file_offset`, which may be
+/// [`crate::os::guard`]) of `k.fd`'s file from `k.file_offset`, which may be
 /// made writable for that guest, and no other mapping operation may run
 /// on that memory meanwhile (its mapping turn is held).
 unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
@@ -274,7 +269,7 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
     // Listed anew in place (same slot, a new generation): whatever the
     // fault handler remembers of the old pages (a page it made private) no
     // longer applies. The listing stays in the table throughout.
-    crate::guard::relist(at, read_only.clone(), file_offset);
+    crate::os::guard::relist(at, read_only.clone(), file_offset);
     if let Err(e) = remapped {
         // A failed MAP_FIXED may have left the range unmapped: a guest
         // access there traps the guest; the ledger undoes the mapping at
@@ -289,7 +284,7 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         // again for this read-only mapping.
         // SAFETY: as for the remap above.
         if unsafe { map_shared(at, len, &read_only, file_offset) }.is_ok() {
-            crate::guard::relist(at, read_only, file_offset);
+            crate::os::guard::relist(at, read_only, file_offset);
         }
         return false;
     }

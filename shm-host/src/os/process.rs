@@ -39,6 +39,6 @@ pub fn limits() -> ProcessLimits {
     ProcessLimits {
         // Two descriptors per block at most (see the module's notes).
         max_blocks: (fds.saturating_sub(FDS_KEPT) / 2).max(64),
-        max_mappings: (map_count / 4).min(crate::guard::CAPACITY as u64),
+        max_mappings: (map_count / 4).min(crate::os::guard::CAPACITY as u64),
     }
 }
