@@ -423,13 +423,13 @@ impl ShmCtx {
         let started = std::time::Instant::now();
         let pending = self.host.unplace(&ledger, release);
         drop(ledger);
-        if let Placement::Copied { .. } = release.placement {
-            // Copying out and zeroing are host work on this guest's behalf
-            // (bounded by its copy limit, under the ledger).
-            self.watchdog.charge(started.elapsed());
-        }
         if let Some(p) = pending {
             p.finish();
+        }
+        if let Placement::Copied { .. } = release.placement {
+            // Copying out (under the ledger, bounded by the copy limit) and
+            // zeroing (after it) are host work on this guest's behalf.
+            self.watchdog.charge(started.elapsed());
         }
         self.bump(|s| &s.detaches, 1);
         if release.copy_out > 0 {

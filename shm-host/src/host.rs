@@ -464,6 +464,10 @@ enum PendingOp {
         pages: Arc<SharedPages>,
         from: u64,
     },
+    Zero {
+        guest_offset: u32,
+        len: u32,
+    },
 }
 
 impl Pending {
@@ -493,6 +497,7 @@ impl Pending {
                 pages,
                 from,
             } => m.copy_in(guest_offset, len, &pages, from).map(|()| None),
+            PendingOp::Zero { guest_offset, len } => m.zero(guest_offset, len).map(|()| None),
         }
     }
 
@@ -608,13 +613,13 @@ impl ShmHost {
         }
     }
 
-    /// Undoes a placement (with the ledger locked). A copied placement is
-    /// copied out and zeroed here, and the tail of a write is zeroed here
-    /// (the block's pages are alive only under the ledger); the restore of
-    /// a mapping is queued in its memory and returned, to run once the
-    /// ledger is released ([`Pending::finish`]). A memory that is gone
-    /// needs nothing undone.
-    #[must_use = "a queued restore must be run"]
+    /// Undoes a placement (with the ledger locked). A copied write is
+    /// copied out here, and the tail of a write is zeroed here (the block's
+    /// pages must not be seen by a reader before); the restore of a mapping
+    /// and the zeroing of a copied placement's storage are queued in its
+    /// memory and returned, to run once the ledger is released
+    /// ([`Pending::finish`]). A memory that is gone needs nothing undone.
+    #[must_use = "a queued restore or zeroing must be run"]
     pub(crate) fn unplace(
         &self,
         ledger: &Ledger<Arc<SharedPages>>,
@@ -661,13 +666,28 @@ impl ShmHost {
                 backing,
                 backing_offset,
                 len,
-            } => self.0.registry.lock_memory(memory).and_then(|m| {
+            } => {
+                // The bytes a writer committed are copied out here, under
+                // the ledger, before any reader can attach (bounded by the
+                // guest's copy limit); zeroing the guest's storage is
+                // queued in its memory's turns and runs after the ledger is
+                // released, before any later placement there.
                 if release.copy_out > 0 {
-                    let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
-                    m.copy_out(guest_offset, release.copy_out, pages, backing_offset)?;
+                    let copied = self.0.registry.lock_memory(memory).and_then(|m| {
+                        let pages = ledger.backing(backing).ok_or(MapError::Gone)?;
+                        m.copy_out(guest_offset, release.copy_out, pages, backing_offset)
+                    });
+                    if let Err(e) = copied {
+                        if !matches!(e, MapError::Gone) {
+                            tracing::error!("detach could not copy the committed bytes out: {e}");
+                        }
+                    }
                 }
-                m.zero(guest_offset, len)
-            }),
+                return self.0.registry.enqueue(memory).ok().map(|ticket| Pending {
+                    ticket,
+                    op: PendingOp::Zero { guest_offset, len },
+                });
+            }
         };
         match result {
             Ok(()) | Err(MapError::Gone) => {}
