@@ -106,6 +106,9 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
     let (mut taken, mut read_only, mut aimed) = (0u64, 0u64, 0u64);
     // 8-byte aligned, as every result area must be.
     let mut scratch = vec![0u64; 32];
+    // Names granted, not granted, invalid, one byte too long, and huge.
+    let too_long = format!("fuzz/{}", "x".repeat(251));
+    let huge = "fuzz/".repeat(1 << 16);
     let topics = [
         own_topic,
         "numbers",
@@ -113,6 +116,8 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
         "",
         "no such topic!",
         "fuzz/*",
+        too_long.as_str(),
+        huge.as_str(),
     ];
     let donate = |bytes: usize, calls: &mut u64, donated: &mut usize| {
         if bytes == 0 || *donated + bytes > MAX_DONATED {
@@ -344,6 +349,17 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
             19 => {
                 if let Some(p) = rng.pick(&pubs) {
                     let _ = p.p.subscriber_count();
+                    if rng.chance(4) {
+                        // A subscription to its own topic, kept like any.
+                        if let Ok(s) = p.p.subscribers() {
+                            if subs.len() < 8 {
+                                subs.push(Sub {
+                                    s,
+                                    leases: Vec::new(),
+                                });
+                            }
+                        }
+                    }
                     if let Ok(need) = p.p.pool_storage() {
                         donate(need as usize, &mut calls, &mut donated);
                     }
