@@ -230,6 +230,12 @@ fn exporter(connect: &str, key: &str, count: u32, size: u32, wait_ms: u32, start
             &export,
             "--zenoh-wait",
             "60",
+            // Back-pressure, not drop-oldest: the tests count every message,
+            // which only `block` guarantees on a loaded machine (with
+            // drop-oldest the export's buffer drops when the network lags:
+            // seen as `lost` at the import).
+            "--zenoh-overflow",
+            "block",
             "--publisher",
             "@pubsub-publisher",
             "--publisher-arg",
