@@ -225,35 +225,37 @@ pub fn unprotect(start: usize, len: usize) {
     for s in gone {
         let (index, fd) = book.listed.remove(&s).expect("listed");
         let slot = &SLOTS[index];
-        // Unpublished before the descriptor may close; then every handler
-        // that saw it published finishes (it checks `start` again after
-        // announcing itself in `busy`, both sequentially consistent: it
-        // either sees the slot gone or is waited for here). A handler runs
-        // two system calls and never blocks.
-        slot.start.store(0, Ordering::SeqCst);
-        while slot.busy.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
-        }
+        // Unpublished before the descriptor may close.
+        unpublish(slot);
         slot.fd.store(-1, Ordering::Relaxed);
         book.free.push(index);
         drop(fd);
     }
 }
 
-/// Lists the mapping that starts at `start` anew, in place: it now shows
-/// `fd`'s file from `offset` (the same pages, mapped again by the caller)
-/// and whatever the handler remembers of the old listing (a page it made
-/// private) no longer applies. `false` if no mapping starts there.
-pub(crate) fn relist(start: usize, fd: Arc<OwnedFd>, offset: u64) -> bool {
-    let mut book = BOOK.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((index, old)) = book.listed.get_mut(&start) else {
-        return false;
-    };
-    let slot = &SLOTS[*index];
+/// Takes `slot`'s listing out of the handler's sight and waits until no
+/// handler works on it any more: a handler checks `start` again after
+/// announcing itself in `busy` (both sequentially consistent), so it
+/// either sees the slot gone or is waited for here. A handler runs two
+/// system calls and never blocks.
+fn unpublish(slot: &Slot) {
     slot.start.store(0, Ordering::SeqCst);
     while slot.busy.load(Ordering::SeqCst) != 0 {
         std::hint::spin_loop();
     }
+}
+
+/// Lists the mapping that starts at `start` anew, in place: it now shows
+/// `fd`'s file from `offset` (the same pages, mapped again by the caller)
+/// and whatever the handler remembers of the old listing (a page it made
+/// private) no longer applies. Nothing happens if no mapping starts there.
+pub(crate) fn relist(start: usize, fd: Arc<OwnedFd>, offset: u64) {
+    let mut book = BOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((index, old)) = book.listed.get_mut(&start) else {
+        return;
+    };
+    let slot = &SLOTS[*index];
+    unpublish(slot);
     slot.generation.fetch_add(1, Ordering::Relaxed);
     slot.fd.store(fd.as_raw_fd(), Ordering::Relaxed);
     slot.offset.store(offset, Ordering::Relaxed);
@@ -261,7 +263,6 @@ pub(crate) fn relist(start: usize, fd: Arc<OwnedFd>, offset: u64) -> bool {
     // The old descriptor closes (if this was its last listing) only now,
     // with no handler using it.
     *old = fd;
-    true
 }
 
 extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
@@ -306,8 +307,8 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, context: 
         // gains the write right; the fresh private mapping below is then
         // made instead. (A keyed pool mapping comes from the read-write
         // descriptor, its key deciding who writes; `windows::key` relists
-        // it, so nothing remembered of its earlier pages applies.) mmap and mprotect are plain system calls, safe in a
-        // signal handler.
+        // it, so nothing remembered of its earlier pages applies.) mmap and
+        // mprotect are plain system calls, safe in a signal handler.
         let (lifted, remapped) = unsafe {
             let lifted = already_private
                 && libc::mprotect(

@@ -502,18 +502,27 @@ impl Subscriber {
         Ok(())
     }
 
-    fn take_pooled(&self, taken: Option<HandleId>) -> Result<Option<PooledMessage>, PubSubError> {
-        let Some(handle) = taken else {
+    /// Takes a message with `pop` (waiting or not) into the mapped pool.
+    fn take_pooled(
+        &self,
+        pop: impl FnOnce(&Queue) -> Option<HandleId>,
+    ) -> Result<Option<PooledMessage>, PubSubError> {
+        // As the host: a bounded number of messages held at once, checked
+        // before taking (or waiting for) another.
+        let held = self
+            .pooled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leases
+            .len();
+        if held >= MAX_HELD as usize {
+            return Err(PubSubError::LimitExceeded);
+        }
+        let Some(handle) = pop(&self.queue) else {
             return Ok(None);
         };
         let n = native();
         let mut pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
-        // As the host: a bounded number of messages held at once (the one
-        // just taken goes back to the queue).
-        if pooled.leases.len() >= MAX_HELD as usize {
-            self.queue.unpop(handle);
-            return Err(PubSubError::LimitExceeded);
-        }
         let backing = n.ledger().backing_of(handle).map(|b| b.0);
         let Some(mapping) = backing.ok().and_then(|b| pooled.backings.get(&b).copied()) else {
             self.queue.unpop(handle);
@@ -543,12 +552,12 @@ impl Subscriber {
 
     /// The next message in the mapped pool, waiting for it.
     pub fn next_pooled(&self) -> Result<Option<PooledMessage>, PubSubError> {
-        self.take_pooled(self.queue.pop_wait())
+        self.take_pooled(Queue::pop_wait)
     }
 
     /// The next message in the mapped pool if one is queued.
     pub fn try_next_pooled(&self) -> Result<Option<PooledMessage>, PubSubError> {
-        self.take_pooled(self.queue.try_pop())
+        self.take_pooled(Queue::try_pop)
     }
 
     /// `release(lease)`, then `next-pooled`.
