@@ -140,7 +140,7 @@ struct Relay {
 impl Relay {
     fn new(w: &World, name: &str, size: u32) -> Relay {
         let component = w.relay.as_ref().expect("the composed relay");
-        let mut store = link::new_store(
+        let mut store = shm_host::new_store(
             &w.engine,
             GuestState::new(&w.host, name, WasiCtxBuilder::new(), Grants::all()),
         );
@@ -188,7 +188,7 @@ struct Publisher {
 
 impl Publisher {
     fn new(w: &World, size: u32) -> Publisher {
-        let mut store = link::new_store(
+        let mut store = shm_host::new_store(
             &w.engine,
             GuestState::new(&w.host, "publisher", WasiCtxBuilder::new(), Grants::all()),
         );
@@ -268,7 +268,7 @@ const SINK: &str = "zero-copy:bench/sink@0.1.0";
 
 impl Subscriber {
     fn new(w: &World, name: &str) -> Subscriber {
-        let mut store = link::new_store(
+        let mut store = shm_host::new_store(
             &w.engine,
             GuestState::new(&w.host, name, WasiCtxBuilder::new(), Grants::all()),
         );
@@ -492,10 +492,9 @@ fn delivery(c: &mut Criterion) {
     // No guest here uses streams: engines without concurrency support make
     // every component call cheaper, for every mode alike
     // (`DELIVERY_CONCURRENCY=1` keeps it on).
-    let host = ShmHost::new(ShmConfig {
-        concurrency: std::env::var_os("DELIVERY_CONCURRENCY").is_some(),
-        ..ShmConfig::default()
-    });
+    let host = ShmHost::new(
+        ShmConfig::default().concurrency(std::env::var_os("DELIVERY_CONCURRENCY").is_some()),
+    );
     let engine = host.engine().expect("engine");
     let (probe, sink) = build_guests();
     let mut modes = list(

@@ -51,7 +51,8 @@ impl Guest {
     ) -> Guest {
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stderr();
-        let mut store = link::new_store(engine, GuestState::new(host, name, wasi, Grants::all()));
+        let mut store =
+            shm_host::new_store(engine, GuestState::new(host, name, wasi, Grants::all()));
         let instance = linker.instantiate(&mut store, sink).expect("sink");
         macro_rules! typed {
             ($name:literal) => {
@@ -75,10 +76,7 @@ type Row = (String, String, usize, f64, u64);
 static ROWS: Mutex<Vec<Row>> = Mutex::new(Vec::new());
 
 fn throughput(c: &mut Criterion) {
-    let host = ShmHost::new(ShmConfig {
-        concurrency: false,
-        ..ShmConfig::default()
-    });
+    let host = ShmHost::new(ShmConfig::default().concurrency(false));
     let engine = host.engine().expect("engine");
     let (_, sink) = build_guests();
     let sink = link::load_component(&engine, &sink).expect("sink");

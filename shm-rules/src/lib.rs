@@ -50,9 +50,11 @@ mod exchange_error;
 pub mod guest_text;
 mod id_hash;
 pub mod log_budget;
+mod pubsub_error;
 pub mod queue;
 
 pub use exchange_error::ExchangeError;
+pub use pubsub_error::PubSubError;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

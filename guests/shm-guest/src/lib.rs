@@ -119,89 +119,15 @@ fn attach_slice(raw: &MemoryBlock, flags: AttachFlags) -> Result<&mut [u8], raw:
 
 use raw::{AttachFlags, MemoryBlock};
 
-/// Why a memory-block operation failed (the WIT `error`, with messages).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// No donated storage can hold the attachment.
-    #[error("no free storage for this attachment: reserve more with reserve_storage")]
-    NoStorage,
-    /// The bytes are attached in a conflicting way elsewhere.
-    #[error("the block is attached in a conflicting way: detach the other attachment first")]
-    Busy,
-    /// A size or range is out of bounds.
-    #[error("a size or range is out of bounds")]
-    WrongSize,
-    /// Detach without attach.
-    #[error("the block is not attached")]
-    NotAttached,
-    /// The handle already has an attachment.
-    #[error("this handle is already attached: use a clone for a second attachment")]
-    AlreadyAttached,
-    /// A write attach through a read-only handle.
-    #[error("this handle is read-only")]
-    ReadOnly,
-    /// Donated storage overlaps earlier storage or a local block.
-    #[error("the storage overlaps storage donated earlier")]
-    OverlappingStorage,
-    /// A per-component limit would be exceeded.
-    #[error("a per-component limit (blocks, bytes, handles, storage regions) would be exceeded")]
-    LimitExceeded,
-    /// The host cannot tell which memory this component uses.
-    #[error("the host cannot tell which linear memory to use")]
-    AmbiguousMemory,
-    /// The host did not create this component's memory.
-    #[error("this component's memory was not created by the host")]
-    ForeignMemory,
-    /// A local block attached by another component.
-    #[error("a local block can only be attached by the component that created it")]
-    WrongMemory,
-    /// The host failed.
-    #[error("the host failed; see its log")]
-    Internal,
-    /// The handle was revoked (it came from a borrow whose call returned).
-    #[error("the handle was revoked: it came from a borrowed block whose call has returned")]
-    Revoked,
-}
+/// Why a memory-block operation failed: the WIT `error`, with its
+/// messages, defined once in `shm-rules` for the host, this crate and the
+/// native backend.
+pub use shm_rules::ExchangeError as Error;
 
-impl From<raw::Error> for Error {
-    fn from(e: raw::Error) -> Self {
-        match e {
-            raw::Error::NoStorage => Error::NoStorage,
-            raw::Error::Busy => Error::Busy,
-            raw::Error::WrongSize => Error::WrongSize,
-            raw::Error::NotAttached => Error::NotAttached,
-            raw::Error::AlreadyAttached => Error::AlreadyAttached,
-            raw::Error::ReadOnly => Error::ReadOnly,
-            raw::Error::OverlappingStorage => Error::OverlappingStorage,
-            raw::Error::LimitExceeded => Error::LimitExceeded,
-            raw::Error::AmbiguousMemory => Error::AmbiguousMemory,
-            raw::Error::ForeignMemory => Error::ForeignMemory,
-            raw::Error::WrongMemory => Error::WrongMemory,
-            raw::Error::Internal => Error::Internal,
-            raw::Error::Revoked => Error::Revoked,
-        }
-    }
-}
-
-impl From<Error> for raw::Error {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::NoStorage => raw::Error::NoStorage,
-            Error::Busy => raw::Error::Busy,
-            Error::WrongSize => raw::Error::WrongSize,
-            Error::NotAttached => raw::Error::NotAttached,
-            Error::AlreadyAttached => raw::Error::AlreadyAttached,
-            Error::ReadOnly => raw::Error::ReadOnly,
-            Error::OverlappingStorage => raw::Error::OverlappingStorage,
-            Error::LimitExceeded => raw::Error::LimitExceeded,
-            Error::AmbiguousMemory => raw::Error::AmbiguousMemory,
-            Error::ForeignMemory => raw::Error::ForeignMemory,
-            Error::WrongMemory => raw::Error::WrongMemory,
-            Error::Internal => raw::Error::Internal,
-            Error::Revoked => raw::Error::Revoked,
-        }
-    }
-}
+// The generated `error` and ours convert both ways (natively they are one
+// type).
+#[cfg(target_arch = "wasm32")]
+shm_rules::exchange_error_conversions!(raw::Error);
 
 /// The largest piece of storage passed to `add-storage` in one call.
 const DONATION_PIECE: usize = 64 << 20;

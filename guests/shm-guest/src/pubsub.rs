@@ -51,74 +51,14 @@ pub fn subscriptions() -> usize {
     crate::raw::pub_sub::subscriptions()
 }
 
-/// Why a publish/subscribe operation failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PubSubError {
-    /// Every pool block is in use: retry when subscribers dropped theirs.
-    #[error("every block of the pool is still in use: retry later or use a larger pool")]
-    PoolExhausted,
-    /// The block is still attached.
-    #[error("the block is still attached: detach it before publishing")]
-    StillAttached,
-    /// The block does not come from this publisher.
-    #[error("the block was not allocated from this publisher")]
-    ForeignBlock,
-    /// The topic has a publisher already.
-    #[error("the topic already has a publisher")]
-    TopicTaken,
-    /// An argument is out of range.
-    #[error("an argument is out of range (empty pool, block too large, or past the limits)")]
-    InvalidArgument,
-    /// The host failed.
-    #[error("the host failed; see its log")]
-    Internal,
-    /// The topic's publisher does not share its pool.
-    #[error("the topic is not pooled (or has no publisher yet): receive with next_message")]
-    NotPooled,
-    /// The donated storage cannot hold the pool.
-    #[error("no storage can hold the pool: map_pool donates what it needs, or donate more")]
-    NoStorage,
-    /// The next message is not in the mapped pool.
-    #[error("the next message is not in the mapped pool: call map_pool again")]
-    PoolChanged,
-    /// Messages of the mapped pool are still held.
-    #[error("messages of the mapped pool are still held: drop them before mapping another pool")]
-    MessagesHeld,
-    /// No message is held under that lease.
-    #[error("no message is held under that lease")]
-    UnknownLease,
-    /// The host does not let this component publish or subscribe to the
-    /// topic.
-    #[error("the host does not permit this component to use this topic (see the host's grants)")]
-    NotPermitted,
-    /// `publish` needs the block's only write right.
-    #[error("publish needs the block's only write right: drop writable partitions and publish the block allocate returned")]
-    NotSoleWriter,
-    /// A per-component limit (subscriptions) would be exceeded.
-    #[error("a per-component limit (subscriptions) would be exceeded: drop subscriptions first")]
-    LimitExceeded,
-}
+/// Why a publish/subscribe operation failed: the WIT `pub-sub-error`, with
+/// its messages, defined once in `shm-rules`.
+pub use shm_rules::PubSubError;
 
-impl From<wit::PubSubError> for PubSubError {
-    fn from(e: wit::PubSubError) -> Self {
-        match e {
-            wit::PubSubError::PoolExhausted => PubSubError::PoolExhausted,
-            wit::PubSubError::StillAttached => PubSubError::StillAttached,
-            wit::PubSubError::ForeignBlock => PubSubError::ForeignBlock,
-            wit::PubSubError::TopicTaken => PubSubError::TopicTaken,
-            wit::PubSubError::InvalidArgument => PubSubError::InvalidArgument,
-            wit::PubSubError::Internal => PubSubError::Internal,
-            wit::PubSubError::NotPooled => PubSubError::NotPooled,
-            wit::PubSubError::NoStorage => PubSubError::NoStorage,
-            wit::PubSubError::PoolChanged => PubSubError::PoolChanged,
-            wit::PubSubError::MessagesHeld => PubSubError::MessagesHeld,
-            wit::PubSubError::UnknownLease => PubSubError::UnknownLease,
-            wit::PubSubError::NotPermitted => PubSubError::NotPermitted,
-            wit::PubSubError::NotSoleWriter => PubSubError::NotSoleWriter,
-            wit::PubSubError::LimitExceeded => PubSubError::LimitExceeded,
-        }
-    }
-}
+// The generated `pub-sub-error` and ours convert both ways (natively they
+// are one type).
+#[cfg(target_arch = "wasm32")]
+shm_rules::pubsub_error_conversions!(wit::PubSubError);
 
 /// The publishing side of a topic, with its pool of blocks.
 #[derive(Debug)]

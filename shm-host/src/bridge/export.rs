@@ -12,7 +12,7 @@ use zenoh::{Session, Wait};
 use super::buffer::Buffer;
 use super::wire::{end_key, new_stream_id, Header, Kind};
 use super::{BridgeConfig, ExportError, ZenohFailed};
-use crate::native::{NativeSubscriber, Next};
+use crate::pubsub::native::{NativeSubscriber, Next};
 use crate::ShmHost;
 
 /// How often a waiting loop looks again (for a remote subscriber, for the

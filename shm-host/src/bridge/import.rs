@@ -14,7 +14,7 @@ use zenoh::{Session, Wait};
 use super::buffer::Buffer;
 use super::wire::{end_stream, Decoded, Header, Kind, END_PREFIX};
 use super::{BridgeConfig, ImportError, ZenohFailed};
-use crate::native::{NativePublisher, PublishError};
+use crate::pubsub::native::{NativePublisher, PublishError};
 use crate::ShmHost;
 
 /// How long the import waits for a sample before looking again.

@@ -53,7 +53,7 @@ use zenoh::{Session, Wait};
 pub use export::{Export, ExportCounters, ExportStats};
 pub use import::{Import, ImportCounters, ImportStats};
 
-use crate::native;
+use crate::pubsub::native;
 pub use crate::pubsub::Overflow;
 /// The Zenoh this crate is built on, for programs that talk to a bridge
 /// (a native publisher) without adding another version.

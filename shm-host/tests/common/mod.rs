@@ -103,7 +103,7 @@ impl World {
     /// A probe with the topic authority `grants`.
     pub fn probe_with(&self, name: &str, grants: Grants) -> Probe {
         let state = GuestState::new(&self.host, name, WasiCtxBuilder::new(), grants);
-        let mut store = link::new_store(&self.engine, state);
+        let mut store = shm_host::new_store(&self.engine, state);
         let instance = self.linker.instantiate(&mut store, &self.probe).unwrap();
         let iface = instance
             .get_export_index(&mut store, None, "zero-copy:examples/probe@0.1.0")

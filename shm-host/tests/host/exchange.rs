@@ -340,17 +340,14 @@ fn local_blocks_attach_in_place() {
 
 #[test]
 fn limits_are_reported_as_errors() {
-    let w = World::new(ShmConfig {
-        limits: Limits {
-            max_blocks: 2,
-            max_bytes: 10_000,
-            max_handles: 4,
-            max_storage_regions: 2,
-            max_mappings: 8,
-            ..Limits::default()
-        },
-        ..ShmConfig::default()
-    });
+    let w = World::new(ShmConfig::default().limits(Limits {
+        max_blocks: 2,
+        max_bytes: 10_000,
+        max_handles: 4,
+        max_storage_regions: 2,
+        max_mappings: 8,
+        ..Limits::default()
+    }));
     let mut p = w.probe("limits");
     let a = p.create(6000).unwrap();
     assert_eq!(p.create(6000), Err("limit-exceeded".into()));

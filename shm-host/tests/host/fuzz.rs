@@ -61,15 +61,15 @@ fn run_seed(seed: u64, steps: u64) -> Outcome {
     } else {
         Overflow::DropOldest
     };
-    let host = ShmHost::new(ShmConfig {
-        pubsub: PubSubConfig {
-            overflow,
-            stall_limit: STALL_LIMIT,
-            ..PubSubConfig::default()
-        },
-        cpu_limit: Some(Duration::from_secs(60)),
-        ..ShmConfig::default()
-    });
+    let host = ShmHost::new(
+        ShmConfig::default()
+            .pubsub(
+                PubSubConfig::default()
+                    .overflow(overflow)
+                    .stall_limit(STALL_LIMIT),
+            )
+            .cpu_limit(Some(Duration::from_secs(60))),
+    );
     let mut topology = Topology::new(&host).unwrap();
     let fuzz = topology.load(common::guest("host-fuzz")).unwrap();
     let outputs: Arc<Mutex<Vec<(String, MemoryOutputPipe)>>> = Arc::default();

@@ -389,17 +389,17 @@ fn failures_and_early_exits_are_reported_at_once() {
 
 #[test]
 fn mappings_are_limited_per_guest_and_for_the_process() {
-    let w = World::new(ShmConfig {
-        limits: Limits {
-            max_mappings: 4,
-            ..Limits::default()
-        },
-        process_limits: Some(ProcessLimits {
-            max_blocks: 6,
-            max_mappings: 6,
-        }),
-        ..ShmConfig::default()
-    });
+    let w = World::new(
+        ShmConfig::default()
+            .limits(Limits {
+                max_mappings: 4,
+                ..Limits::default()
+            })
+            .process_limits(Some(ProcessLimits {
+                max_blocks: 6,
+                max_mappings: 6,
+            })),
+    );
     let mut a = w.probe("map-flood");
     let mut b = w.probe("map-neighbour");
     let n = a.optimum_size(8, PAGE);
@@ -772,21 +772,20 @@ fn a_guest_making_the_host_copy_pays_with_its_own_budget() {
 #[test]
 fn a_slow_subscriber_costs_only_itself_under_drop_oldest() {
     use shm_host::command::Status;
-    use shm_host::native::NativePublisher;
+    use shm_host::pubsub::native::NativePublisher;
     use shm_host::pubsub::{Overflow, PubSubConfig};
     use shm_host::topology::{Role, Topology};
     use std::time::Duration;
     use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-    let host = shm_host::ShmHost::new(ShmConfig {
-        pubsub: PubSubConfig {
-            queue: 1,
-            overflow: Overflow::DropOldest,
-            stall_limit: Duration::from_secs(600),
-            ..PubSubConfig::default()
-        },
-        ..ShmConfig::default()
-    });
+    let host = shm_host::ShmHost::new(
+        ShmConfig::default().pubsub(
+            PubSubConfig::default()
+                .queue(1)
+                .overflow(Overflow::DropOldest)
+                .stall_limit(Duration::from_secs(600)),
+        ),
+    );
     let mut topology = Topology::new(&host).unwrap();
     let honest = topology.load(common::guest("pubsub-subscriber")).unwrap();
     let slow = topology.load(common::guest("red-team")).unwrap();

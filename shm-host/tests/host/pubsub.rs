@@ -42,14 +42,7 @@ fn assert_nothing_copied(stdout: &str) {
 }
 
 fn world(queue: usize, overflow: Overflow) -> World {
-    World::new(ShmConfig {
-        pubsub: PubSubConfig {
-            queue,
-            overflow,
-            ..PubSubConfig::default()
-        },
-        ..ShmConfig::default()
-    })
+    World::new(ShmConfig::default().pubsub(PubSubConfig::default().queue(queue).overflow(overflow)))
 }
 
 #[test]
@@ -380,7 +373,7 @@ fn subscribers_join_and_leave_while_messages_flow() {
 /// and must still read every message queued for it in place.
 #[test]
 fn pooled_subscribers_read_what_a_publisher_queued_before_it_ended() {
-    use shm_host::native::NativePublisher;
+    use shm_host::pubsub::native::NativePublisher;
     use shm_host::topology::{Role, Topology};
     for round in 0..3 {
         let host = shm_host::ShmHost::default();
@@ -420,7 +413,7 @@ fn pooled_subscribers_read_what_a_publisher_queued_before_it_ended() {
 /// unit test `native::tests::a_release_wakes_who_waits_for_a_block`).
 #[test]
 fn a_native_publisher_waits_for_a_block_to_come_free() {
-    use shm_host::native::{NativePublisher, NativeSubscriber, Next, PublishError};
+    use shm_host::pubsub::native::{NativePublisher, NativeSubscriber, Next, PublishError};
     let host = shm_host::ShmHost::default();
     let mut subscriber = NativeSubscriber::new(&host, "reader", "one-block").unwrap();
     let mut publisher = NativePublisher::new(&host, "writer", "one-block", 1, 4096).unwrap();

@@ -26,38 +26,9 @@ use shm_rules::{Access, BackingId, HandleId};
 use super::exchange::MemoryBlock;
 use super::native;
 
-/// Why a publish/subscribe operation failed (the WIT `pub-sub-error`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PubSubError {
-    /// Every pool block is in use.
-    PoolExhausted,
-    /// The block is still attached.
-    StillAttached,
-    /// Not a block of this publisher.
-    ForeignBlock,
-    /// The topic has a publisher.
-    TopicTaken,
-    /// An argument is out of range.
-    InvalidArgument,
-    /// The backend failed.
-    Internal,
-    /// The topic's publisher does not share its pool.
-    NotPooled,
-    /// The storage cannot hold the pool.
-    NoStorage,
-    /// The next message is not in the mapped pool.
-    PoolChanged,
-    /// Messages of the mapped pool are still held.
-    MessagesHeld,
-    /// No message is held under that lease.
-    UnknownLease,
-    /// Not permitted (never natively: one process has no sandbox).
-    NotPermitted,
-    /// `publish` without the block's only write right.
-    NotSoleWriter,
-    /// A per-component limit would be exceeded.
-    LimitExceeded,
-}
+/// Why a publish/subscribe operation failed (the WIT `pub-sub-error`,
+/// defined once in `shm-rules`).
+pub use shm_rules::PubSubError;
 
 /// A message of a pooled topic (the WIT `pooled-message`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use wasmtime::{AsContextMut, Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::rules::LoanId;
-use crate::{Grants, MemoryBlock, ShmCtx, ShmHost, ShmView};
+use crate::{Grants, MemoryBlock, ShmCtx, ShmCtxView, ShmHost, ShmView};
 
 /// The data of every store made here: WASI, memory blocks, and the table
 /// their resources share.
@@ -54,31 +54,15 @@ impl GuestState {
             table: ResourceTable::new(),
         }
     }
-
-    /// The view [`crate::pubsub::add_to_linker`] needs.
-    pub fn pubsub_view(&mut self) -> crate::pubsub::PubSubView<'_> {
-        crate::pubsub::PubSubView {
-            ctx: &mut self.shm,
-            table: &mut self.table,
-        }
-    }
-
-    /// The view [`crate::add_to_linker`] needs.
-    pub fn shm_view(&mut self) -> ShmView<'_> {
-        ShmView {
-            ctx: &mut self.shm,
-            table: &mut self.table,
-        }
-    }
 }
 
-/// A store for `state`, armed with its guest's watchdog (the engine has
-/// epoch interruption on: an unarmed store would trap at once).
-pub fn new_store(engine: &Engine, state: GuestState) -> Store<GuestState> {
-    let watchdog = state.shm.watchdog().clone();
-    let mut store = Store::new(engine, state);
-    watchdog.arm(&mut store);
-    store
+impl ShmView for GuestState {
+    fn shm(&mut self) -> ShmCtxView<'_> {
+        ShmCtxView {
+            ctx: &mut self.shm,
+            table: &mut self.table,
+        }
+    }
 }
 
 /// A linker with WASI p2 (synchronous) and the `exchange` and `pub-sub`
@@ -86,8 +70,7 @@ pub fn new_store(engine: &Engine, state: GuestState) -> Store<GuestState> {
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::add_to_linker(&mut linker, GuestState::shm_view)?;
-    crate::pubsub::add_to_linker(&mut linker, GuestState::pubsub_view)?;
+    crate::add_to_linker_sync(&mut linker)?;
     Ok(linker)
 }
 
@@ -97,8 +80,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
 pub fn linker_async(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    crate::add_to_linker(&mut linker, GuestState::shm_view)?;
-    crate::pubsub::add_to_linker(&mut linker, GuestState::pubsub_view)?;
+    crate::add_to_linker_async(&mut linker)?;
     Ok(linker)
 }
 

@@ -169,27 +169,28 @@ pub(crate) enum OverflowArg {
 
 impl HostArgs {
     fn host(&self) -> ShmHost {
-        ShmHost::new(ShmConfig {
-            limits: Limits {
-                max_blocks: self.max_blocks,
-                max_bytes: self.max_bytes,
-                max_copy: self.max_copy,
-                ..Limits::default()
-            },
-            pubsub: PubSubConfig {
-                queue: self.queue.max(1),
-                overflow: match self.overflow {
-                    OverflowArg::Block => Overflow::Block,
-                    OverflowArg::DropOldest => Overflow::DropOldest,
-                },
-                stall_limit: seconds(self.stall_limit),
-                max_held: self.max_held.max(1),
-                ..PubSubConfig::default()
-            },
-            verify_sharing: self.verify_sharing,
-            cpu_limit: (self.cpu_limit > 0.0).then(|| seconds(self.cpu_limit)),
-            ..ShmConfig::default()
-        })
+        let overflow = match self.overflow {
+            OverflowArg::Block => Overflow::Block,
+            OverflowArg::DropOldest => Overflow::DropOldest,
+        };
+        ShmHost::new(
+            ShmConfig::default()
+                .limits(Limits {
+                    max_blocks: self.max_blocks,
+                    max_bytes: self.max_bytes,
+                    max_copy: self.max_copy,
+                    ..Limits::default()
+                })
+                .pubsub(
+                    PubSubConfig::default()
+                        .queue(self.queue.max(1))
+                        .overflow(overflow)
+                        .stall_limit(seconds(self.stall_limit))
+                        .max_held(self.max_held.max(1)),
+                )
+                .verify_sharing(self.verify_sharing)
+                .cpu_limit((self.cpu_limit > 0.0).then(|| seconds(self.cpu_limit))),
+        )
     }
 }
 
@@ -270,7 +271,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         // A linked component serves calls: it neither publishes nor
         // subscribes.
         let state = GuestState::new(&host, &name, wasi, Grants::none());
-        let store = link::new_store(&engine, state);
+        let store = shm_host::new_store(&engine, state);
         let provider = Provider::new(&name, store, &linker, &component)
             .with_context(|| format!("instantiating linked component {}", path.display()))?;
         let names = link::link_exports(&mut linker, &engine, &component, &provider)?;

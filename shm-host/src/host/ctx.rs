@@ -6,16 +6,16 @@ use shm_rules::log_budget::{LogBudget, LogLine};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::bindings::exchange::{Error, MemoryArea};
-use crate::errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
+use super::{bump, ForeignMemory, PlaceFailed, Stats, StatsSnapshot, TooLarge, MAX_BLOCK};
+use crate::isolation::Watchdog;
 use crate::os::pages::SharedPages;
 use crate::os::proof::{self, MapsEntry};
+use crate::rules::ExchangeError as Error;
 use crate::rules::{
     Access, BackingId, GuestId, HandleId, HostWriteError, Ledger, LoanId, MemoryId, Placement,
     Release,
 };
-use crate::stats::{bump, Stats, StatsSnapshot};
-use crate::watchdog::Watchdog;
+use crate::wit::MemoryArea;
 use crate::{page_size, Grants, ShmHost, ENDED_KEPT};
 
 /// Bytes the host copies into or out of a block under one hold of the
@@ -440,10 +440,7 @@ impl ShmCtx {
     /// Drops `handle`, detaching it first if it is attached.
     pub fn drop_handle(&self, handle: HandleId) -> Result<(), Error> {
         let mut ledger = self.host.ledger();
-        let dropped = match ledger.drop_handle(handle) {
-            Ok(d) => d,
-            Err(_) => return Err(Error::Internal),
-        };
+        let dropped = ledger.drop_handle(handle)?;
         match dropped.release {
             Some(release) => self.release(ledger, &release),
             None => drop(ledger),
@@ -522,15 +519,12 @@ impl ShmCtx {
 
     /// The size of `handle`'s block.
     pub fn size(&self, handle: HandleId) -> Result<u32, Error> {
-        self.host.ledger().size(handle).map_err(|_| Error::Internal)
+        Ok(self.host.ledger().size(handle)?)
     }
 
     /// Storage needed for one attachment of `handle`.
     pub fn minimum_size(&self, handle: HandleId) -> Result<u32, Error> {
-        self.host
-            .ledger()
-            .minimum_size(handle)
-            .map_err(|_| Error::Internal)
+        Ok(self.host.ledger().minimum_size(handle)?)
     }
 
     /// Storage needed for `count` attachments of up to `size` bytes.
@@ -601,20 +595,20 @@ impl ShmCtx {
         let mut read = || {
             let (from, len) = {
                 let ledger = self.host.ledger();
-                ledger.valid_range(handle).map_err(|_| Error::Internal)?
+                ledger.valid_range(handle)?
             };
             out.resize(base + len as usize, 0);
             let mut done = 0usize;
             // Checked before each chunk, and once for an empty block.
             loop {
                 let ledger = self.host.ledger();
-                if ledger.write_attached(handle).map_err(|_| Error::Internal)? {
+                if ledger.write_attached(handle)? {
                     return Err(Error::Busy);
                 }
                 if len == 0 {
                     return Ok(());
                 }
-                let (_, start, pages) = ledger.backing_of(handle).map_err(|_| Error::Internal)?;
+                let (_, start, pages) = ledger.backing_of(handle)?;
                 let pages = pages.ok_or(Error::WrongMemory)?;
                 let end = (done + HOST_COPY_CHUNK).min(len as usize);
                 let at = start + u64::from(from) + done as u64;
@@ -680,11 +674,6 @@ impl ShmCtx {
 
     /// The block (backing) `handle` names.
     pub fn backing_id(&self, handle: HandleId) -> Result<BackingId, Error> {
-        Ok(self
-            .host
-            .ledger()
-            .backing_of(handle)
-            .map_err(|_| Error::Internal)?
-            .0)
+        Ok(self.host.ledger().backing_of(handle)?.0)
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use shm_host::native::{Next, NativePublisher, NativeSubscriber};
+//! use shm_host::pubsub::native::{Next, NativePublisher, NativeSubscriber};
 //! use shm_host::ShmHost;
 //!
 //! let host = ShmHost::default();
@@ -35,9 +35,10 @@ use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::pub_sub::PubSubError;
-use crate::pubsub::{receive, PubSubView, Publisher, Subscriber};
+use crate::pubsub::{receive, Publisher, Subscriber};
+use crate::rules::{ExchangeError, PubSubError};
 use crate::rules::{HandleId, HostWriteError};
+use crate::ShmCtxView;
 use crate::{Grants, ShmCtx, ShmHost};
 
 /// Why a native publisher or subscriber could not be made.
@@ -45,7 +46,7 @@ use crate::{Grants, ShmCtx, ShmHost};
 pub enum OpenError {
     /// The host refused: the topic has a publisher already (`topic-taken`),
     /// a pool of 0 blocks or of empty blocks (`invalid-argument`), a limit.
-    #[error("the host refused the topic `{topic}`: {error:?}")]
+    #[error("the host refused the topic `{topic}`: {error}")]
     Refused {
         /// The topic.
         topic: String,
@@ -87,8 +88,8 @@ pub enum ReceiveError {
     #[error("the subscriber was stopped: {0}")]
     Stopped(String),
     /// The message's bytes could not be read (never expected).
-    #[error("the message could not be read: {0:?}")]
-    Read(crate::bindings::exchange::Error),
+    #[error("the message could not be read: {0}")]
+    Read(ExchangeError),
 }
 
 /// What [`NativeSubscriber::next_into`] found.
@@ -120,8 +121,8 @@ impl Endpoint {
         }
     }
 
-    fn view(&mut self) -> PubSubView<'_> {
-        PubSubView {
+    fn view(&mut self) -> ShmCtxView<'_> {
+        ShmCtxView {
             ctx: &mut self.ctx,
             table: &mut self.table,
         }

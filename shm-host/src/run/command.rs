@@ -10,8 +10,8 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
-use crate::link::{self, GuestState};
-use crate::watchdog::Stopped;
+use crate::link::GuestState;
+use crate::Stopped;
 
 /// How a command's run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub fn run(
     unlinked: &str,
 ) -> Status {
     let name = state.shm.name().to_string();
-    let mut store = link::new_store(engine, state);
+    let mut store = crate::new_store(engine, state);
     let command = match wasmtime_wasi::p2::bindings::sync::Command::instantiate(
         &mut store, component, linker,
     ) {
@@ -148,7 +148,7 @@ pub fn run_async(
         Status::Error(format!("{why}: {e:#}"))
     };
     runtime.block_on(async {
-        let mut store = link::new_store(engine, state);
+        let mut store = crate::new_store(engine, state);
         if async_run {
             let instance = match linker.instantiate_async(&mut store, component).await {
                 Ok(i) => i,

@@ -1,12 +1,13 @@
 //! The `zero-copy:shm/exchange` interface in a linker: the `memory-block`
-//! resource, the view host functions need, and [`add_to_linker`].
+//! resource and its functions, each a call into [`crate::ShmCtx`] whose
+//! error ([`crate::ExchangeError`]) becomes the WIT `error` here.
 
 use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType, WasmList};
 use wasmtime::StoreContextMut;
 
-use crate::bindings::exchange::{AttachFlags, Error};
-use crate::rules::{Access, HandleId};
-use crate::ShmCtx;
+use super::bindings::exchange::{AttachFlags, Error};
+use super::ShmCtxView;
+use crate::rules::{Access, ExchangeError, HandleId};
 
 /// The host type behind the WIT resource `memory-block`: one handle.
 #[derive(Debug)]
@@ -25,46 +26,24 @@ impl MemoryBlock {
     }
 }
 
-/// What a host function needs: the context and the store's resource table.
-pub struct ShmView<'a> {
-    /// The context of this store.
-    pub ctx: &'a mut ShmCtx,
-    /// The store's resource table, where block handles live.
-    pub table: &'a mut ResourceTable,
-}
-
 /// Puts a new handle into `table` as a `memory-block` resource; an error
 /// of the operation that made it passes through as the WIT error.
 fn push_block(
     table: &mut ResourceTable,
-    made: Result<HandleId, Error>,
+    made: Result<HandleId, ExchangeError>,
 ) -> wasmtime::Result<Result<Resource<MemoryBlock>, Error>> {
     Ok(match made {
         Ok(handle) => Ok(table.push(MemoryBlock { handle })?),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     })
 }
 
-/// Adds the `zero-copy:shm/exchange` interface to `linker`.
-///
-/// `get` returns the [`ShmView`] of a store's data, as wasmtime's own
-/// interfaces do:
-///
-/// ```no_run
-/// use shm_host::{ShmCtx, ShmHost, ShmView};
-/// use wasmtime::component::{Linker, ResourceTable};
-///
-/// struct State { shm: ShmCtx, table: ResourceTable }
-///
-/// let host = ShmHost::default();
-/// let engine = host.engine()?;
-/// let mut linker = Linker::<State>::new(&engine);
-/// shm_host::add_to_linker(&mut linker, |s: &mut State| ShmView { ctx: &mut s.shm, table: &mut s.table })?;
-/// # Ok::<(), wasmtime::Error>(())
-/// ```
-pub fn add_to_linker<T: 'static>(
+/// Adds the `zero-copy:shm/exchange` interface to `linker`, each host
+/// function taking its view with `get` ([`super::add_to_linker_sync`]
+/// passes [`super::ShmView::shm`]).
+pub(super) fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
-    get: fn(&mut T) -> ShmView<'_>,
+    get: fn(&mut T) -> ShmCtxView<'_>,
 ) -> wasmtime::Result<()> {
     type Block = Resource<MemoryBlock>;
     let mut inst = linker.instance(crate::EXCHANGE)?;
@@ -116,7 +95,7 @@ pub fn add_to_linker<T: 'static>(
                 flags.contains(AttachFlags::WRITE),
                 flags.contains(AttachFlags::SHARED),
             );
-            Ok((view.ctx.attach(handle, access),))
+            Ok((view.ctx.attach(handle, access).map_err(Error::from),))
         },
     )?;
 
@@ -125,7 +104,7 @@ pub fn add_to_linker<T: 'static>(
         move |mut store, (this, consumed): (Block, u32)| {
             let view = get(store.data_mut());
             let handle = view.table.get(&this)?.handle;
-            Ok((view.ctx.detach(handle, consumed),))
+            Ok((view.ctx.detach(handle, consumed).map_err(Error::from),))
         },
     )?;
 
@@ -156,7 +135,7 @@ pub fn add_to_linker<T: 'static>(
                 (bytes.as_ptr(), bytes.len())
             };
             let view = get(store.data_mut());
-            Ok((view.ctx.add_storage(ptr, len),))
+            Ok((view.ctx.add_storage(ptr, len).map_err(Error::from),))
         },
     )?;
 

@@ -1,0 +1,490 @@
+//! A topic's publisher: its pool, lending free blocks (`allocate`,
+//! `loan`), publishing, and reclaiming blocks from stalling subscribers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shm_rules::guest_text::{check_topic_name, Shown};
+use shm_rules::queue::{Overflow, Pushed, SharedPool, Topic};
+use shm_rules::IdMap;
+use wasmtime::component::Resource;
+
+use super::subscriber::map_blocks;
+use super::Broker;
+use crate::rules::{Access, BackingId, HandleId, PubSubError};
+use crate::wit::{PooledLoan, ShmCtxView};
+use crate::{MemoryBlock, ShmCtx, ShmHost};
+
+/// The host type behind the WIT resource `publisher`.
+pub struct Publisher {
+    pub(crate) host: ShmHost,
+    pub(crate) name: String,
+    pub(crate) topic: Arc<Topic>,
+    /// The pool, held by the broker's guest.
+    pub(crate) pool: Vec<HandleId>,
+    /// Each pool block's backing, in pool order (to find a block's index
+    /// without asking the ledger).
+    pub(crate) backings: Vec<BackingId>,
+    /// Where the search for a free block starts: after the block lent
+    /// last, so that in a steady stream the first block looked at is free.
+    pub(crate) cursor: usize,
+    /// When each pool block was last published (`None` once allocated).
+    pub(crate) published: Vec<Option<Instant>>,
+    /// The publisher's own mapping of its pool (`publisher.map-pool`):
+    /// read-only pool mappings, held by the publisher's guest, written
+    /// through write windows (see [`crate::os::windows`]).
+    pub(crate) mapped: Vec<HandleId>,
+    /// Blocks lent for writing with `loan`, attached, by loan.
+    pub(crate) loans: IdMap<u64, HandleId>,
+    /// The pool as offered to subscribers (a pooled publisher).
+    pub(crate) shared: Option<Arc<SharedPool>>,
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.topic.close_publisher();
+        self.host.broker().topics.keep_ended(self.topic.clone());
+        // Loans end unpublished (their writes commit nothing), before the
+        // mapping their windows lie in.
+        for (_, h) in self.loans.drain() {
+            self.host.drop_anywhere(h);
+        }
+        for &h in &self.mapped {
+            self.host.drop_anywhere(h);
+        }
+        // Blocks still queued or read stay alive through their clones; a
+        // shared pool stays mappable while they do.
+        match self.shared.take() {
+            Some(shared) => self
+                .host
+                .broker()
+                .drain(&self.host, self.topic.clone(), shared),
+            None => {
+                for &h in &self.pool {
+                    self.host.drop_detached(h);
+                }
+            }
+        }
+        tracing::debug!(topic = %self.name, "publisher closed");
+    }
+}
+
+impl ShmCtxView<'_> {
+    pub(crate) fn broker(&self) -> &Broker {
+        self.ctx.host().broker()
+    }
+
+    pub(crate) fn new_publisher(
+        &mut self,
+        topic: String,
+        elements: u32,
+        size: u32,
+        pooled: bool,
+    ) -> Result<Publisher, PubSubError> {
+        let host = self.ctx.host().clone();
+        let broker = host.broker();
+        if let Err(e) = check_topic_name(&topic) {
+            self.ctx
+                .refused(format_args!("publishing to {}: {e}", Shown(&topic)));
+            return Err(PubSubError::InvalidArgument);
+        }
+        if !self.ctx.grants().may_publish(&topic) {
+            self.ctx.refused(format_args!(
+                "not permitted to publish to {}",
+                Shown(&topic)
+            ));
+            return Err(PubSubError::NotPermitted);
+        }
+        if elements == 0 || elements > broker.config.max_pool || (pooled && size == 0) {
+            return Err(PubSubError::InvalidArgument);
+        }
+        let t = broker.topics.topic(&topic);
+        if !t.open_publisher() {
+            return Err(PubSubError::TopicTaken);
+        }
+        let mut publisher = Publisher {
+            host: host.clone(),
+            name: topic,
+            topic: t,
+            pool: Vec::with_capacity(elements as usize),
+            backings: Vec::with_capacity(elements as usize),
+            cursor: 0,
+            published: vec![None; elements as usize],
+            mapped: Vec::new(),
+            loans: IdMap::default(),
+            shared: None,
+        };
+        for _ in 0..elements {
+            // Created by (and charged to) the publisher's guest, held by
+            // the broker's.
+            let h = self
+                .ctx
+                .create(size)
+                .map_err(|_| PubSubError::InvalidArgument)?;
+            if self.ctx.give_to(h, broker.guest).is_err() {
+                let _ = self.ctx.drop_handle(h);
+                return Err(PubSubError::Internal);
+            }
+            let backing = self.ctx.backing_id(h).map_err(|_| PubSubError::Internal);
+            publisher.pool.push(h);
+            publisher.backings.push(backing?);
+        }
+        if pooled {
+            let shared = Arc::new(SharedPool {
+                blocks: publisher.pool.clone(),
+                element_size: size,
+            });
+            publisher.topic.share_pool(shared.clone());
+            publisher.shared = Some(shared);
+        }
+        tracing::debug!(topic = %publisher.name, elements, size, pooled, "publisher created");
+        Ok(publisher)
+    }
+
+    pub(crate) fn allocate(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(Resource<MemoryBlock>, u32), PubSubError>> {
+        self.ctx.alive()?;
+        Ok(match self.lend_free(this)? {
+            Ok((lent, valid)) => Ok((self.table.push(MemoryBlock::new(lent))?, valid)),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// A writable handle of a free pool block, held by the caller's guest,
+    /// and the block's valid length from its last use.
+    pub(crate) fn lend_free(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(HandleId, u32), PubSubError>> {
+        let publisher = self.table.get(this)?;
+        let host = publisher.host.clone();
+        let mut found = free_block(&host, publisher);
+        if found.is_none() && self.reclaim(publisher) {
+            found = free_block(&host, publisher);
+        }
+        let Some(index) = found else {
+            return Ok(Err(PubSubError::PoolExhausted));
+        };
+        let publisher = self.table.get_mut(this)?;
+        publisher.published[index] = None;
+        publisher.cursor = (index + 1) % publisher.pool.len();
+        let pool_handle = publisher.pool[index];
+        let valid = host.valid_len(pool_handle);
+        Ok(match self.ctx.alias(pool_handle) {
+            Ok(lent) => Ok((lent, valid)),
+            Err(_) => Err(PubSubError::InvalidArgument),
+        })
+    }
+
+    /// A free pool block attached for writing, held under a loan.
+    pub(crate) fn loan(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<PooledLoan, PubSubError>> {
+        self.ctx.alive()?;
+        let lent = match self.lend_free(this)? {
+            Ok((lent, _)) => lent,
+            Err(e) => return Ok(Err(e)),
+        };
+        let area = match self.ctx.attach(lent, Access::Write) {
+            Ok(area) => area,
+            Err(e) => {
+                let _ = self.ctx.drop_handle(lent);
+                return Ok(Err(PubSubError::from_attach(e)));
+            }
+        };
+        self.table.get_mut(this)?.loans.insert(lent.0, lent);
+        Ok(Ok(PooledLoan {
+            loan: lent.0,
+            address: area.address,
+            size: area.size,
+        }))
+    }
+
+    /// Tries `attempt` (`allocate` or `loan`) until it finds a free block:
+    /// while the pool is exhausted it waits, woken by the host's handle
+    /// drops (a release may have freed a block), for at most `timeout_ms`
+    /// and the stall limit; `pool-exhausted` after that. Each try also
+    /// reclaims blocks from stalling subscribers, and an evicted caller
+    /// stops waiting (it traps at the next try).
+    pub(crate) fn within<T>(
+        &mut self,
+        timeout_ms: u32,
+        mut attempt: impl FnMut(&mut Self) -> wasmtime::Result<Result<T, PubSubError>>,
+    ) -> wasmtime::Result<Result<T, PubSubError>> {
+        let limit = self.broker().config.stall_limit;
+        let timeout = Duration::from_millis(timeout_ms.into()).min(limit);
+        let host = self.ctx.host().clone();
+        let done = host.released().retry(timeout, || match attempt(self) {
+            Ok(Err(PubSubError::PoolExhausted)) => None,
+            done => Some(done),
+        });
+        done.unwrap_or(Ok(Err(PubSubError::PoolExhausted)))
+    }
+
+    /// Commits and sends a loan; with `next`, lends the next free block.
+    pub(crate) fn publish_loan(
+        &mut self,
+        this: &Resource<Publisher>,
+        loan: u64,
+        size: u32,
+        next: bool,
+    ) -> wasmtime::Result<Result<Option<PooledLoan>, PubSubError>> {
+        self.ctx.alive()?;
+        let Some(&handle) = self.table.get(this)?.loans.get(&loan) else {
+            return Ok(Err(PubSubError::UnknownLease));
+        };
+        if self.ctx.size(handle).map_or(true, |block| size > block) {
+            // Past the block: the attachment and the loan stay.
+            return Ok(Err(PubSubError::InvalidArgument));
+        }
+        self.table.get_mut(this)?.loans.remove(&loan);
+        if self.ctx.detach(handle, size).is_err() {
+            // Revoked or evicted meanwhile: the loan ends unsent.
+            let _ = self.ctx.drop_handle(handle);
+            return Ok(Err(PubSubError::Internal));
+        }
+        if let Err(e) = self.send(this, handle)? {
+            return Ok(Err(e));
+        }
+        if !next {
+            return Ok(Ok(None));
+        }
+        // The message is sent: a next loan that cannot be made now is
+        // `none`, and `loan` reports why (the guest may have to donate
+        // storage for a block outside its write windows).
+        Ok(Ok(self.loan(this)?.ok()))
+    }
+
+    /// Ends a loan unpublished.
+    pub(crate) fn drop_loan(
+        &mut self,
+        this: &Resource<Publisher>,
+        loan: u64,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        Ok(match self.table.get_mut(this)?.loans.remove(&loan) {
+            Some(h) => self.ctx.drop_handle(h).map_err(|_| PubSubError::Internal),
+            None => Err(PubSubError::UnknownLease),
+        })
+    }
+
+    /// Frees pool blocks that stalling subscribers keep from the
+    /// publisher (see the module's notes). Returns whether it did anything.
+    pub(crate) fn reclaim(&self, publisher: &Publisher) -> bool {
+        let host = &publisher.host;
+        let broker = host.broker();
+        let stall = broker.config.stall_limit;
+        let now = Instant::now();
+        let mut acted = false;
+        // Under `drop-oldest` a queued message is the subscriber's to lose,
+        // at once: the oldest published block that only queues still hold
+        // (no subscriber is reading it) is dropped from them, so that a
+        // slow subscriber (its queue full of messages it has not taken)
+        // never makes the publisher wait. A block someone still reads is
+        // left alone (dropping its queued copies would free nothing), and
+        // held messages are bounded per subscription (`max_held`) and
+        // reclaimed past the stall limit below.
+        if broker.config.overflow == Overflow::DropOldest {
+            let mut published: Vec<(Instant, usize)> = publisher
+                .published
+                .iter()
+                .enumerate()
+                .filter_map(|(i, at)| at.map(|at| (at, i)))
+                .collect();
+            published.sort_unstable();
+            for (_, i) in published {
+                let pool_handle = publisher.pool[i];
+                let Ok(backing) = self.ctx.backing_id(pool_handle) else {
+                    continue;
+                };
+                let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
+                let queues = publisher.topic.queues();
+                let queued: usize = queues.iter().map(|q| q.count(of_block)).sum();
+                if queued == 0 || host.handles_of_block(pool_handle) != 1 + queued {
+                    continue;
+                }
+                for q in queues {
+                    for h in q.drop_queued(of_block) {
+                        host.drop_detached(h);
+                    }
+                }
+                if host.handles_of_block(pool_handle) == 1 {
+                    return true;
+                }
+                acted = true;
+            }
+        }
+        for (i, &pool_handle) in publisher.pool.iter().enumerate() {
+            let stale = publisher.published[i].is_some_and(|at| now - at >= stall);
+            if !stale || host.handles_of_block(pool_handle) == 1 {
+                continue;
+            }
+            let Ok(backing) = self.ctx.backing_id(pool_handle) else {
+                continue;
+            };
+            let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
+            for q in publisher.topic.queues() {
+                match broker.config.overflow {
+                    Overflow::DropOldest => {
+                        for h in q.drop_queued(of_block) {
+                            host.drop_detached(h);
+                            acted = true;
+                        }
+                    }
+                    Overflow::Block => {
+                        if q.holds(of_block) {
+                            let reason = format!(
+                                "did not take a message of topic `{}` within the stall limit of {stall:?}",
+                                publisher.name
+                            );
+                            acted |= host.evict(q.owner(), reason);
+                        }
+                    }
+                }
+            }
+            for holder in host.holders(pool_handle) {
+                if holder != broker.guest && holder != self.ctx.guest() {
+                    let reason = format!(
+                        "held a message of topic `{}` for longer than the stall limit of {stall:?}",
+                        publisher.name
+                    );
+                    acted |= host.evict(holder, reason);
+                }
+            }
+        }
+        acted
+    }
+
+    pub(crate) fn publish(
+        &mut self,
+        this: &Resource<Publisher>,
+        block: Resource<MemoryBlock>,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        self.ctx.alive()?;
+        let handle = self.table.delete(block)?.handle();
+        self.send(this, handle)
+    }
+
+    /// Sends `handle`, a detached handle of a pool block held by the
+    /// caller's guest, to every subscription; consumes it either way.
+    pub(crate) fn send(
+        &mut self,
+        this: &Resource<Publisher>,
+        handle: HandleId,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        let publisher = self.table.get(this)?;
+        let host = publisher.host.clone();
+        let verdict = (|| {
+            let backing = self
+                .ctx
+                .backing_id(handle)
+                .map_err(|_| PubSubError::Internal)?;
+            let index = publisher
+                .backings
+                .iter()
+                .position(|&b| b == backing)
+                .ok_or(PubSubError::ForeignBlock)?;
+            if host.is_attached(handle) {
+                return Err(PubSubError::StillAttached);
+            }
+            // The message must not change once published: `handle` must be
+            // the only write right besides the pool's own handle (no
+            // writable partition, no writable handle kept beside a clone).
+            if !host.sole_writer(handle, 1) {
+                return Err(PubSubError::NotSoleWriter);
+            }
+            Ok(index)
+        })();
+        let index = match verdict {
+            Ok(i) => i,
+            Err(e) => {
+                // The block was moved into the call: it goes back (to the
+                // pool, or to nothing), detached.
+                let _ = self.ctx.drop_handle(handle);
+                return Ok(Err(e));
+            }
+        };
+        let pool_handle = publisher.pool[index];
+        // The publisher's write right ends before anyone can read.
+        let _ = self.ctx.drop_handle(handle);
+        let broker = host.broker();
+        let (bound, overflow) = (broker.config.queue, broker.config.overflow);
+        let stall = Some(broker.config.stall_limit);
+        for q in publisher.topic.queues() {
+            let Ok(clone) = host.clone_for(pool_handle, broker.guest) else {
+                return Ok(Err(PubSubError::Internal));
+            };
+            match q.push(clone, bound, overflow, stall, |oldest| {
+                host.drop_detached(oldest)
+            }) {
+                Pushed::Queued => {}
+                Pushed::Left => host.drop_detached(clone),
+                Pushed::Stalled => {
+                    host.drop_detached(clone);
+                    let reason = format!(
+                        "left its full queue of topic `{}` untaken for the stall limit of {:?}",
+                        publisher.name, broker.config.stall_limit
+                    );
+                    host.evict(q.owner(), reason);
+                }
+            }
+        }
+        self.table.get_mut(this)?.published[index] = Some(Instant::now());
+        Ok(Ok(()))
+    }
+
+    pub(crate) fn publisher_pool_storage(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<u32, PubSubError>> {
+        let topic = &self.table.get(this)?.topic;
+        Ok(pool_storage(self.ctx, topic))
+    }
+
+    /// Maps a pooled publisher's pool into its own storage, read-only, and
+    /// keys each block's mapping for a write window where it can.
+    pub(crate) fn publisher_map_pool(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(), PubSubError>> {
+        self.ctx.alive()?;
+        let publisher = self.table.get(this)?;
+        if publisher.topic.pool().is_none() {
+            return Ok(Err(PubSubError::NotPooled));
+        }
+        if !publisher.mapped.is_empty() {
+            return Ok(Ok(()));
+        }
+        let maps = match map_blocks(self.ctx, &publisher.pool) {
+            Ok(mapped) => mapped.into_iter().map(|(map, _)| map).collect::<Vec<_>>(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let keyed = maps
+            .iter()
+            .filter(|&&map| crate::os::windows::key_mapping(self.ctx, map))
+            .count();
+        tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), keyed, "publisher's pool mapped");
+        self.table.get_mut(this)?.mapped = maps;
+        Ok(Ok(()))
+    }
+}
+
+/// The index of a free block of `publisher`'s pool (one no handle but the
+/// pool's own names), searched from its cursor under one ledger lock.
+fn free_block(host: &ShmHost, publisher: &Publisher) -> Option<usize> {
+    let ledger = host.ledger();
+    let n = publisher.pool.len();
+    (0..n)
+        .map(|i| (publisher.cursor + i) % n)
+        .find(|&i| ledger.handles_of_block(publisher.pool[i]) == Ok(1))
+}
+
+/// The donated storage a mapping of `topic`'s whole pool needs
+/// (`pool-storage` of publishers and subscribers alike).
+pub(crate) fn pool_storage(ctx: &ShmCtx, topic: &Topic) -> Result<u32, PubSubError> {
+    let pool = topic.pool().ok_or(PubSubError::NotPooled)?;
+    let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
+    Ok(ctx.optimum_size(n, pool.element_size))
+}
