@@ -50,11 +50,10 @@ mod exchange_error;
 pub mod guest_text;
 mod id_hash;
 pub mod log_budget;
-mod pubsub_error;
-pub mod queue;
+pub mod pubsub;
 
 pub use exchange_error::ExchangeError;
-pub use pubsub_error::PubSubError;
+pub use pubsub::PubSubError;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

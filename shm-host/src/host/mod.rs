@@ -18,7 +18,6 @@ mod config;
 mod ctx;
 mod errors;
 mod place;
-mod released;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -26,7 +25,6 @@ mod tests;
 pub use config::ShmConfig;
 pub use ctx::{PageBacking, ProofError, ShmCtx, HOST_COPY_CHUNK};
 pub(crate) use errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
-pub(crate) use released::Released;
 pub(crate) use stats::bump;
 pub use stats::{Statistics, Stats, StatsSnapshot};
 
@@ -48,7 +46,7 @@ pub(crate) struct Inner {
     pub(crate) ended: Mutex<std::collections::VecDeque<(GuestId, String, StatsSnapshot)>>,
     pub(crate) broker: crate::pubsub::Broker,
     /// Wakes host code waiting for a block to come free.
-    pub(crate) released: Released,
+    pub(crate) released: shm_rules::pubsub::Released,
 }
 
 /// The host side of memory blocks, shared by every store of an engine.
@@ -224,7 +222,7 @@ impl ShmHost {
     }
 
     /// Counts handle drops, for host code that waits for a free block.
-    pub(crate) fn released(&self) -> &Released {
+    pub(crate) fn released(&self) -> &shm_rules::pubsub::Released {
         &self.0.released
     }
 
@@ -262,21 +260,9 @@ impl ShmHost {
         self.ledger().handles_of_block(handle).unwrap_or(0)
     }
 
-    /// Is `handle` writable, with exactly `others` other writable handles
-    /// of its block (through any content)?
-    pub(crate) fn sole_writer(&self, handle: HandleId, others: u32) -> bool {
-        let ledger = self.ledger();
-        ledger.writable(handle) == Ok(true) && ledger.other_writers(handle) == Ok(others)
-    }
-
     /// The guests that keep `handle`'s block in use.
     pub(crate) fn holders(&self, handle: HandleId) -> Vec<GuestId> {
         self.ledger().holders(handle).unwrap_or_default()
-    }
-
-    /// Is `handle` itself attached?
-    pub(crate) fn is_attached(&self, handle: HandleId) -> bool {
-        !matches!(self.ledger().attached(handle), Ok(None))
     }
 
     /// The valid bytes of `handle`'s block (from its start).

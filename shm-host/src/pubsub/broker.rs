@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use shm_rules::queue::{Queue, SharedPool, Topic, Topics};
+use shm_rules::pubsub::{Queue, SharedPool, Topic, Topics};
 
 use super::PubSubConfig;
 use crate::rules::{GuestId, HandleId, PubSubError};

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm_rules::guest_text::{check_topic_name, Shown};
-use shm_rules::queue::{Overflow, Pushed, SharedPool, Topic};
+use shm_rules::pubsub::{check_pool, Overflow, Pool, Pushed, SharedPool, Topic};
 use shm_rules::IdMap;
 use wasmtime::component::Resource;
 
 use super::subscriber::map_blocks;
 use super::Broker;
-use crate::rules::{Access, BackingId, HandleId, PubSubError};
+use crate::rules::{Access, HandleId, PubSubError};
 use crate::wit::{PooledLoan, ShmCtxView};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
 
@@ -20,16 +20,9 @@ pub struct Publisher {
     pub(crate) host: ShmHost,
     pub(crate) name: String,
     pub(crate) topic: Arc<Topic>,
-    /// The pool, held by the broker's guest.
-    pub(crate) pool: Vec<HandleId>,
-    /// Each pool block's backing, in pool order (to find a block's index
-    /// without asking the ledger).
-    pub(crate) backings: Vec<BackingId>,
-    /// Where the search for a free block starts: after the block lent
-    /// last, so that in a steady stream the first block looked at is free.
-    pub(crate) cursor: usize,
-    /// When each pool block was last published (`None` once allocated).
-    pub(crate) published: Vec<Option<Instant>>,
+    /// The pool (the rules' [`Pool`]), its handles held by the broker's
+    /// guest.
+    pub(crate) pool: Pool,
     /// The publisher's own mapping of its pool (`publisher.map-pool`):
     /// read-only pool mappings, held by the publisher's guest, written
     /// through write windows (see [`crate::os::windows`]).
@@ -60,7 +53,7 @@ impl Drop for Publisher {
                 .broker()
                 .drain(&self.host, self.topic.clone(), shared),
             None => {
-                for &h in &self.pool {
+                for &h in self.pool.handles() {
                     self.host.drop_detached(h);
                 }
             }
@@ -95,9 +88,7 @@ impl ShmCtxView<'_> {
             ));
             return Err(PubSubError::NotPermitted);
         }
-        if elements == 0 || elements > broker.config.max_pool || (pooled && size == 0) {
-            return Err(PubSubError::InvalidArgument);
-        }
+        check_pool(elements, size, pooled, &broker.config)?;
         let t = broker.topics.topic(&topic);
         if !t.open_publisher() {
             return Err(PubSubError::TopicTaken);
@@ -106,10 +97,7 @@ impl ShmCtxView<'_> {
             host: host.clone(),
             name: topic,
             topic: t,
-            pool: Vec::with_capacity(elements as usize),
-            backings: Vec::with_capacity(elements as usize),
-            cursor: 0,
-            published: vec![None; elements as usize],
+            pool: Pool::with_capacity(elements as usize),
             mapped: Vec::new(),
             loans: IdMap::default(),
             shared: None,
@@ -126,12 +114,11 @@ impl ShmCtxView<'_> {
                 return Err(PubSubError::Internal);
             }
             let backing = self.ctx.backing_id(h).map_err(|_| PubSubError::Internal);
-            publisher.pool.push(h);
-            publisher.backings.push(backing?);
+            publisher.pool.push(h, backing?);
         }
         if pooled {
             let shared = Arc::new(SharedPool {
-                blocks: publisher.pool.clone(),
+                blocks: publisher.pool.handles().to_vec(),
                 element_size: size,
             });
             publisher.topic.share_pool(shared.clone());
@@ -160,17 +147,16 @@ impl ShmCtxView<'_> {
     ) -> wasmtime::Result<Result<(HandleId, u32), PubSubError>> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
-        let mut found = free_block(&host, publisher);
+        let mut found = publisher.pool.free_block(&host.ledger());
         if found.is_none() && self.reclaim(publisher) {
-            found = free_block(&host, publisher);
+            found = publisher.pool.free_block(&host.ledger());
         }
         let Some(index) = found else {
             return Ok(Err(PubSubError::PoolExhausted));
         };
         let publisher = self.table.get_mut(this)?;
-        publisher.published[index] = None;
-        publisher.cursor = (index + 1) % publisher.pool.len();
-        let pool_handle = publisher.pool[index];
+        publisher.pool.lent(index);
+        let pool_handle = publisher.pool.handle(index);
         let valid = host.valid_len(pool_handle);
         Ok(match self.ctx.alias(pool_handle) {
             Ok(lent) => Ok((lent, valid)),
@@ -287,15 +273,8 @@ impl ShmCtxView<'_> {
         // held messages are bounded per subscription (`max_held`) and
         // reclaimed past the stall limit below.
         if broker.config.overflow == Overflow::DropOldest {
-            let mut published: Vec<(Instant, usize)> = publisher
-                .published
-                .iter()
-                .enumerate()
-                .filter_map(|(i, at)| at.map(|at| (at, i)))
-                .collect();
-            published.sort_unstable();
-            for (_, i) in published {
-                let pool_handle = publisher.pool[i];
+            for i in publisher.pool.published_oldest_first() {
+                let pool_handle = publisher.pool.handle(i);
                 let Ok(backing) = self.ctx.backing_id(pool_handle) else {
                     continue;
                 };
@@ -316,9 +295,8 @@ impl ShmCtxView<'_> {
                 acted = true;
             }
         }
-        for (i, &pool_handle) in publisher.pool.iter().enumerate() {
-            let stale = publisher.published[i].is_some_and(|at| now - at >= stall);
-            if !stale || host.handles_of_block(pool_handle) == 1 {
+        for (i, &pool_handle) in publisher.pool.handles().iter().enumerate() {
+            if !publisher.pool.stale(i, now, stall) || host.handles_of_block(pool_handle) == 1 {
                 continue;
             }
             let Ok(backing) = self.ctx.backing_id(pool_handle) else {
@@ -376,27 +354,9 @@ impl ShmCtxView<'_> {
     ) -> wasmtime::Result<Result<(), PubSubError>> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
-        let verdict = (|| {
-            let backing = self
-                .ctx
-                .backing_id(handle)
-                .map_err(|_| PubSubError::Internal)?;
-            let index = publisher
-                .backings
-                .iter()
-                .position(|&b| b == backing)
-                .ok_or(PubSubError::ForeignBlock)?;
-            if host.is_attached(handle) {
-                return Err(PubSubError::StillAttached);
-            }
-            // The message must not change once published: `handle` must be
-            // the only write right besides the pool's own handle (no
-            // writable partition, no writable handle kept beside a clone).
-            if !host.sole_writer(handle, 1) {
-                return Err(PubSubError::NotSoleWriter);
-            }
-            Ok(index)
-        })();
+        // The message must not change once published: `handle` must be the
+        // only write right besides the pool's own handle (the rules' check).
+        let verdict = publisher.pool.check_publish(&host.ledger(), handle);
         let index = match verdict {
             Ok(i) => i,
             Err(e) => {
@@ -406,7 +366,7 @@ impl ShmCtxView<'_> {
                 return Ok(Err(e));
             }
         };
-        let pool_handle = publisher.pool[index];
+        let pool_handle = publisher.pool.handle(index);
         // The publisher's write right ends before anyone can read.
         let _ = self.ctx.drop_handle(handle);
         let broker = host.broker();
@@ -431,7 +391,10 @@ impl ShmCtxView<'_> {
                 }
             }
         }
-        self.table.get_mut(this)?.published[index] = Some(Instant::now());
+        self.table
+            .get_mut(this)?
+            .pool
+            .published(index, Instant::now());
         Ok(Ok(()))
     }
 
@@ -457,7 +420,7 @@ impl ShmCtxView<'_> {
         if !publisher.mapped.is_empty() {
             return Ok(Ok(()));
         }
-        let maps = match map_blocks(self.ctx, &publisher.pool) {
+        let maps = match map_blocks(self.ctx, publisher.pool.handles()) {
             Ok(mapped) => mapped.into_iter().map(|(map, _)| map).collect::<Vec<_>>(),
             Err(e) => return Ok(Err(e)),
         };
@@ -469,16 +432,6 @@ impl ShmCtxView<'_> {
         self.table.get_mut(this)?.mapped = maps;
         Ok(Ok(()))
     }
-}
-
-/// The index of a free block of `publisher`'s pool (one no handle but the
-/// pool's own names), searched from its cursor under one ledger lock.
-fn free_block(host: &ShmHost, publisher: &Publisher) -> Option<usize> {
-    let ledger = host.ledger();
-    let n = publisher.pool.len();
-    (0..n)
-        .map(|i| (publisher.cursor + i) % n)
-        .find(|&i| ledger.handles_of_block(publisher.pool[i]) == Ok(1))
 }
 
 /// The donated storage a mapping of `topic`'s whole pool needs

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use shm_rules::guest_text::{check_topic_name, Shown};
-use shm_rules::queue::{Queue, SharedPool, Topic};
+use shm_rules::pubsub::{Queue, SharedPool, Topic};
 use shm_rules::IdMap;
 use wasmtime::component::Resource;
 

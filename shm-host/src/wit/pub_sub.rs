@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use shm_rules::queue::Queue;
+use shm_rules::pubsub::Queue;
 use wasmtime::component::{
     Destination, Linker, Resource, ResourceType, StreamProducer, StreamReader, StreamResult,
 };

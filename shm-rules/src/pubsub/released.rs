@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 
 /// How long [`Released::retry`] waits at most before it tries again (a
 /// drop wakes it sooner).
-pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(10);
+pub const RETRY_AFTER: Duration = Duration::from_millis(10);
 
 /// Counts handle drops and wakes whoever waits for the next one.
 #[derive(Debug, Default)]
-pub(crate) struct Released {
+pub struct Released {
     epoch: AtomicU64,
     waiters: AtomicUsize,
     lock: Mutex<()>,
@@ -36,12 +36,12 @@ pub(crate) struct Released {
 
 impl Released {
     /// How many drops so far: pass it to [`Released::wait`] after a retry.
-    pub(crate) fn epoch(&self) -> u64 {
+    pub fn epoch(&self) -> u64 {
         self.epoch.load(SeqCst)
     }
 
     /// Some handles were dropped: wakes the waiters.
-    pub(crate) fn notify(&self) {
+    pub fn notify(&self) {
         self.epoch.fetch_add(1, SeqCst);
         // Sequentially consistent on both sides: either this load sees the
         // waiter's registration, or the waiter's check sees the new epoch
@@ -57,11 +57,7 @@ impl Released {
     /// drop, and at most [`RETRY_AFTER`]: an attempt may also free blocks
     /// itself (reclaiming them from stalling subscribers) or notice that
     /// its caller was evicted.
-    pub(crate) fn retry<R>(
-        &self,
-        timeout: Duration,
-        mut attempt: impl FnMut() -> Option<R>,
-    ) -> Option<R> {
+    pub fn retry<R>(&self, timeout: Duration, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
         let deadline = Instant::now() + timeout;
         loop {
             // Read before the attempt: a drop after it wakes the wait.
@@ -79,7 +75,7 @@ impl Released {
 
     /// Waits until a drop after `seen` (an [`Released::epoch`]) or until
     /// `timeout`; returns whether something was dropped.
-    pub(crate) fn wait(&self, seen: u64, timeout: Duration) -> bool {
+    pub fn wait(&self, seen: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         self.waiters.fetch_add(1, SeqCst);
         let mut held = self.lock.lock().unwrap_or_else(|e| e.into_inner());

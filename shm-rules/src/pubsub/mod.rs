@@ -1,0 +1,28 @@
+//! The publish/subscribe rules as plain logic, driven alike by the wasm host
+//! (`shm-host`) and the guest crate's native backend: the settings
+//! ([`PubSubConfig`]), a publisher's pool (which block is free, what may be
+//! published, which published blocks are stale: [`Pool`]), one bounded
+//! queue per subscription and the topics ([`Topics`]), the wake-up of
+//! publishers waiting for a free block ([`Released`]), and the errors
+//! ([`PubSubError`]).
+//!
+//! The rules never touch memory and never call the guests: a backend asks
+//! them what to do, carries it out on its ledger, and reports back. What a
+//! backend does with a stalling subscriber (the host evicts it) is its own.
+//!
+//! Files: `config.rs`, `pool.rs`, `queue.rs` (queues and topics),
+//! `released.rs`, `error.rs`.
+
+mod config;
+mod error;
+mod pool;
+mod queue;
+mod released;
+
+pub use config::PubSubConfig;
+pub use error::PubSubError;
+pub use pool::{check_pool, Pool};
+pub use queue::{
+    Overflow, Pushed, Queue, SharedPool, TimedOut, Topic, Topics, ENDED_KEPT, MAX_HELD,
+};
+pub use released::{Released, RETRY_AFTER};
