@@ -15,8 +15,10 @@ pub enum Access {
     /// A read-only mapping of a whole block that stays in a guest across
     /// many messages (pooled publish/subscribe). It conflicts with nothing
     /// and grants nothing by itself: each message is read through an
-    /// attachment made by [`Ledger::attach_in_pool`](crate::Ledger::attach_in_pool), which follows the
+    /// attachment made by [`Ledger::attach_in_pool`], which follows the
     /// usual rules (shared read). Never requested through the WIT flags.
+    ///
+    /// [`Ledger::attach_in_pool`]: crate::Ledger::attach_in_pool
     Pool,
 }
 

@@ -2,6 +2,8 @@
 //! operation, and the conversions between them. (What each becomes in the
 //! WIT `error` is in `exchange_error.rs`.)
 
+use crate::rights::WriteRightNeeded;
+
 macro_rules! error_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $msg:literal,)* }) => {
         $(#[$m])*
@@ -174,5 +176,22 @@ impl From<UnknownHandle> for HandleError {
             UnknownHandle::Unknown => HandleError::Unknown,
             UnknownHandle::Revoked => HandleError::Revoked,
         }
+    }
+}
+
+// Every `ReadOnly` refusal is the rights table's (`rights::check`).
+impl From<WriteRightNeeded> for AttachError {
+    fn from(_: WriteRightNeeded) -> Self {
+        AttachError::ReadOnly
+    }
+}
+impl From<WriteRightNeeded> for PartitionError {
+    fn from(_: WriteRightNeeded) -> Self {
+        PartitionError::ReadOnly
+    }
+}
+impl From<WriteRightNeeded> for HostWriteError {
+    fn from(_: WriteRightNeeded) -> Self {
+        HostWriteError::ReadOnly
     }
 }

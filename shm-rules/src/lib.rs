@@ -22,24 +22,35 @@
 //!   it (clones, partitions, attachments, wherever they were moved) is
 //!   *revoked* when the loan ends.
 //!
-//! Rights only ever attenuate:
+//! Rights only ever attenuate (the whole model is one table,
+//! [`rights::RULES`], which every check of the ledger asks):
 //! - a handle is writable or read-only; a clone is read-only, a partition is
-//!   at most as writable as its source, an alias (a loan) has its source's
-//!   rights, and every handle derived from a loan belongs to that loan;
+//!   at most as writable as its source (asking for more is refused), an
+//!   alias (a loan) has its source's rights, and every handle derived from a
+//!   loan belongs to that loan;
 //! - a read-only handle can never change a block's contents, its valid bytes
-//!   or its consumed offset: it cannot attach for writing, and it cannot
-//!   attach exclusively (an exclusive read excludes other readers and its
-//!   `detach` consumes for every handle): both fail with `ReadOnly`. (One
-//!   consequence is not an escalation: a pool mapping is usually held
-//!   through a read-only clone, and ending it abandons the same guest's
-//!   write in it, [`Ledger::write_in_pool`], which that guest made with its
-//!   own write right.)
+//!   or its consumed offset: it cannot attach for writing (in a pool mapping
+//!   or not), it cannot attach exclusively (an exclusive read excludes other
+//!   readers and its `detach` consumes for every handle), it cannot make a
+//!   writable partition, and the host does not write through it: each fails
+//!   with `ReadOnly`. (One consequence is not an escalation: a pool mapping
+//!   is usually held through a read-only clone, and ending it abandons the
+//!   same guest's write in it, [`Ledger::write_in_pool`], which that guest
+//!   made with its own write right.)
 //! - [`Ledger::other_writers`] tells a driver whether a handle is the only
 //!   writable one of its block (publish/subscribe requires it);
 //! - a write attachment that ends without a `detach` (the handle dropped,
 //!   moved or revoked) commits nothing: every content of the block that
 //!   overlaps it is left with no valid bytes, whether the attachment was
 //!   mapped or copied, so uncommitted bytes never become visible.
+//!
+//! Where things are: `ids.rs` (the identifiers), `limits.rs` (per guest and
+//! per process), `access.rs` (an attachment's access, placement and
+//! release), `error.rs` (why each operation is refused; `exchange_error.rs`
+//! what that becomes in the WIT `error`), [`rights`] (the rights table),
+//! `ledger/` (the [`Ledger`]: its records in `state.rs`, one file per group
+//! of operations), and beside them [`queue`] (publish/subscribe bookkeeping),
+//! [`guest_text`] and [`log_budget`].
 
 mod access;
 mod error;
@@ -51,6 +62,7 @@ mod ledger;
 mod limits;
 pub mod log_budget;
 pub mod queue;
+pub mod rights;
 
 pub use access::{Access, Attached, Dropped, Placement, Release};
 pub use error::{

@@ -3,6 +3,7 @@
 
 use super::state::{Attachment, Bytes, Ending, Handle};
 use super::Ledger;
+use crate::rights::{self, Operation};
 use crate::{round_up, Access, AttachError, Attached, BackingId, GuestId, HandleId, Placement};
 
 impl<B> Ledger<B> {
@@ -18,9 +19,7 @@ impl<B> Ledger<B> {
         let h = self.unattached(guest, handle)?;
         // Writing, and an exclusive read (it shuts out every other reader
         // and its detach consumes for all handles), need the write right.
-        if matches!(access, Access::Write | Access::ReadExclusive) && !h.writable {
-            return Err(AttachError::ReadOnly);
-        }
+        rights::check(Operation::attach(access), h.writable)?;
         let c = &self.contents[&h.content];
         let backing_id = c.backing;
         let b = &self.backings[&backing_id];

@@ -4,9 +4,25 @@
 
 use super::state::{Backing, Bytes, Ending};
 use super::Ledger;
+use crate::rights::{self, Operation};
 use crate::{
     BackingId, CreateError, GuestId, HandleError, HandleId, LoanId, MemoryId, PartitionError,
     Release, StorageError,
+};
+
+// A clone, an alias or a loan cannot be refused for the rights of its
+// source (`HandleError` has no `ReadOnly`): the table must not require the
+// write right of them.
+const _: () = {
+    let derivations = [Operation::Clone, Operation::Alias, Operation::Lend];
+    let mut i = 0;
+    while i < derivations.len() {
+        assert!(matches!(
+            rights::rule(derivations[i]).requires,
+            rights::Right::Read
+        ));
+        i += 1;
+    }
 };
 
 impl<B> Ledger<B> {
@@ -95,7 +111,7 @@ impl<B> Ledger<B> {
         handle: HandleId,
         owner: GuestId,
     ) -> Result<HandleId, HandleError> {
-        self.derive(handle, owner, false, None)
+        self.derive(handle, owner, Operation::Clone, None)
     }
 
     /// Another handle to the same content with the same rights, held by
@@ -103,20 +119,22 @@ impl<B> Ledger<B> {
     /// publisher's pool block). For a borrow crossing to another guest for
     /// one call, use [`Ledger::lend`].
     pub fn alias(&mut self, handle: HandleId, owner: GuestId) -> Result<HandleId, HandleError> {
-        self.derive(handle, owner, true, None)
+        self.derive(handle, owner, Operation::Alias, None)
     }
 
-    /// Another handle to the same content with `handle`'s rights (at most
-    /// `writable`), held by `owner`, in `loan` or else in `handle`'s loan.
+    /// Another handle to the same content with the rights `op` (a clone,
+    /// an alias or a loan) gives it, held by `owner`, in `loan` or else in
+    /// `handle`'s loan.
     pub(super) fn derive(
         &mut self,
         handle: HandleId,
         owner: GuestId,
-        writable: bool,
+        op: Operation,
         loan: Option<LoanId>,
     ) -> Result<HandleId, HandleError> {
         let h = self.handle(handle)?;
-        let (content, writable, loan) = (h.content, h.writable && writable, loan.or(h.loan));
+        let writable = rights::derived(op, h.writable, false);
+        let (content, loan) = (h.content, loan.or(h.loan));
         if !self.guests.contains_key(&owner) {
             return Err(HandleError::UnknownGuest);
         }
@@ -136,9 +154,9 @@ impl<B> Ledger<B> {
     ) -> Result<HandleId, PartitionError> {
         let h = self.handle(handle)?;
         let (owner, loan) = (h.owner, h.loan);
-        if writable && !h.writable {
-            return Err(PartitionError::ReadOnly);
-        }
+        let op = Operation::partition(writable);
+        rights::check(op, h.writable)?;
+        let writable = rights::derived(op, h.writable, writable);
         let c = &self.contents[&h.content];
         if u64::from(start) + u64::from(size) > u64::from(c.size) {
             return Err(PartitionError::WrongSize);

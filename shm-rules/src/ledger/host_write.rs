@@ -3,6 +3,7 @@
 
 use super::state::{tail_to_zero, Bytes};
 use super::Ledger;
+use crate::rights::{self, Operation};
 use crate::{BackingId, GuestId, HandleId, HostWriteError};
 
 impl<B> Ledger<B> {
@@ -23,9 +24,7 @@ impl<B> Ledger<B> {
         if h.owner != guest {
             return Err(HostWriteError::Unknown);
         }
-        if !h.writable {
-            return Err(HostWriteError::ReadOnly);
-        }
+        rights::check(Operation::HostWrite, h.writable)?;
         if h.attachment.is_some() || self.write_attached(handle)? {
             return Err(HostWriteError::Busy);
         }

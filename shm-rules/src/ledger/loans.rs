@@ -3,6 +3,7 @@
 
 use super::state::Loan;
 use super::Ledger;
+use crate::rights::Operation;
 use crate::{Dropped, GuestId, HandleError, HandleId, LoanId};
 
 impl<B> Ledger<B> {
@@ -27,7 +28,7 @@ impl<B> Ledger<B> {
         if let Some(p) = parent {
             self.loans.get_mut(&p).expect("live").children.push(loan);
         }
-        match self.derive(handle, owner, true, Some(loan)) {
+        match self.derive(handle, owner, Operation::Lend, Some(loan)) {
             Ok(alias) => Ok((alias, loan)),
             Err(e) => {
                 drop(self.end_loan(loan));
@@ -38,9 +39,11 @@ impl<B> Ledger<B> {
 
     /// Ends `loan` and the loans made from its handles: every handle that
     /// belongs to them is revoked (its attachment ended, its block released;
-    /// the guest holding it gets [`UnknownHandle::Revoked`](crate::UnknownHandle::Revoked) for it until it
+    /// the guest holding it gets [`UnknownHandle::Revoked`] for it until it
     /// drops it). Returns, with the guest that held each, what to undo in
     /// its memory and the backings freed.
+    ///
+    /// [`UnknownHandle::Revoked`]: crate::UnknownHandle::Revoked
     pub fn end_loan(&mut self, loan: LoanId) -> Vec<(GuestId, Dropped<B>)> {
         let mut out = Vec::new();
         let Some(l) = self.loans.remove(&loan) else {

@@ -4,6 +4,7 @@
 
 use super::state::Attachment;
 use super::Ledger;
+use crate::rights::{self, Operation};
 use crate::{Access, AttachError, Attached, GuestId, HandleId, Placement};
 
 impl<B> Ledger<B> {
@@ -50,9 +51,7 @@ impl<B> Ledger<B> {
         access: Access,
     ) -> Result<Attached, AttachError> {
         let h = self.unattached(guest, handle)?;
-        if access == Access::Write && !h.writable {
-            return Err(AttachError::ReadOnly);
-        }
+        rights::check(Operation::in_pool(access), h.writable)?;
         let c = &self.contents[&h.content];
         let backing_id = c.backing;
         let (lo, hi) = (c.start, c.start + u64::from(c.size));
