@@ -23,7 +23,10 @@
 //!   every accepted operation was allowed and every refusal names a reason
 //!   that holds;
 //! - rights only attenuate: a clone is read-only, a partition, alias or
-//!   loan is never more writable than its source; a read-only handle never
+//!   loan is never more writable than its source (checked here as such; what
+//!   each operation requires and gives, and so which `ReadOnly` refusals are
+//!   expected, comes from the rights table, `shm_rules::rights`, that the
+//!   ledger asks too); a read-only handle never
 //!   gets a write or exclusive-read attachment (in a pool mapping or not),
 //!   and a detach, abort, drop or transfer through it leaves the valid
 //!   bytes of every handle of its block unchanged (but for its guest's
@@ -80,6 +83,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use shm_rules::rights::{self, Operation};
 use shm_rules::{
     Access, AttachError, Attached, BackingId, CreateError, DetachError, Dropped, GuestId,
     HandleError, HandleId, Ledger, Limits, LoanId, MemoryId, PartitionError, Placement,
@@ -296,6 +300,17 @@ enum Derive {
     Clone,
     Alias,
     Lend,
+}
+
+impl Derive {
+    /// Its row in the rights table.
+    fn op(self) -> Operation {
+        match self {
+            Derive::Clone => Operation::Clone,
+            Derive::Alias => Operation::Alias,
+            Derive::Lend => Operation::Lend,
+        }
+    }
 }
 
 struct Model {
@@ -1186,9 +1201,11 @@ impl Model {
                             !self.handle_limit_reached(to),
                             "{kind:?} past the handle limit"
                         );
-                        // A clone is read-only; an alias or a loan has its
-                        // source's rights, never more.
-                        let writable = kind != Derive::Clone && src.writable;
+                        // The rights table says what it gets (a clone is
+                        // read-only, an alias or a loan has its source's
+                        // rights); never more than its source, whatever the
+                        // table says.
+                        let writable = rights::derived(kind.op(), src.writable, false);
                         let lw = self.ledger.writable(new);
                         assert!(
                             src.writable || lw == Ok(false),
@@ -1233,15 +1250,21 @@ impl Model {
                 let Some(h) = self.pick(handle) else { return };
                 let (start, size) = (start.get(page), size.get(page));
                 let id = self.handles[h].id;
+                let op = Operation::partition(writable);
                 match self.ledger.partition(id, start, size, writable) {
                     Ok(new) => {
                         let mh = &self.handles[h];
                         assert_eq!(mh.state, St::Live, "partition of a {:?} handle", mh.state);
                         assert!(
-                            !writable || mh.writable,
-                            "writable partition of a read-only handle"
+                            rights::check(op, mh.writable).is_ok(),
+                            "{op:?} of a read-only handle"
                         );
-                        assert_eq!(self.ledger.writable(new), Ok(writable));
+                        let lw = self.ledger.writable(new);
+                        assert!(
+                            mh.writable || lw == Ok(false),
+                            "a partition of a read-only handle is writable"
+                        );
+                        assert_eq!(lw, Ok(rights::derived(op, mh.writable, writable)));
                         let parent = self.contents[mh.content];
                         assert!(u64::from(start) + u64::from(size) <= u64::from(parent.size));
                         assert!(
@@ -1268,7 +1291,7 @@ impl Model {
                             St::Revoked => e == PartitionError::Revoked,
                             St::Gone => e == PartitionError::Unknown,
                             St::Live => match e {
-                                PartitionError::ReadOnly => writable && !mh.writable,
+                                PartitionError::ReadOnly => rights::check(op, mh.writable).is_err(),
                                 PartitionError::WrongSize => {
                                     u64::from(start) + u64::from(size) > u64::from(parent.size)
                                 }
@@ -1303,7 +1326,8 @@ impl Model {
                 let limit = self.mapping_limit_reached(g);
                 let r = self.ledger.attach(self.guests[g].id, id, access);
                 let mh = &self.handles[h];
-                let needs_write = matches!(access, Access::Write | Access::ReadExclusive);
+                // What the rights table allows this handle.
+                let allowed = rights::check(Operation::attach(access), mh.writable).is_ok();
                 match r {
                     Ok(attached) => {
                         assert_eq!(mh.state, St::Live, "attach of a {:?} handle", mh.state);
@@ -1312,10 +1336,7 @@ impl Model {
                             "attach by a guest that does not hold the handle"
                         );
                         assert!(mh.att.is_none(), "second attachment of one handle");
-                        assert!(
-                            !needs_write || mh.writable,
-                            "{access:?} attach of a read-only handle"
-                        );
+                        assert!(allowed, "{access:?} attach of a read-only handle");
                         assert!(!conflict, "conflicting attach accepted");
                         assert_eq!(attached.size, self.visible(h, access));
                         if access == Access::Pool {
@@ -1363,7 +1384,7 @@ impl Model {
                             St::Live => match e {
                                 AttachError::Unknown => mh.owner != g,
                                 AttachError::AlreadyAttached => mh.att.is_some(),
-                                AttachError::ReadOnly => needs_write && !mh.writable,
+                                AttachError::ReadOnly => !allowed,
                                 AttachError::Busy => conflict,
                                 AttachError::LimitExceeded => would_map && limit,
                                 // Storage may legitimately be short.
@@ -1414,7 +1435,7 @@ impl Model {
                     St::Gone => Err(&[AttachError::Unknown]),
                     St::Live if mh.owner != g => Err(&[AttachError::Unknown]),
                     St::Live if mh.att.is_some() => Err(&[AttachError::AlreadyAttached]),
-                    St::Live if access == Access::Write && !mh.writable => {
+                    St::Live if rights::check(Operation::in_pool(access), mh.writable).is_err() => {
                         Err(&[AttachError::ReadOnly])
                     }
                     // (Either reason may come first.)
@@ -1886,6 +1907,9 @@ impl Model {
             assert!(hi <= b.len, "a handle's range lies outside its backing");
 
             let Some(a) = h.att else { continue };
+            // Independent of the rights table (which the expectations above
+            // follow): whatever it says, a read-only handle never holds a
+            // write or an exclusive read.
             assert!(
                 h.writable || !matches!(a.access, Access::Write | Access::ReadExclusive),
                 "a read-only handle holds an exclusive attachment"
