@@ -21,7 +21,8 @@ pub fn increment(block: &MemoryBlock, position: u32) -> Result<(), Error> {
     // writing: the increment happens in the block's own pages.
     let mut bytes = block.attach_write()?;
     bytes[position as usize] = bytes[position as usize].wrapping_add(1);
-    Ok(bytes.commit(size)?)
+    bytes.commit(size)?;
+    Ok(())
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -46,10 +46,10 @@ fn run() -> Result<(), String> {
         match counter::increment(block.as_raw(), p) {
             Ok(()) => expected[p as usize] = expected[p as usize].wrapping_add(1),
             Err(e) if p >= SIZE => {
-                let e = Error::from(e);
+                let e = error(e);
                 println!("main: position {p} is outside the block; the worker said: {e}");
             }
-            Err(e) => return Err(format!("increment at {p}: {}", Error::from(e))),
+            Err(e) => return Err(format!("increment at {p}: {}", error(e))),
         }
     }
     // Attach the same block read-only: these are the pages the worker wrote.
@@ -90,4 +90,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The worker's error with its message (on wasm the generated type
+/// converts; natively it already is this crate's).
+fn error(e: impl Into<Error>) -> Error {
+    e.into()
 }

@@ -345,13 +345,9 @@ mod tests {
     /// stall limit), and a subscriber that keeps up gets every message.
     #[test]
     fn under_drop_oldest_a_subscriber_that_does_not_take_never_makes_the_publisher_wait() {
-        let host = ShmHost::new(crate::ShmConfig {
-            pubsub: crate::pubsub::PubSubConfig {
-                overflow: crate::pubsub::Overflow::DropOldest,
-                ..Default::default()
-            },
-            ..Default::default()
-        });
+        let host = ShmHost::new(crate::ShmConfig::default().pubsub(
+            crate::pubsub::PubSubConfig::default().overflow(crate::pubsub::Overflow::DropOldest),
+        ));
         let slow = NativeSubscriber::new(&host, "slow", "t").unwrap();
         let mut honest = NativeSubscriber::new(&host, "honest", "t").unwrap();
         let mut writer = NativePublisher::new(&host, "writer", "t", 4, 4096).unwrap();

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm_rules::guest_text::{check_topic_name, Shown};
-use shm_rules::pubsub::{check_pool, Overflow, Pool, Pushed, SharedPool, Topic};
+use shm_rules::pubsub::{check_pool, reclaim, Pool, Pushed, Queue, Reclaimer, SharedPool, Topic};
 use shm_rules::IdMap;
 use wasmtime::component::Resource;
 
 use super::subscriber::map_blocks;
 use super::Broker;
-use crate::rules::{Access, HandleId, PubSubError};
+use crate::rules::{Access, BackingId, HandleId, PubSubError};
 use crate::wit::{PooledLoan, ShmCtxView};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
 
@@ -257,82 +257,22 @@ impl ShmCtxView<'_> {
     }
 
     /// Frees pool blocks that stalling subscribers keep from the
-    /// publisher (see the module's notes). Returns whether it did anything.
+    /// publisher (the rules' [`reclaim`]; the host evicts a stalling
+    /// subscriber). Returns whether it did anything.
     pub(crate) fn reclaim(&self, publisher: &Publisher) -> bool {
-        let host = &publisher.host;
-        let broker = host.broker();
-        let stall = broker.config.stall_limit;
-        let now = Instant::now();
-        let mut acted = false;
-        // Under `drop-oldest` a queued message is the subscriber's to lose,
-        // at once: the oldest published block that only queues still hold
-        // (no subscriber is reading it) is dropped from them, so that a
-        // slow subscriber (its queue full of messages it has not taken)
-        // never makes the publisher wait. A block someone still reads is
-        // left alone (dropping its queued copies would free nothing), and
-        // held messages are bounded per subscription (`max_held`) and
-        // reclaimed past the stall limit below.
-        if broker.config.overflow == Overflow::DropOldest {
-            for i in publisher.pool.published_oldest_first() {
-                let pool_handle = publisher.pool.handle(i);
-                let Ok(backing) = self.ctx.backing_id(pool_handle) else {
-                    continue;
-                };
-                let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
-                let queues = publisher.topic.queues();
-                let queued: usize = queues.iter().map(|q| q.count(of_block)).sum();
-                if queued == 0 || host.handles_of_block(pool_handle) != 1 + queued {
-                    continue;
-                }
-                for q in queues {
-                    for h in q.drop_queued(of_block) {
-                        host.drop_detached(h);
-                    }
-                }
-                if host.handles_of_block(pool_handle) == 1 {
-                    return true;
-                }
-                acted = true;
-            }
-        }
-        for (i, &pool_handle) in publisher.pool.handles().iter().enumerate() {
-            if !publisher.pool.stale(i, now, stall) || host.handles_of_block(pool_handle) == 1 {
-                continue;
-            }
-            let Ok(backing) = self.ctx.backing_id(pool_handle) else {
-                continue;
-            };
-            let of_block = |h: HandleId| self.ctx.backing_id(h).ok() == Some(backing);
-            for q in publisher.topic.queues() {
-                match broker.config.overflow {
-                    Overflow::DropOldest => {
-                        for h in q.drop_queued(of_block) {
-                            host.drop_detached(h);
-                            acted = true;
-                        }
-                    }
-                    Overflow::Block => {
-                        if q.holds(of_block) {
-                            let reason = format!(
-                                "did not take a message of topic `{}` within the stall limit of {stall:?}",
-                                publisher.name
-                            );
-                            acted |= host.evict(q.owner(), reason);
-                        }
-                    }
-                }
-            }
-            for holder in host.holders(pool_handle) {
-                if holder != broker.guest && holder != self.ctx.guest() {
-                    let reason = format!(
-                        "held a message of topic `{}` for longer than the stall limit of {stall:?}",
-                        publisher.name
-                    );
-                    acted |= host.evict(holder, reason);
-                }
-            }
-        }
-        acted
+        let config = &publisher.host.broker().config;
+        let backend = HostReclaim {
+            host: &publisher.host,
+            ctx: self.ctx,
+        };
+        reclaim(
+            &publisher.pool,
+            &publisher.topic,
+            &publisher.name,
+            config,
+            Instant::now(),
+            &backend,
+        )
     }
 
     pub(crate) fn publish(
@@ -440,4 +380,40 @@ pub(crate) fn pool_storage(ctx: &ShmCtx, topic: &Topic) -> Result<u32, PubSubErr
     let pool = topic.pool().ok_or(PubSubError::NotPooled)?;
     let n = u32::try_from(pool.blocks.len()).unwrap_or(u32::MAX);
     Ok(ctx.optimum_size(n, pool.element_size))
+}
+
+/// The host's side of the rules' reclaim: a stalling subscriber is evicted.
+struct HostReclaim<'a> {
+    host: &'a ShmHost,
+    /// The publisher's context.
+    ctx: &'a ShmCtx,
+}
+
+impl Reclaimer for HostReclaim<'_> {
+    fn handles_of_block(&self, handle: HandleId) -> usize {
+        self.host.handles_of_block(handle)
+    }
+
+    fn backing(&self, handle: HandleId) -> Option<BackingId> {
+        self.ctx.backing_id(handle).ok()
+    }
+
+    fn drop_queued(&self, handle: HandleId) {
+        self.host.drop_detached(handle);
+    }
+
+    fn stalled_queue(&self, queue: &Arc<Queue>, reason: String) -> bool {
+        self.host.evict(queue.owner(), reason)
+    }
+
+    fn stalled_holders(&self, pool_handle: HandleId, reason: String) -> bool {
+        let broker = self.host.broker().guest;
+        let mut acted = false;
+        for holder in self.host.holders(pool_handle) {
+            if holder != broker && holder != self.ctx.guest() {
+                acted |= self.host.evict(holder, reason.clone());
+            }
+        }
+        acted
+    }
 }

@@ -11,12 +11,14 @@
 //! backend does with a stalling subscriber (the host evicts it) is its own.
 //!
 //! Files: `config.rs`, `pool.rs`, `queue.rs` (queues and topics),
-//! `released.rs`, `error.rs`.
+//! `reclaim.rs` (blocks kept by stalling subscribers), `released.rs`,
+//! `error.rs`.
 
 mod config;
 mod error;
 mod pool;
 mod queue;
+mod reclaim;
 mod released;
 
 pub use config::PubSubConfig;
@@ -25,4 +27,5 @@ pub use pool::{check_pool, Pool};
 pub use queue::{
     Overflow, Pushed, Queue, SharedPool, TimedOut, Topic, Topics, ENDED_KEPT, MAX_HELD,
 };
+pub use reclaim::{reclaim, Reclaimer};
 pub use released::{Released, RETRY_AFTER};

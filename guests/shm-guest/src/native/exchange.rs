@@ -61,8 +61,7 @@ pub struct MemoryBlock {
 
 impl Drop for MemoryBlock {
     fn drop(&mut self) {
-        // Natively nothing is mapped: ending an attachment needs no undoing.
-        let _ = native().ledger().drop_handle(self.handle);
+        native().drop_handle(self.handle);
     }
 }
 

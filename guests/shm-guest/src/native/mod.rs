@@ -48,6 +48,10 @@ pub(crate) struct Native {
     /// The guest that holds pool blocks and queued messages.
     pub(crate) broker: GuestId,
     pub(crate) pubsub: pub_sub::Broker,
+    /// The publish/subscribe settings (see [`pub_sub`]).
+    pub(crate) config: shm_rules::pubsub::PubSubConfig,
+    /// Wakes publishers waiting for a block to come free.
+    pub(crate) released: shm_rules::pubsub::Released,
 }
 
 /// The virtual memory the rules place attachments in.
@@ -80,6 +84,8 @@ pub(crate) fn native() -> &'static Native {
             guest,
             broker,
             pubsub: pub_sub::Broker::default(),
+            config: pub_sub::config_from_env(),
+            released: Default::default(),
         }
     })
 }
@@ -87,6 +93,13 @@ pub(crate) fn native() -> &'static Native {
 impl Native {
     pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger<Arc<Bytes>>> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops `handle` (natively nothing is mapped: ending an attachment
+    /// needs no undoing) and wakes publishers waiting for a free block.
+    pub(crate) fn drop_handle(&self, handle: HandleId) {
+        let _ = self.ledger().drop_handle(handle);
+        self.released.notify();
     }
 
     /// Creates a zeroed block for the native guest.

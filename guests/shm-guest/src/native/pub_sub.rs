@@ -2,9 +2,16 @@
 //! wasm host's broker (pool blocks return only when every subscriber
 //! dropped its clone; bounded queues; block or drop-oldest when full).
 //!
-//! The queue bound and policy come from the environment, as the runner's
-//! flags set them on the wasm host: `SHM_QUEUE` (default 8) and
-//! `SHM_OVERFLOW` (`block`, the default, or `drop-oldest`).
+//! It drives the same rules as the host ([`shm_rules::pubsub`]: the
+//! settings, the pool's free-block search and publish checks, queues,
+//! the reclaim of blocks kept by stalling subscribers, wake-ups on release).
+//! The settings are [`PubSubConfig`]'s defaults, changed by the environment
+//! as the runner's flags change the wasm host's: `SHM_QUEUE` (default 8),
+//! `SHM_OVERFLOW` (`block`, the default, or `drop-oldest`), `SHM_MAX_HELD`
+//! (default 4) and `SHM_STALL_LIMIT` (seconds, default 10). One process has
+//! no sandbox and one guest: where the host evicts a stalling subscriber,
+//! natively its subscription ends (its queue stalled) or, for a message it
+//! holds, the publisher waits within its timeout.
 //!
 //! Pooled topics keep the host's rules too: a subscription holds a pool
 //! mapping ([`shm_rules::Access::Pool`]) of every block, and each message is
@@ -20,7 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use shm_rules::guest_text::check_topic_name;
-use shm_rules::queue::{Overflow, Pushed, Queue, SharedPool, Topic, Topics, MAX_HELD};
+use shm_rules::pubsub::{
+    check_pool, reclaim, Overflow, Pool, PubSubConfig, Pushed, Queue, Reclaimer, SharedPool, Topic,
+    Topics,
+};
 use shm_rules::{Access, BackingId, HandleId};
 
 use super::exchange::MemoryBlock;
@@ -64,19 +74,25 @@ pub fn subscriptions() -> usize {
     native().pubsub.topics.subscriptions()
 }
 
-fn queue_bound() -> usize {
-    std::env::var("SHM_QUEUE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8)
-        .max(1)
-}
-
-fn overflow() -> Overflow {
-    match std::env::var("SHM_OVERFLOW") {
-        Ok(v) if v == "drop-oldest" => Overflow::DropOldest,
-        _ => Overflow::Block,
+/// The settings: the defaults, changed by `SHM_QUEUE`, `SHM_OVERFLOW`,
+/// `SHM_MAX_HELD` and `SHM_STALL_LIMIT` (see the module's notes).
+pub(crate) fn config_from_env() -> PubSubConfig {
+    let var = |name: &str| std::env::var(name).ok();
+    let mut config = PubSubConfig::default();
+    if let Some(queue) = var("SHM_QUEUE").and_then(|v| v.parse().ok()) {
+        config = config.queue(queue);
     }
+    if var("SHM_OVERFLOW").as_deref() == Some("drop-oldest") {
+        config = config.overflow(Overflow::DropOldest);
+    }
+    if let Some(held) = var("SHM_MAX_HELD").and_then(|v| v.parse().ok()) {
+        config = config.max_held(held);
+    }
+    let stall = var("SHM_STALL_LIMIT").and_then(|v| v.parse::<f64>().ok());
+    if let Some(stall) = stall.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()) {
+        config = config.stall_limit(stall);
+    }
+    config
 }
 
 /// A subscription of this program. Natively there is no sandbox to keep
@@ -93,7 +109,8 @@ fn subscribe(topic: &Arc<Topic>) -> Result<Subscriber, PubSubError> {
 /// The publishing side of a topic (the WIT resource `publisher`).
 pub struct Publisher {
     topic: Arc<Topic>,
-    pool: Vec<HandleId>,
+    /// The pool (the rules' [`Pool`]), its handles held by the broker guest.
+    pool: Mutex<Pool>,
     /// Blocks lent with `loan`, attached for writing: the handle and size.
     loans: Mutex<HashMap<u64, (MemoryBlock, u32)>>,
 }
@@ -101,7 +118,7 @@ pub struct Publisher {
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
-            .field("pool", &self.pool.len())
+            .field("pool", &self.pool().len())
             .finish_non_exhaustive()
     }
 }
@@ -114,9 +131,9 @@ impl Drop for Publisher {
         drop(std::mem::take(
             self.loans.get_mut().unwrap_or_else(|e| e.into_inner()),
         ));
-        let mut ledger = native().ledger();
-        for &h in &self.pool {
-            let _ = ledger.drop_handle(h);
+        let pool = std::mem::take(self.pool.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for &h in pool.handles() {
+            native().drop_handle(h);
         }
     }
 }
@@ -138,35 +155,34 @@ impl Publisher {
         element_size: u32,
         pooled: bool,
     ) -> Result<Publisher, PubSubError> {
-        if elements == 0
-            || elements > 1024
-            || (pooled && element_size == 0)
-            || check_topic_name(topic).is_err()
-        {
-            return Err(PubSubError::InvalidArgument);
-        }
         let n = native();
+        check_topic_name(topic).map_err(|_| PubSubError::InvalidArgument)?;
+        check_pool(elements, element_size, pooled, &n.config)?;
         let topic = n.pubsub.topics.topic(topic);
         if !topic.open_publisher() {
             return Err(PubSubError::TopicTaken);
         }
-        let mut publisher = Publisher {
+        let publisher = Publisher {
             topic,
-            pool: Vec::new(),
+            pool: Mutex::new(Pool::with_capacity(elements as usize)),
             loans: Mutex::default(),
         };
         for _ in 0..elements {
             let h = n
                 .create(element_size)
                 .map_err(|_| PubSubError::InvalidArgument)?;
-            n.ledger()
+            let mut ledger = n.ledger();
+            ledger
                 .transfer(h, n.broker)
                 .map_err(|_| PubSubError::Internal)?;
-            publisher.pool.push(h);
+            let backing = ledger.backing_of(h).map_err(|_| PubSubError::Internal)?.0;
+            drop(ledger);
+            publisher.pool().push(h, backing);
         }
         if pooled {
+            let blocks = publisher.pool().handles().to_vec();
             publisher.topic.share_pool(Arc::new(SharedPool {
-                blocks: publisher.pool.clone(),
+                blocks,
                 element_size,
             }));
         }
@@ -178,16 +194,23 @@ impl Publisher {
         subscribe(&self.topic)
     }
 
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A free pool block, writable, and its bytes initialized from last use.
     pub fn allocate(&self) -> Result<(MemoryBlock, u32), PubSubError> {
         let n = native();
+        let mut pool = self.pool();
+        let mut found = pool.free_block(&n.ledger());
+        if found.is_none() && self.reclaim(&pool) {
+            found = pool.free_block(&n.ledger());
+        }
+        let index = found.ok_or(PubSubError::PoolExhausted)?;
+        pool.lent(index);
+        let free = pool.handle(index);
+        drop(pool);
         let mut ledger = n.ledger();
-        let free = self
-            .pool
-            .iter()
-            .copied()
-            .find(|&h| ledger.handles_of_block(h) == Ok(1))
-            .ok_or(PubSubError::PoolExhausted)?;
         let valid = ledger.valid_range(free).map(|(c, v)| c + v).unwrap_or(0);
         let handle = ledger
             .alias(free, n.guest)
@@ -201,47 +224,48 @@ impl Publisher {
         within(timeout_ms, || self.allocate())
     }
 
+    /// Frees pool blocks that stalling subscribers keep (the rules'
+    /// [`reclaim`]): natively a stalling subscription ends.
+    fn reclaim(&self, pool: &Pool) -> bool {
+        let config = &native().config;
+        let backend = NativeReclaim { topic: &self.topic };
+        reclaim(
+            pool,
+            &self.topic,
+            "",
+            config,
+            std::time::Instant::now(),
+            &backend,
+        )
+    }
+
     /// Sends `block` to every subscriber as a read-only clone.
     pub fn publish(&self, block: MemoryBlock) -> Result<(), PubSubError> {
         let n = native();
-        let pool_handle = {
-            let ledger = n.ledger();
-            let backing = ledger
-                .backing_of(block.handle)
-                .map_err(|_| PubSubError::Internal)?
-                .0;
-            let pool_handle = self
-                .pool
-                .iter()
-                .copied()
-                .find(|&h| ledger.backing_of(h).map(|b| b.0) == Ok(backing))
-                .ok_or(PubSubError::ForeignBlock)?;
-            if !matches!(ledger.attached(block.handle), Ok(None)) {
-                return Err(PubSubError::StillAttached);
-            }
-            // The only write right besides the pool's own handle.
-            if ledger.writable(block.handle) != Ok(true)
-                || ledger.other_writers(block.handle) != Ok(1)
-            {
-                return Err(PubSubError::NotSoleWriter);
-            }
-            pool_handle
-        };
+        // The message must not change once published: the rules' checks.
+        let index = self.pool().check_publish(&n.ledger(), block.handle)?;
+        let pool_handle = self.pool().handle(index);
         // The publisher's write right ends before anyone can read.
         drop(block);
-        let (bound, overflow) = (queue_bound(), overflow());
+        let config = &n.config;
         for q in self.topic.queues() {
             let clone = n
                 .ledger()
                 .clone_handle(pool_handle, n.broker)
                 .map_err(|_| PubSubError::Internal)?;
-            let drop_handle = |h| {
-                let _ = n.ledger().drop_handle(h);
-            };
-            if q.push(clone, bound, overflow, None, drop_handle) != Pushed::Queued {
-                drop_handle(clone);
+            let stall = Some(config.stall_limit);
+            match q.push(clone, config.queue, config.overflow, stall, |h| {
+                n.drop_handle(h)
+            }) {
+                Pushed::Queued => {}
+                Pushed::Left => n.drop_handle(clone),
+                Pushed::Stalled => {
+                    n.drop_handle(clone);
+                    NativeReclaim { topic: &self.topic }.stalled_queue(&q, String::new());
+                }
             }
         }
+        self.pool().published(index, std::time::Instant::now());
         Ok(())
     }
 
@@ -269,7 +293,7 @@ impl Publisher {
         let (block, _) = self.allocate()?;
         let area = block
             .attach(super::exchange::AttachFlags::WRITE)
-            .map_err(|_| PubSubError::Internal)?;
+            .map_err(PubSubError::from_attach)?;
         let loan = block.handle.0;
         self.loans
             .lock()
@@ -340,26 +364,51 @@ impl Publisher {
     }
 }
 
-/// Tries `attempt` until it finds a free block or `timeout_ms` passed
-/// (`pool-exhausted`). Natively it tries again after short sleeps (from
-/// 50 us, doubling up to 1 ms); the host is woken by releases instead.
+/// Tries `attempt` until it finds a free block, for at most `timeout_ms`
+/// and the stall limit (`pool-exhausted` after that), woken by releases as
+/// the host is ([`shm_rules::pubsub::Released`]).
 fn within<T>(
     timeout_ms: u32,
     mut attempt: impl FnMut() -> Result<T, PubSubError>,
 ) -> Result<T, PubSubError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.into());
-    let mut pause = std::time::Duration::from_micros(50);
-    loop {
-        match attempt() {
-            Err(PubSubError::PoolExhausted) => {}
-            done => return done,
+    let n = native();
+    let timeout = std::time::Duration::from_millis(timeout_ms.into()).min(n.config.stall_limit);
+    let done = n.released.retry(timeout, || match attempt() {
+        Err(PubSubError::PoolExhausted) => None,
+        done => Some(done),
+    });
+    done.unwrap_or(Err(PubSubError::PoolExhausted))
+}
+
+/// The native side of the rules' reclaim: one process has one guest, so a
+/// stalling subscription ends (its queue is left) instead of a guest being
+/// evicted, and a message held too long cannot be taken back.
+struct NativeReclaim<'a> {
+    topic: &'a Topic,
+}
+
+impl Reclaimer for NativeReclaim<'_> {
+    fn handles_of_block(&self, handle: HandleId) -> usize {
+        native().ledger().handles_of_block(handle).unwrap_or(0)
+    }
+
+    fn backing(&self, handle: HandleId) -> Option<BackingId> {
+        native().ledger().backing_of(handle).ok().map(|b| b.0)
+    }
+
+    fn drop_queued(&self, handle: HandleId) {
+        native().drop_handle(handle);
+    }
+
+    fn stalled_queue(&self, queue: &Arc<Queue>, _reason: String) -> bool {
+        for h in self.topic.leave(queue) {
+            native().drop_handle(h);
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(PubSubError::PoolExhausted);
-        }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(std::time::Duration::from_millis(1));
+        true
+    }
+
+    fn stalled_holders(&self, _pool_handle: HandleId, _reason: String) -> bool {
+        false
     }
 }
 
@@ -391,10 +440,9 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         let queued = self.topic.leave(&self.queue);
         let pooled = std::mem::take(&mut *self.pooled.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut ledger = native().ledger();
         let held = pooled.leases.into_values().map(|(h, _)| h);
         for h in queued.into_iter().chain(held).chain(pooled.maps) {
-            let _ = ledger.drop_handle(h);
+            native().drop_handle(h);
         }
     }
 }
@@ -449,10 +497,10 @@ impl Subscriber {
             }
         }
         let n = native();
-        let mut ledger = n.ledger();
         for h in std::mem::take(&mut pooled.maps) {
-            let _ = ledger.drop_handle(h);
+            n.drop_handle(h);
         }
+        let mut ledger = n.ledger();
         pooled.backings.clear();
         pooled.pool = None;
         for &block in &pool.blocks {
@@ -462,10 +510,7 @@ impl Subscriber {
             pooled.maps.push(map);
             ledger
                 .attach(n.guest, map, Access::Pool)
-                .map_err(|e| match e {
-                    shm_rules::AttachError::NoStorage => PubSubError::NoStorage,
-                    _ => PubSubError::Internal,
-                })?;
+                .map_err(|e| PubSubError::from_attach(e.into()))?;
             let backing = ledger.backing_of(map).map_err(|_| PubSubError::Internal)?.0;
             pooled.backings.insert(backing, map);
         }
@@ -486,7 +531,7 @@ impl Subscriber {
             .unwrap_or_else(|e| e.into_inner())
             .leases
             .len();
-        if held >= MAX_HELD as usize {
+        if held >= native().config.max_held as usize {
             return Err(PubSubError::LimitExceeded);
         }
         let Some(handle) = pop(&self.queue) else {
@@ -515,7 +560,7 @@ impl Subscriber {
                 }))
             }
             Err(_) => {
-                let _ = n.ledger().drop_handle(handle);
+                n.drop_handle(handle);
                 Err(PubSubError::StillAttached)
             }
         }
@@ -552,7 +597,7 @@ impl Subscriber {
             .leases
             .remove(&lease);
         let (handle, _) = held.ok_or(PubSubError::UnknownLease)?;
-        let _ = native().ledger().drop_handle(handle);
+        native().drop_handle(handle);
         Ok(())
     }
 
