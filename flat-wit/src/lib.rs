@@ -68,7 +68,11 @@
 #![deny(missing_docs)]
 
 pub mod c;
+#[cfg(feature = "dynamic")]
+pub mod dynamic;
 mod error;
+#[cfg(feature = "mcap")]
+pub mod mcap;
 mod model;
 mod names;
 pub mod rust;
