@@ -199,7 +199,11 @@ impl<'m> Decoder<'m> {
         walk.value(&self.root, 0)
     }
 
-    fn walk<'d, 'b>(&'d self, buf: &'b [u8], emit: bool) -> Result<Walk<'d, 'm, 'b>, ValidateError> {
+    fn walk<'d, 'b>(
+        &'d self,
+        buf: &'b [u8],
+        emit: bool,
+    ) -> Result<Walk<'d, 'm, 'b>, ValidateError> {
         let root = self.size(&self.root);
         if buf.len() < root {
             return Err(ValidateError::RootTooShort {

@@ -132,10 +132,7 @@ pub fn wit_text(path: &Path) -> Result<String, Error> {
             path: p.clone(),
             source,
         })?;
-        text.push_str(&format!(
-            "{FILE_MARKER} {}\n",
-            name.unwrap_or_default()
-        ));
+        text.push_str(&format!("{FILE_MARKER} {}\n", name.unwrap_or_default()));
         text.push_str(&body);
         if !body.ends_with('\n') {
             text.push('\n');
@@ -221,8 +218,8 @@ pub enum RecordingError {
         topic: String,
         /// The schema name.
         schema: String,
-        /// Why.
-        error: Error,
+        /// Why (boxed: WIT errors are large).
+        error: Box<Error>,
     },
     /// The WIT given by the user defines the recorded type differently from
     /// the schema in the file.
@@ -367,17 +364,17 @@ impl Planner {
             model_from_wit_text(text, &selection).map_err(|source| RecordingError::Wit {
                 topic: topic(),
                 schema: schema.name.clone(),
-                error: source,
+                error: Box::new(source),
             })
         };
         let recorded = || -> Result<Model, RecordingError> {
             let text = std::str::from_utf8(&schema.data).map_err(|e| RecordingError::Wit {
                 topic: topic(),
                 schema: schema.name.clone(),
-                error: Error::Load {
+                error: Box::new(Error::Load {
                     path: "the schema data".into(),
                     message: format!("not UTF-8 text: {e}"),
-                },
+                }),
             })?;
             load(text)
         };
@@ -435,7 +432,10 @@ fn same_type(a: &Model, b: &Model, ty: &str) -> Result<(), String> {
         let mut push = |t: &Ty| named_in(t, &mut todo);
         match da {
             Def::Record(fields) => fields.iter().for_each(|f| push(&f.ty)),
-            Def::Variant(cases) => cases.iter().filter_map(|c| c.payload.as_ref()).for_each(push),
+            Def::Variant(cases) => cases
+                .iter()
+                .filter_map(|c| c.payload.as_ref())
+                .for_each(push),
             Def::Enum(_) => {}
             Def::Alias(t) => push(t),
         }
@@ -550,13 +550,13 @@ fn decode_message(
     let channel = &message.channel;
     let plan = planner.plan(channel)?;
     let value = match &*plan {
-        Plan::Json => serde_json::from_slice(&message.data).map_err(|source| {
-            RecordingError::Json {
+        Plan::Json => {
+            serde_json::from_slice(&message.data).map_err(|source| RecordingError::Json {
                 topic: channel.topic.clone(),
                 sequence: message.sequence,
                 error: source,
-            }
-        })?,
+            })?
+        }
         Plan::Flat { model, ty, width } => Decoder::new(model, ty, *width)
             .and_then(|d| d.decode(&message.data))
             .map_err(|source| RecordingError::Message {
@@ -653,7 +653,10 @@ pub fn convert_to_json(
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| RecordingError::Io { path, error: source }
+        move |source| RecordingError::Io {
+            path,
+            error: source,
+        }
     };
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -715,12 +718,11 @@ fn write_json(
             None => {
                 let (schema_name, schema_data): (String, Vec<u8>) = match &*plan {
                     Plan::Flat { model, ty, .. } => {
-                        let s = converted_schema(model, ty).map_err(|source| {
-                            RecordingError::Type {
+                        let s =
+                            converted_schema(model, ty).map_err(|source| RecordingError::Type {
                                 topic: channel.topic.clone(),
                                 error: source,
-                            }
-                        })?;
+                            })?;
                         (ty.clone(), s.to_string().into_bytes())
                     }
                     Plan::Json => match &channel.schema {

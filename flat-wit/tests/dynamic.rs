@@ -99,7 +99,10 @@ fn typed_at<I: Index>(ty: &str, buf: &[u8]) -> Result<(usize, Value), ValidateEr
         }
         "nested" => {
             let (l, n) = validate_with_len::<Nested, I>(buf)?;
-            (n, Value::Array(l.iter().map(|b| bytes(b.as_bytes())).collect()))
+            (
+                n,
+                Value::Array(l.iter().map(|b| bytes(b.as_bytes())).collect()),
+            )
         }
         "color" => {
             let (c, n) = validate_with_len::<Color, I>(buf)?;
@@ -207,7 +210,7 @@ fn dynamic_decoder_agrees_with_generated_validators_on_every_vector() {
     let mut c = Checker::new();
     for v in read_vectors() {
         let ty = TYPES.iter().find(|t| **t == v.ty).expect("test type");
-        assert_eq!(c.model.get(ty).is_some(), true);
+        assert!(c.model.get(ty).is_some());
         c.check(ty, v.width, &v.bytes);
         let verdict = Decoder::new(&c.model, ty, v.width)
             .expect("decoder")
@@ -367,7 +370,10 @@ fn schemas_reject_json_of_another_shape() {
     reject("label", json!({}));
     reject("example4", json!([null, "ab", []]));
     reject("example4", json!([null, "a"]));
-    reject("entry", json!({ "id": -1, "tags": [], "note": null, "ok": true }));
+    reject(
+        "entry",
+        json!({ "id": -1, "tags": [], "note": null, "ok": true }),
+    );
     assert!(c.schemas["shape"].is_valid(&json!("empty")));
 }
 
