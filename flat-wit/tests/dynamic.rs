@@ -393,3 +393,22 @@ fn unknown_types_and_hostile_buffers_are_errors_not_panics() {
     ));
     assert!(e.to_string().contains("header at byte 0"), "{e}");
 }
+
+#[test]
+fn types_nested_deeper_than_the_limit_are_refused_up_front() {
+    let nest = |n: usize| format!("type deep = {}u8{};", "list<".repeat(n), ">".repeat(n));
+    // wit-parser allows 100 levels in one written type; named types chain further.
+    let ok = one(&nest(90));
+    assert!(Decoder::new(&ok, "deep", Width::U8).is_ok());
+    assert_eq!(
+        dynamic::decode(&ok, "deep", Width::U8, &[0, 0]).expect("empty list"),
+        json!([])
+    );
+    let chain: String = (1..70)
+        .map(|i| format!("type t{i} = list<t{}>;\n", i - 1))
+        .collect();
+    let deep = one(&format!("type t0 = list<u8>;\n{chain}type deep = t69;"));
+    let err = Decoder::new(&deep, "deep", Width::U8).expect_err("too deep");
+    assert!(matches!(err, DecodeError::TooDeep { .. }), "{err}");
+    assert!(json_schema(&deep, "deep").is_err());
+}
