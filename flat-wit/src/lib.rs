@@ -18,9 +18,18 @@
 //! does not have (resources, handles, flags, `result`, futures, streams,
 //! maps) are reported as [`Error::Unsupported`], naming the type.
 //!
-//! The `flat-wit` binary (feature `cli`, on by default) runs both:
-//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] [--prefix P] -o types.h` and
-//! `flat-wit rust <wit-dir> -o types.rs`.
+//! At run time, without generated code:
+//!
+//! * [`dynamic`] (feature `dynamic`): validate a message from the [`Model`]
+//!   and decode it to JSON, with the JSON Schema of that JSON;
+//! * [`mcap`] (feature `mcap`): the convention for recording flat topics in
+//!   MCAP files, reading such recordings back as JSON and converting them to
+//!   MCAP files of JSON messages.
+//!
+//! The `flat-wit` binary (feature `cli`, on by default, with both) runs them:
+//! `flat-wit c <wit-dir> [--width u8|u16|u32 ...] [--prefix P] -o types.h`,
+//! `flat-wit rust <wit-dir> -o types.rs`, and `flat-wit dump` (a message or
+//! an MCAP recording as JSON, `--to-json` to convert a recording).
 //!
 //! # Example
 //!
@@ -68,7 +77,11 @@
 #![deny(missing_docs)]
 
 pub mod c;
+#[cfg(feature = "dynamic")]
+pub mod dynamic;
 mod error;
+#[cfg(feature = "mcap")]
+pub mod mcap;
 mod model;
 mod names;
 pub mod rust;

@@ -214,6 +214,33 @@ impl Model {
         Model::from_resolve(&resolve, package, selection)
     }
 
+    /// Parses one WIT package given as several files' text (`(file name,
+    /// text)`, as the `*.wit` files of a package directory without `deps/`).
+    pub fn parse_files(files: &[(&str, &str)], selection: &Selection) -> Result<Model, Error> {
+        let names = || {
+            files
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into()
+        };
+        let mut map = wit_parser::SourceMap::new();
+        for (name, text) in files {
+            map.push_str(name, *text);
+        }
+        let group = map.parse().map_err(|(_, e)| Error::Load {
+            path: names(),
+            message: e.to_string(),
+        })?;
+        let mut resolve = Resolve::default();
+        let package = resolve.push_group(group).map_err(|e| Error::Load {
+            path: names(),
+            message: e.to_string(),
+        })?;
+        Model::from_resolve(&resolve, package, selection)
+    }
+
     /// Takes the selected named types of `package` from a resolved WIT.
     pub fn from_resolve(
         resolve: &Resolve,
