@@ -70,12 +70,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use shm_bench::{build_guests, export, list, median, parse_size, root, time};
 use shm_host::link::{self, GuestState};
-use shm_host::wasmtime::component::{
-    Component, Func, Linker, Resource, ResourceAny, TypedFunc, Val,
-};
+use shm_host::wasmtime::component::{Component, Func, Linker, ResourceAny, TypedFunc, Val};
 use shm_host::wasmtime::{Engine, Store};
 use shm_host::wasmtime_wasi::WasiCtxBuilder;
-use shm_host::{Grants, MemoryBlock, ShmConfig, ShmHost};
+use shm_host::{Grants, ShmConfig, ShmHost};
 
 const KIB: u32 = 1024;
 /// Criterion samples per benchmark.
@@ -396,22 +394,10 @@ impl Subscriber {
             },
             other => panic!("consume-block: {other:?}"),
         };
-        // Drop the subscriber's handle as a guest's `resource.drop` would:
-        // out of the store's table, then out of the ledger.
-        let res: Resource<MemoryBlock> = block
-            .try_into_resource(&mut self.store)
-            .expect("a memory-block");
-        let block = self
-            .store
-            .data_mut()
-            .table
-            .delete(res)
-            .expect("in the table");
-        self.store
-            .data()
-            .shm
-            .drop_handle(block.handle())
-            .expect("drop");
+        // Drop the subscriber's handle as a guest's `resource.drop` does:
+        // through the resource's destructor (out of the table and the
+        // ledger).
+        block.resource_drop(&mut self.store).expect("drop");
         sum
     }
 

@@ -53,7 +53,7 @@
 //! - [`rules`] (the `shm-rules` crate): the attach and publish/subscribe
 //!   rules as plain logic (no wasm, no `unsafe`), and the errors, defined
 //!   once;
-//! - [`bridge`] (feature `zenoh`): topics exported to and imported from
+//! - `bridge` (feature `zenoh`): topics exported to and imported from
 //!   other processes and hosts over Zenoh.
 //!
 //! Built on wasmtime 48, re-exported as [`wasmtime`] and [`wasmtime_wasi`].
@@ -84,8 +84,7 @@ pub use wasmtime;
 /// The WASI implementation that fits [`wasmtime`].
 pub use wasmtime_wasi;
 pub use wit::{
-    add_to_linker_async, add_to_linker_sync, new_store, MemoryArea, MemoryBlock, ShmCtxView,
-    ShmView,
+    add_to_linker_async, add_to_linker_sync, new_store, MemoryBlock, ShmCtxView, ShmView,
 };
 
 /// The name of the `exchange` interface instance.

@@ -244,6 +244,11 @@ fn publisher_errors() -> Case {
         Publisher::new("suite-empty", 0, 64).err() == Some(PubSubError::InvalidArgument),
         "an empty pool"
     );
+    // The default pool limit (1,024 blocks), the same on both backends.
+    check!(
+        Publisher::new("suite-huge", 1025, 64).err() == Some(PubSubError::InvalidArgument),
+        "a pool past the limit"
+    );
     let long = "t".repeat(256);
     for bad in ["", "a topic", "star*", long.as_str()] {
         check!(

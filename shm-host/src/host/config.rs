@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use crate::pubsub::PubSubConfig;
 use crate::rules::{Limits, ProcessLimits};
+#[cfg(doc)]
+use crate::{ShmHost, StatsSnapshot, Stopped};
 
 /// Settings of a [`ShmHost`].
 ///
@@ -35,7 +37,7 @@ pub struct ShmConfig {
     pub verify_sharing: bool,
     /// Wasm execution time each guest may use in all (its CPU budget), to
     /// an epoch tick's precision; `None` for no limit. A guest past it traps
-    /// ([`crate::watchdog::Stopped::CpuLimit`]).
+    /// ([`Stopped::CpuLimit`]).
     pub cpu_limit: Option<Duration>,
     /// How often engines made by [`ShmHost::engine`] advance their epoch:
     /// how soon a stopped or evicted guest that runs wasm traps.

@@ -150,9 +150,8 @@ impl ShmCtx {
         &self.grants
     }
 
-    /// This guest's watchdog (time limits, eviction). Arm the guest's
-    /// store with it ([`Watchdog::arm`]): every store of an engine made with
-    /// [`ShmHost::engine_config`] needs it (epoch interruption is on).
+    /// This guest's watchdog (time limits, eviction): [`crate::new_store`]
+    /// arms the guest's store with it.
     pub fn watchdog(&self) -> &Arc<Watchdog> {
         &self.watchdog
     }
@@ -195,7 +194,7 @@ impl ShmCtx {
     }
 
     /// Creates a zeroed block of `size` bytes owned by this guest.
-    pub fn create(&self, size: u32) -> Result<HandleId, Error> {
+    pub(crate) fn create(&self, size: u32) -> Result<HandleId, Error> {
         if size > MAX_BLOCK {
             return self.fail("create", TooLarge);
         }
@@ -255,7 +254,7 @@ impl ShmCtx {
     }
 
     /// Attaches `handle` with `access` and carries out the placement.
-    pub fn attach(&self, handle: HandleId, access: Access) -> Result<MemoryArea, Error> {
+    pub(crate) fn attach(&self, handle: HandleId, access: Access) -> Result<MemoryArea, Error> {
         if access == Access::Write && self.watchdog.windows().keyed() {
             if let Some(area) = self.attach_in_window(handle) {
                 return Ok(area);
@@ -384,7 +383,11 @@ impl ShmCtx {
     /// Attaches `handle` read-only where its block already is: inside
     /// `mapping`, a pool mapping of this guest ([`Access::Pool`]). Nothing
     /// is mapped.
-    pub fn attach_in_pool(&self, handle: HandleId, mapping: HandleId) -> Result<MemoryArea, Error> {
+    pub(crate) fn attach_in_pool(
+        &self,
+        handle: HandleId,
+        mapping: HandleId,
+    ) -> Result<MemoryArea, Error> {
         let attached = self
             .host
             .ledger()
@@ -403,7 +406,7 @@ impl ShmCtx {
     }
 
     /// Ends the attachment of `handle`.
-    pub fn detach(&self, handle: HandleId, consumed: u32) -> Result<(), Error> {
+    pub(crate) fn detach(&self, handle: HandleId, consumed: u32) -> Result<(), Error> {
         let mut ledger = self.host.ledger();
         let release = match ledger.detach(self.guest, handle, consumed) {
             Ok(r) => r,
@@ -438,7 +441,7 @@ impl ShmCtx {
     }
 
     /// Drops `handle`, detaching it first if it is attached.
-    pub fn drop_handle(&self, handle: HandleId) -> Result<(), Error> {
+    pub(crate) fn drop_handle(&self, handle: HandleId) -> Result<(), Error> {
         let mut ledger = self.host.ledger();
         let dropped = ledger.drop_handle(handle)?;
         match dropped.release {
@@ -478,13 +481,13 @@ impl ShmCtx {
     }
 
     /// A read-only handle to the same bytes, owned by this guest.
-    pub fn clone_handle(&self, handle: HandleId) -> Result<HandleId, Error> {
+    pub(crate) fn clone_handle(&self, handle: HandleId) -> Result<HandleId, Error> {
         let r = self.host.ledger().clone_handle(handle, self.guest);
         r.or_else(|e| self.fail("clone", e))
     }
 
     /// A partition of `handle`'s block.
-    pub fn partition(
+    pub(crate) fn partition(
         &self,
         handle: HandleId,
         start: u32,
@@ -497,13 +500,13 @@ impl ShmCtx {
 
     /// Takes over `handle` from `from` (another store's context): the handle
     /// moves here; an attachment it had is ended in `from`'s memory first.
-    pub fn adopt(&self, from: &ShmCtx, handle: HandleId) -> Result<(), Error> {
+    pub(crate) fn adopt(&self, from: &ShmCtx, handle: HandleId) -> Result<(), Error> {
         self.move_handle(handle, self.guest, from)
     }
 
     /// A new handle here with the rights of `handle`, for good (the host
     /// handing out a block it holds).
-    pub fn alias(&self, handle: HandleId) -> Result<HandleId, Error> {
+    pub(crate) fn alias(&self, handle: HandleId) -> Result<HandleId, Error> {
         let r = self.host.ledger().alias(handle, self.guest);
         r.or_else(|e| self.fail("alias", e))
     }
@@ -512,32 +515,24 @@ impl ShmCtx {
     /// holds) for one call: what a borrowed handle becomes when a call
     /// crosses stores. End the loan with [`ShmHost::end_loan`] when the call
     /// returns.
-    pub fn lend(&self, handle: HandleId) -> Result<(HandleId, LoanId), Error> {
+    pub(crate) fn lend(&self, handle: HandleId) -> Result<(HandleId, LoanId), Error> {
         let r = self.host.ledger().lend(handle, self.guest);
         r.or_else(|e| self.fail("lend", e))
     }
 
     /// The size of `handle`'s block.
-    pub fn size(&self, handle: HandleId) -> Result<u32, Error> {
+    pub(crate) fn size(&self, handle: HandleId) -> Result<u32, Error> {
         Ok(self.host.ledger().size(handle)?)
     }
 
     /// Storage needed for one attachment of `handle`.
-    pub fn minimum_size(&self, handle: HandleId) -> Result<u32, Error> {
+    pub(crate) fn minimum_size(&self, handle: HandleId) -> Result<u32, Error> {
         Ok(self.host.ledger().minimum_size(handle)?)
     }
 
     /// Storage needed for `count` attachments of up to `size` bytes.
-    pub fn optimum_size(&self, count: u32, size: u32) -> u32 {
+    pub(crate) fn optimum_size(&self, count: u32, size: u32) -> u32 {
         self.host.ledger().optimum_size(count, size)
-    }
-
-    /// Reads the valid bytes of `handle`'s block (a copy, for embedders and
-    /// tests). Fails with `busy` while the block is attached for writing.
-    pub fn read_valid(&self, handle: HandleId) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        self.read_block(handle, &mut out)?;
-        Ok(out)
     }
 
     /// Writes `src` at `offset` of `handle`'s block from the host (a native
@@ -547,7 +542,7 @@ impl ShmCtx {
     /// [`HOST_COPY_CHUNK`], taking the ledger's lock for each, so that a
     /// large message never holds up other guests' operations for long.
     /// Commit the bytes with [`ShmCtx::commit_block`].
-    pub fn write_block(
+    pub(crate) fn write_block(
         &self,
         handle: HandleId,
         offset: u32,
@@ -575,7 +570,7 @@ impl ShmCtx {
     /// Commits the first `len` bytes of `handle`'s block, written with
     /// [`ShmCtx::write_block`], as its valid bytes (and zeroes the rest of
     /// their last page, as a guest's write detach does).
-    pub fn commit_block(&self, handle: HandleId, len: u32) -> Result<(), HostWriteError> {
+    pub(crate) fn commit_block(&self, handle: HandleId, len: u32) -> Result<(), HostWriteError> {
         let mut ledger = self.host.ledger();
         if let Some((backing, from, n)) = ledger.host_commit(self.guest, handle, len)? {
             if let Some(pages) = ledger.backing(backing) {
@@ -590,7 +585,7 @@ impl ShmCtx {
     /// ledger's lock each. Fails with `busy` while the block is attached
     /// for writing; a published message never is (its publisher gave up
     /// its write right).
-    pub fn read_block(&self, handle: HandleId, out: &mut Vec<u8>) -> Result<(), Error> {
+    pub(crate) fn read_block(&self, handle: HandleId, out: &mut Vec<u8>) -> Result<(), Error> {
         let base = out.len();
         let mut read = || {
             let (from, len) = {
@@ -673,7 +668,7 @@ impl ShmCtx {
     }
 
     /// The block (backing) `handle` names.
-    pub fn backing_id(&self, handle: HandleId) -> Result<BackingId, Error> {
+    pub(crate) fn backing_id(&self, handle: HandleId) -> Result<BackingId, Error> {
         Ok(self.host.ledger().backing_of(handle)?.0)
     }
 }

@@ -53,7 +53,8 @@ pub(crate) struct Inner {
 ///
 /// Cheap to clone. Make the engine with [`ShmHost::engine_config`] so that
 /// every linear memory comes from this host, give each store a [`ShmCtx`],
-/// and add the interface with [`add_to_linker`](crate::add_to_linker).
+/// add the interfaces with [`add_to_linker_sync`](crate::add_to_linker_sync)
+/// and make each store with [`new_store`](crate::new_store).
 #[derive(Clone)]
 pub struct ShmHost(pub(crate) Arc<Inner>);
 
@@ -83,8 +84,8 @@ impl ShmHost {
     /// A host with `config`.
     ///
     /// Create the host before the process's first wasmtime `Engine`: it
-    /// installs a fault handler that must come before wasmtime's (see
-    /// [`crate::os::guard`]).
+    /// installs a fault handler that must come before wasmtime's (it keeps
+    /// host writes into read-only attachments from crashing the process).
     pub fn new(config: ShmConfig) -> ShmHost {
         crate::os::guard::install();
         let page = page_size();
@@ -130,7 +131,7 @@ impl ShmHost {
     /// Applies the settings of [`ShmHost::engine_config`] to `config`.
     ///
     /// Epoch interruption is on: a store of such an engine traps at once
-    /// unless armed ([`Watchdog::arm`], or [`crate::link::new_store`]), and the
+    /// unless made with [`crate::new_store`] (which arms it), and the
     /// epoch must advance ([`ShmHost::engine`] starts a thread for it).
     pub fn configure(&self, config: &mut Config) {
         config
@@ -337,7 +338,7 @@ impl ShmHost {
 
     /// Ends `loan`: everything derived from it is revoked, in whichever
     /// guest holds it.
-    pub fn end_loan(&self, loan: LoanId) {
+    pub(crate) fn end_loan(&self, loan: LoanId) {
         let mut ledger = self.ledger();
         let revoked = ledger.end_loan(loan);
         self.undo_revoked(ledger, revoked);

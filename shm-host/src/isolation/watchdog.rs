@@ -139,8 +139,9 @@ impl Watchdog {
     /// guest traps with the reason. It also installs the store's call hook,
     /// which gives the guest's thread the rights of its write windows while
     /// its wasm runs and takes them back when it returns (see
-    /// [`crate::os::windows`]); the store's call hook must not be replaced.
-    pub fn arm<T: 'static>(self: &Arc<Self>, store: &mut Store<T>) {
+    /// `crate::os::windows`); the store's call hook must not be replaced.
+    /// [`crate::new_store`] calls it: the only way to an armed store.
+    pub(crate) fn arm<T: 'static>(self: &Arc<Self>, store: &mut Store<T>) {
         let windows = self.windows.clone();
         store.call_hook(move |_, hook| {
             match hook {

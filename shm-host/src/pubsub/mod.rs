@@ -11,7 +11,7 @@
 //! Pooled topics (`publisher.pooled`): a subscriber maps every block of the
 //! pool once, read-only ([`Access::Pool`] attachments of handles the
 //! subscription holds), and each message is then attached in place
-//! ([`crate::ShmCtx::attach_in_pool`]) and kept under a lease until
+//! (an in-pool attachment, `ShmCtx::attach_in_pool`) and kept under a lease until
 //! `release`: no mapping per message.
 //!
 //! Isolation: only guests granted a topic ([`crate::Grants`]) publish or

@@ -97,7 +97,7 @@ pub fn cannot_run(name: &str, alternative: &str) -> String {
 }
 
 /// Runs `component` as a command in a store of its own for `state`
-/// (synchronous WASI: `linker` from [`link::linker`]). `unlinked` is added
+/// (synchronous WASI: `linker` from [`crate::link::linker`]). `unlinked` is added
 /// to the message when instantiation fails (what else was linked).
 pub fn run(
     engine: &Engine,
@@ -118,7 +118,7 @@ pub fn run(
 }
 
 /// Like [`run`], but called asynchronously on a runtime of this thread's
-/// own (`linker` from [`link::linker_async`]), so that the guest may wait on
+/// own (`linker` from [`crate::link::linker_async`]), so that the guest may wait on
 /// component-model streams (e.g. a subscription's `get-stream`). A
 /// component exporting `run: async func() -> result<_, string>` is called
 /// through it.

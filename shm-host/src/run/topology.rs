@@ -231,7 +231,7 @@ impl Topology {
     /// subscribed, and the topology waits for it to end as for a publisher
     /// component; a native subscriber (a bridge exporting a topic) must
     /// subscribe before the publishers start, and end when its topic does.
-    /// Its grants are its own (see [`crate::native`]).
+    /// Its grants are its own (see [`crate::pubsub::native`]).
     pub fn native(
         &mut self,
         role: Role,

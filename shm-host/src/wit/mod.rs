@@ -8,7 +8,7 @@ mod exchange;
 mod pub_sub;
 mod view;
 
-pub use bindings::exchange::MemoryArea;
+pub(crate) use bindings::exchange::MemoryArea;
 pub(crate) use bindings::pub_sub::{PooledLoan, PooledMessage};
 pub use exchange::MemoryBlock;
 pub use view::{add_to_linker_async, add_to_linker_sync, new_store, ShmCtxView, ShmView};

@@ -219,7 +219,7 @@ impl Publisher {
     }
 
     /// [`Publisher::allocate`], waiting up to `timeout_ms` while every block
-    /// is in use (see [`within`]).
+    /// is in use (woken by releases, for at most the stall limit).
     pub fn allocate_within(&self, timeout_ms: u32) -> Result<(MemoryBlock, u32), PubSubError> {
         within(timeout_ms, || self.allocate())
     }
@@ -307,7 +307,7 @@ impl Publisher {
     }
 
     /// [`Publisher::loan`], waiting up to `timeout_ms` while every block is
-    /// in use (see [`within`]).
+    /// in use (woken by releases, for at most the stall limit).
     pub fn loan_within(&self, timeout_ms: u32) -> Result<PooledLoan, PubSubError> {
         within(timeout_ms, || self.loan())
     }
