@@ -35,8 +35,9 @@
 //! - `wit/`: the interfaces in a linker ([`ShmView`], [`add_to_linker_sync`],
 //!   [`MemoryBlock`]) and the generated types, private;
 //! - `host/`: [`ShmHost`] (the ledger, the memory registry, guests,
-//!   statistics), its [`ShmConfig`], each store's [`ShmCtx`], and carrying
-//!   out the placements the rules decide;
+//!   statistics), its [`ShmConfig`], each store's [`ShmCtx`], carrying
+//!   out the placements the rules decide, and the proof that a guest page
+//!   is a block's ([`ShmCtx::page_backing`], [`MapsEntry`]);
 //! - [`pubsub`]: topics, pools and bounded queues over the same blocks, and
 //!   host code on a topic ([`pubsub::native`]);
 //! - `isolation/`: what guests cannot negotiate: [`Grants`] (who may
@@ -48,8 +49,7 @@
 //! - `os/`: the only `unsafe` code, private: the memory creator that owns
 //!   every guest's linear memory, the shared pages of blocks, the fault
 //!   handler that keeps host writes into read-only attachments from
-//!   crashing the process, write windows (protection keys), and the proof
-//!   that a guest page is a block's;
+//!   crashing the process, and write windows (protection keys);
 //! - [`rules`] (the `shm-rules` crate): the attach and publish/subscribe
 //!   rules as plain logic (no wasm, no `unsafe`), and the errors, defined
 //!   once;
@@ -71,8 +71,8 @@ mod wit;
 pub use shm_rules as rules;
 
 pub use host::{
-    page_size, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost, Statistics, Stats,
-    StatsSnapshot, ENDED_KEPT, HOST_COPY_CHUNK,
+    page_size, MapsEntry, PageBacking, ProofError, ShmConfig, ShmCtx, ShmHost, Statistics, Stats,
+    StatsSnapshot, ENDED_GUESTS_KEPT, HOST_COPY_CHUNK,
 };
 pub use isolation::{Grants, Stopped, TopicPattern, Watchdog};
 pub use os::guard::absorbed_host_writes;

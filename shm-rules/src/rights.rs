@@ -94,11 +94,15 @@ pub enum Operation {
     Alias,
     /// [`Ledger::lend`](crate::Ledger::lend).
     Lend,
+    /// Publishing a pool block ([`Pool::check_publish`](crate::pubsub::Pool::check_publish)):
+    /// the publisher gives up its write right, every subscriber gets a
+    /// read-only clone.
+    Publish,
 }
 
 impl Operation {
     /// Every operation, in the table's order.
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 13] = [
         Operation::AttachWrite,
         Operation::AttachReadExclusive,
         Operation::AttachReadShared,
@@ -111,6 +115,7 @@ impl Operation {
         Operation::Clone,
         Operation::Alias,
         Operation::Lend,
+        Operation::Publish,
     ];
 
     /// [`Ledger::attach`](crate::Ledger::attach) with `access`.
@@ -180,7 +185,7 @@ const fn row(op: Operation, requires: Right, yields: Yields) -> Rule {
 
 /// The rights model: one row per [`Operation`], in the order of
 /// [`Operation::ALL`].
-pub const RULES: [Rule; 12] = {
+pub const RULES: [Rule; 13] = {
     use Operation as O;
     use Right::{Read, Write};
     use Yields::{Asked, ReadOnly, SourceRights, Unchanged};
@@ -197,6 +202,7 @@ pub const RULES: [Rule; 12] = {
         row(O::Clone, Read, ReadOnly),
         row(O::Alias, Read, SourceRights),
         row(O::Lend, Read, SourceRights),
+        row(O::Publish, Write, ReadOnly),
     ]
 };
 

@@ -6,17 +6,17 @@ use shm_rules::log_budget::{LogBudget, LogLine};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::proof::{self, MapsEntry};
 use super::{bump, ForeignMemory, PlaceFailed, Stats, StatsSnapshot, TooLarge, MAX_BLOCK};
 use crate::isolation::Watchdog;
 use crate::os::pages::SharedPages;
-use crate::os::proof::{self, MapsEntry};
 use crate::rules::ExchangeError as Error;
 use crate::rules::{
     Access, BackingId, GuestId, HandleId, HostWriteError, Ledger, LoanId, MemoryId, Placement,
     Release,
 };
 use crate::wit::MemoryArea;
-use crate::{page_size, Grants, ShmHost, ENDED_KEPT};
+use crate::{page_size, Grants, ShmHost, ENDED_GUESTS_KEPT};
 
 /// Bytes the host copies into or out of a block under one hold of the
 /// ledger's lock (about 20-60 us of copying).
@@ -86,7 +86,7 @@ impl Drop for ShmCtx {
             .remove(&self.guest);
         if let Some(e) = gone {
             let mut ended = self.host.0.ended.lock().unwrap_or_else(|e| e.into_inner());
-            if ended.len() == ENDED_KEPT {
+            if ended.len() == ENDED_GUESTS_KEPT {
                 ended.pop_front();
             }
             ended.push_back((self.guest, e.name, e.stats.snapshot()));

@@ -18,6 +18,7 @@ mod config;
 mod ctx;
 mod errors;
 mod place;
+pub(crate) mod proof;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ mod tests;
 pub use config::ShmConfig;
 pub use ctx::{PageBacking, ProofError, ShmCtx, HOST_COPY_CHUNK};
 pub(crate) use errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
+pub use proof::MapsEntry;
 pub(crate) use stats::bump;
 pub use stats::{Statistics, Stats, StatsSnapshot};
 
@@ -42,7 +44,7 @@ pub(crate) struct Inner {
     pub(crate) totals: Stats,
     pub(crate) guests: Mutex<HashMap<GuestId, GuestEntry>>,
     /// The last guests that ended, for statistics after their stores are
-    /// gone (bounded: [`ENDED_KEPT`]).
+    /// gone (bounded: [`ENDED_GUESTS_KEPT`]).
     pub(crate) ended: Mutex<std::collections::VecDeque<(GuestId, String, StatsSnapshot)>>,
     pub(crate) broker: crate::pubsub::Broker,
     /// Wakes host code waiting for a block to come free.
@@ -73,7 +75,7 @@ impl Default for ShmHost {
 }
 
 /// How many ended guests' statistics a host keeps.
-pub const ENDED_KEPT: usize = 256;
+pub const ENDED_GUESTS_KEPT: usize = 256;
 
 /// The host's page size.
 pub fn page_size() -> usize {
@@ -176,7 +178,7 @@ impl ShmHost {
     }
 
     /// Each guest's name and counters, in the order they were created: the
-    /// live ones and the last [`ENDED_KEPT`] that ended.
+    /// live ones and the last [`ENDED_GUESTS_KEPT`] that ended.
     pub fn guest_stats(&self) -> Vec<(String, StatsSnapshot)> {
         let guests = self.0.guests.lock().unwrap_or_else(|e| e.into_inner());
         let ended = self.0.ended.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,9 +4,9 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use super::proof::MapsEntry;
 use crate::os::memory::{Locked, MapError, Ticket};
 use crate::os::pages::SharedPages;
-use crate::os::proof::MapsEntry;
 use crate::rules::{Access, Ledger, Placement, Release};
 use crate::{page_size, ShmHost};
 

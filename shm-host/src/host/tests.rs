@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
 use super::*;
+use crate::host::proof::MapsEntry;
 use crate::os::memory::{MapError, BEFORE_MAP};
-use crate::os::proof::MapsEntry;
 use crate::rules::Access;
 use crate::rules::MemoryId;
 

@@ -12,5 +12,4 @@ pub(crate) mod memory;
 pub(crate) mod pages;
 pub(crate) mod pkeys;
 pub(crate) mod process;
-pub(crate) mod proof;
 pub(crate) mod windows;

@@ -74,7 +74,7 @@ pub enum PublishError {
     #[error("the host could not write the pool block: {0}")]
     Write(#[from] HostWriteError),
     /// The host refused to publish (a `pub-sub` error).
-    #[error("the host refused to publish: {0:?}")]
+    #[error("the host refused to publish: {0}")]
     Refused(PubSubError),
     /// The publisher was stopped (evicted by the host).
     #[error("the publisher was stopped: {0}")]

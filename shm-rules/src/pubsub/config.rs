@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use super::{Overflow, MAX_HELD};
 
+/// The largest pool a host may allow ([`PubSubConfig::max_pool`]).
+pub const MAX_POOL: u32 = 1 << 16;
+
 /// Publish/subscribe settings of a host (or of the native backend).
 ///
 /// Start from the default and change what you need; new settings may come
@@ -65,9 +68,11 @@ impl PubSubConfig {
         self
     }
 
-    /// Sets [`PubSubConfig::max_pool`].
+    /// Sets [`PubSubConfig::max_pool`] (at most [`MAX_POOL`]: a guest's
+    /// pool size sizes the host's bookkeeping before its block limits
+    /// apply).
     pub fn max_pool(mut self, max_pool: u32) -> Self {
-        self.max_pool = max_pool;
+        self.max_pool = max_pool.min(MAX_POOL);
         self
     }
 

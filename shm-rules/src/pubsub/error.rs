@@ -49,14 +49,14 @@ pub enum PubSubError {
     /// `publish` needs the block's only write right.
     #[error("publish needs the block's only write right: drop writable partitions and publish the block allocate returned")]
     NotSoleWriter,
-    /// A per-component limit (subscriptions, messages held) would be
-    /// exceeded.
-    #[error("a per-component limit (subscriptions, messages held) would be exceeded: drop or release first")]
+    /// A per-component limit (subscriptions, messages held, the handles
+    /// and mappings a pool mapping or a loan needs) would be exceeded.
+    #[error("a per-component limit (subscriptions, messages held, handles, mappings) would be exceeded: drop or release first")]
     LimitExceeded,
 }
 
 impl PubSubError {
-    /// What a refused attach of a pool block becomes: for a loan
+    /// What a refused clone or attach of a pool block becomes: for a loan
     /// (`publisher.loan`) and for mapping a pool (`map-pool`), in every
     /// backend alike.
     pub fn from_attach(e: ExchangeError) -> PubSubError {

@@ -21,7 +21,7 @@ mod queue;
 mod reclaim;
 mod released;
 
-pub use config::PubSubConfig;
+pub use config::{PubSubConfig, MAX_POOL};
 pub use error::PubSubError;
 pub use pool::{check_pool, Pool};
 pub use queue::{

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use super::{PubSubConfig, PubSubError};
+use crate::rights::{self, Operation};
 use crate::{BackingId, HandleId, Ledger};
 
 /// Checks a new publisher's pool against `config`: at least one block and
@@ -117,7 +118,13 @@ impl Pool {
         if !matches!(ledger.attached(handle), Ok(None)) {
             return Err(PubSubError::StillAttached);
         }
-        if ledger.writable(handle) != Ok(true) || ledger.other_writers(handle) != Ok(1) {
+        // The rights table: publishing needs the write right; and it must
+        // be the only one besides the pool's own handle (no writable
+        // partition or alias kept beside it).
+        let writable = ledger.writable(handle) == Ok(true);
+        if rights::check(Operation::Publish, writable).is_err()
+            || ledger.other_writers(handle) != Ok(1)
+        {
             return Err(PubSubError::NotSoleWriter);
         }
         Ok(index)

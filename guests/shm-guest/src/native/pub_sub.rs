@@ -66,6 +66,8 @@ pub struct PooledLoan {
 #[derive(Default)]
 pub(crate) struct Broker {
     topics: Topics,
+    /// The live subscriptions (for the subscription limit).
+    live: Mutex<Vec<std::sync::Weak<Queue>>>,
 }
 
 /// How many subscriptions this process ever made (a native topology runner
@@ -95,19 +97,29 @@ pub(crate) fn config_from_env() -> PubSubConfig {
     config
 }
 
-/// A subscription of this program. Natively there is no sandbox to keep
-/// apart: every topic is permitted, and no subscriber is evicted.
+/// A subscription of this program, within the subscription limit (the
+/// host's per guest: natively the program is one guest). Natively there is
+/// no sandbox to keep apart: every topic is permitted.
 fn subscribe(topic: &Arc<Topic>) -> Result<Subscriber, PubSubError> {
     let n = native();
+    let mut live = n.pubsub.live.lock().unwrap_or_else(|e| e.into_inner());
+    live.retain(|q| q.strong_count() > 0);
+    if live.len() >= n.config.max_subscriptions as usize {
+        return Err(PubSubError::LimitExceeded);
+    }
+    let queue = n.pubsub.topics.subscribe(topic, n.guest);
+    live.push(Arc::downgrade(&queue));
     Ok(Subscriber {
         topic: topic.clone(),
-        queue: n.pubsub.topics.subscribe(topic, n.guest),
+        queue,
         pooled: Mutex::default(),
     })
 }
 
 /// The publishing side of a topic (the WIT resource `publisher`).
 pub struct Publisher {
+    /// The topic's name (for the log).
+    name: String,
     topic: Arc<Topic>,
     /// The pool (the rules' [`Pool`]), its handles held by the broker guest.
     pool: Mutex<Pool>,
@@ -158,11 +170,13 @@ impl Publisher {
         let n = native();
         check_topic_name(topic).map_err(|_| PubSubError::InvalidArgument)?;
         check_pool(elements, element_size, pooled, &n.config)?;
+        let name = topic.to_string();
         let topic = n.pubsub.topics.topic(topic);
         if !topic.open_publisher() {
             return Err(PubSubError::TopicTaken);
         }
         let publisher = Publisher {
+            name,
             topic,
             pool: Mutex::new(Pool::with_capacity(elements as usize)),
             loans: Mutex::default(),
@@ -209,12 +223,15 @@ impl Publisher {
         let index = found.ok_or(PubSubError::PoolExhausted)?;
         pool.lent(index);
         let free = pool.handle(index);
-        drop(pool);
+        // Aliased under the pool's lock: until the alias exists the block
+        // counts as free, and another thread must not find it.
         let mut ledger = n.ledger();
         let valid = ledger.valid_range(free).map(|(c, v)| c + v).unwrap_or(0);
         let handle = ledger
             .alias(free, n.guest)
             .map_err(|_| PubSubError::InvalidArgument)?;
+        drop(ledger);
+        drop(pool);
         Ok((MemoryBlock { handle }, valid))
     }
 
@@ -232,7 +249,7 @@ impl Publisher {
         reclaim(
             pool,
             &self.topic,
-            "",
+            &self.name,
             config,
             std::time::Instant::now(),
             &backend,
@@ -261,7 +278,11 @@ impl Publisher {
                 Pushed::Left => n.drop_handle(clone),
                 Pushed::Stalled => {
                     n.drop_handle(clone);
-                    NativeReclaim { topic: &self.topic }.stalled_queue(&q, String::new());
+                    let reason = format!(
+                        "left its full queue of topic `{}` untaken for the stall limit of {:?}",
+                        self.name, config.stall_limit
+                    );
+                    NativeReclaim { topic: &self.topic }.stalled_queue(&q, reason);
                 }
             }
         }
@@ -400,7 +421,12 @@ impl Reclaimer for NativeReclaim<'_> {
         native().drop_handle(handle);
     }
 
-    fn stalled_queue(&self, queue: &Arc<Queue>, _reason: String) -> bool {
+    fn stalled_queue(&self, queue: &Arc<Queue>, reason: String) -> bool {
+        // Natively there is no guest to evict: the subscription ends (its
+        // `next` then says the stream ended), and the program's log says why.
+        tracing::warn!(
+            "a subscription {reason}: it ends (SHM_STALL_LIMIT sets the limit, in seconds)"
+        );
         for h in self.topic.leave(queue) {
             native().drop_handle(h);
         }
@@ -447,10 +473,15 @@ impl Drop for Subscriber {
     }
 }
 
-/// Moves a queued message to the program.
+/// Moves a queued message to the program; when its handle limit refuses
+/// it, the message is dropped (the host traps the subscriber there; natively
+/// the next one is taken) and `None` says so.
 fn deliver(handle: HandleId) -> Option<MemoryBlock> {
     let n = native();
-    n.ledger().transfer(handle, n.guest).ok()?;
+    if n.ledger().transfer(handle, n.guest).is_err() {
+        n.drop_handle(handle);
+        return None;
+    }
     Some(MemoryBlock { handle })
 }
 
@@ -463,12 +494,20 @@ impl Subscriber {
 
     /// The next message, waiting for it.
     pub fn next(&self) -> Option<MemoryBlock> {
-        deliver(self.queue.pop_wait()?)
+        loop {
+            if let Some(block) = deliver(self.queue.pop_wait()?) {
+                return Some(block);
+            }
+        }
     }
 
     /// The next message if one is queued.
     pub fn try_next(&self) -> Option<MemoryBlock> {
-        deliver(self.queue.try_pop()?)
+        loop {
+            if let Some(block) = deliver(self.queue.try_pop()?) {
+                return Some(block);
+            }
+        }
     }
 
     /// Messages lost to the drop-oldest policy.
@@ -500,19 +539,31 @@ impl Subscriber {
         for h in std::mem::take(&mut pooled.maps) {
             n.drop_handle(h);
         }
-        let mut ledger = n.ledger();
         pooled.backings.clear();
         pooled.pool = None;
-        for &block in &pool.blocks {
-            let map = ledger
-                .clone_handle(block, n.guest)
-                .map_err(|_| PubSubError::Internal)?;
-            pooled.maps.push(map);
-            ledger
-                .attach(n.guest, map, Access::Pool)
-                .map_err(|e| PubSubError::from_attach(e.into()))?;
-            let backing = ledger.backing_of(map).map_err(|_| PubSubError::Internal)?.0;
-            pooled.backings.insert(backing, map);
+        // As the host: a clone of every block attached as a pool mapping;
+        // on a refusal the mappings made so far are dropped.
+        let mapped = (|| {
+            let mut ledger = n.ledger();
+            for &block in &pool.blocks {
+                let map = ledger
+                    .clone_handle(block, n.guest)
+                    .map_err(|e| PubSubError::from_attach(e.into()))?;
+                pooled.maps.push(map);
+                ledger
+                    .attach(n.guest, map, Access::Pool)
+                    .map_err(|e| PubSubError::from_attach(e.into()))?;
+                let backing = ledger.backing_of(map).map_err(|_| PubSubError::Internal)?.0;
+                pooled.backings.insert(backing, map);
+            }
+            Ok(())
+        })();
+        if let Err(e) = mapped {
+            pooled.backings.clear();
+            for h in std::mem::take(&mut pooled.maps) {
+                n.drop_handle(h);
+            }
+            return Err(e);
         }
         pooled.pool = Some(pool);
         Ok(())
@@ -544,9 +595,11 @@ impl Subscriber {
             self.queue.unpop(handle);
             return Err(PubSubError::PoolChanged);
         };
-        n.ledger()
-            .transfer(handle, n.guest)
-            .map_err(|_| PubSubError::Internal)?;
+        if n.ledger().transfer(handle, n.guest).is_err() {
+            // The program's handle limit: the message is dropped.
+            n.drop_handle(handle);
+            return Err(PubSubError::LimitExceeded);
+        }
         // SAFETY: the slice is kept with the lease and handed out only by
         // `lease_bytes`, whose contract ends its use at `release` (when
         // the handle is dropped).
