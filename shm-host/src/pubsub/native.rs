@@ -172,6 +172,12 @@ impl NativePublisher {
         self.block
     }
 
+    /// Whether the host stopped this publisher (evicted it): publishing
+    /// fails from then on.
+    pub fn is_stopped(&self) -> bool {
+        self.endpoint.ctx.alive().is_err()
+    }
+
     /// How many subscriptions the topic has now.
     pub fn subscriber_count(&self) -> usize {
         self.endpoint
@@ -261,12 +267,40 @@ impl NativeSubscriber {
     /// A subscription to `topic`, called `name` in statistics and logs. It
     /// receives what is published from now on.
     pub fn new(host: &ShmHost, name: &str, topic: &str) -> Result<NativeSubscriber, OpenError> {
+        NativeSubscriber::open(host, name, topic, None)
+    }
+
+    /// A subscription as [`NativeSubscriber::new`] whose full queue follows
+    /// `overflow` whatever the host's policy. With
+    /// [`Overflow::DropOldest`](crate::pubsub::Overflow::DropOldest) (a
+    /// recorder's choice) it never slows the publisher: under the host's
+    /// `block` it loses its own oldest messages (counted in
+    /// [`NativeSubscriber::dropped`]) instead of making the publisher wait,
+    /// and is never evicted for a full queue.
+    pub fn with_overflow(
+        host: &ShmHost,
+        name: &str,
+        topic: &str,
+        overflow: crate::pubsub::Overflow,
+    ) -> Result<NativeSubscriber, OpenError> {
+        NativeSubscriber::open(host, name, topic, Some(overflow))
+    }
+
+    fn open(
+        host: &ShmHost,
+        name: &str,
+        topic: &str,
+        overflow: Option<crate::pubsub::Overflow>,
+    ) -> Result<NativeSubscriber, OpenError> {
         let mut endpoint = Endpoint::new(host, name, Grants::none().subscribe(topic));
         let refused = |error| OpenError::Refused {
             topic: topic.to_string(),
             error,
         };
-        let subscriber = endpoint.view().new_subscriber(topic).map_err(refused)?;
+        let subscriber = endpoint
+            .view()
+            .new_subscriber_with(topic, overflow)
+            .map_err(refused)?;
         let subscriber = endpoint
             .table
             .push(subscriber)
@@ -337,6 +371,51 @@ mod tests {
         assert_eq!(next.unwrap(), Next::Message);
         assert!(host.released().wait(seen, Duration::ZERO));
         writer.publish(&[b"two"]).unwrap();
+    }
+
+    /// A subscription with its own `drop-oldest` (a recorder's) never
+    /// slows the publisher under the host's `block`: it neither makes a
+    /// publish wait nor gets evicted, loses its own oldest messages
+    /// (counted), and a `block` subscriber beside it gets every message.
+    #[test]
+    fn a_subscription_of_its_own_drop_oldest_never_slows_a_block_publisher() {
+        let host = ShmHost::new(
+            crate::ShmConfig::default().pubsub(
+                crate::pubsub::PubSubConfig::default()
+                    .queue(2)
+                    .stall_limit(Duration::from_secs(600)),
+            ),
+        );
+        let mut recorder = NativeSubscriber::with_overflow(
+            &host,
+            "recorder",
+            "t",
+            crate::pubsub::Overflow::DropOldest,
+        )
+        .unwrap();
+        let mut honest = NativeSubscriber::new(&host, "honest", "t").unwrap();
+        // A pool of 2: with the recorder's queue holding both blocks, the
+        // next publish finds the pool dry and reclaims from the recorder.
+        let mut writer = NativePublisher::new(&host, "writer", "t", 2, 4096).unwrap();
+        let mut bytes = Vec::new();
+        let started = std::time::Instant::now();
+        for i in 0u32..20 {
+            // No wait: a full queue of the recorder drops its oldest, and a
+            // pool held only by its queue is reclaimed at once.
+            writer.publish(&[&i.to_le_bytes()]).unwrap();
+            let next = honest.next_into(&mut bytes, Duration::from_secs(60));
+            assert_eq!(next.unwrap(), Next::Message);
+            assert_eq!(bytes, i.to_le_bytes());
+        }
+        // Far below the stall limit: nobody waited for it.
+        assert!(started.elapsed() < Duration::from_secs(60));
+        assert_eq!(honest.dropped(), 0);
+        assert!(recorder.dropped() >= 18, "{}", recorder.dropped());
+        assert!(!writer.is_stopped());
+        // Not evicted: it still reads the newest messages.
+        let next = recorder.next_into(&mut bytes, Duration::from_secs(60));
+        assert_eq!(next.unwrap(), Next::Message);
+        assert!(bytes == 18u32.to_le_bytes() || bytes == 19u32.to_le_bytes());
     }
 
     /// Under `drop-oldest` a subscriber that does not take costs only
