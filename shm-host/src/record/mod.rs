@@ -521,7 +521,7 @@ fn write(
     Ok(written)
 }
 
-/// How long [`wait_for_subscribers`] polls between looks.
+/// How long [`wait_until`] sleeps between looks.
 const POLL: Duration = Duration::from_millis(5);
 
 /// Waits until `ready` holds or `timeout` passed; returns whether it held.

@@ -326,7 +326,7 @@ impl Recording {
                         .all(|(p, ..)| p.subscriber_count() >= options.subscribers)
             });
         }
-        let stream = mcap::MessageStream::new(&self.bytes).map_err(|error| self.damaged(error))?;
+        let stream = stream(&self.bytes).map_err(|error| self.damaged(error))?;
         let mut clock: Option<(u64, Instant)> = None;
         let mut was_stopped = false;
         for message in stream {
@@ -394,6 +394,11 @@ impl Recording {
     }
 }
 
+/// The messages of `bytes`, each chunk's CRC checked.
+fn stream(bytes: &[u8]) -> Result<mcap::MessageStream<'_>, mcap::McapError> {
+    mcap::MessageStream::new_with_options(bytes, mcap::read::Options::ValidateChunkCrcs.into())
+}
+
 /// Reads every record of `bytes` (and the summary and footer), and counts
 /// each channel's messages.
 fn check(bytes: &[u8]) -> Result<Vec<TopicInfo>, mcap::McapError> {
@@ -420,7 +425,7 @@ fn check(bytes: &[u8]) -> Result<Vec<TopicInfo>, mcap::McapError> {
             add(&mut topics, channel);
         }
     }
-    for message in mcap::MessageStream::new(bytes)? {
+    for message in stream(bytes)? {
         let message = message?;
         let info = add(&mut topics, &message.channel);
         let len = message.data.len() as u64;
