@@ -286,7 +286,7 @@ fn a_recording_whose_schema_differs_from_the_given_wit_is_refused() {
         .unwrap()
         .next()
         .unwrap();
-    let error = first.err().expect("a mismatch");
+    let error = first.expect_err("a mismatch");
     assert!(
         matches!(error, flat_wit::mcap::RecordingError::WitMismatch { .. }),
         "{error}"
@@ -311,8 +311,7 @@ fn unknown_topics_and_types_are_refused() {
     assert_eq!(recording.topics()[0].schema.as_deref(), Some("lines"));
     let error = recording
         .check_options(&ReplayOptions::default().topic("nope"))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         matches!(&error, ReplayError::UnknownTopic { topic, .. } if topic == "nope"),
         "{error:?}"
