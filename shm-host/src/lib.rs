@@ -54,7 +54,9 @@
 //!   rules as plain logic (no wasm, no `unsafe`), and the errors, defined
 //!   once;
 //! - `bridge` (feature `zenoh`): topics exported to and imported from
-//!   other processes and hosts over Zenoh.
+//!   other processes and hosts over Zenoh;
+//! - [`record`] (feature `record`, on by default): topics recorded to MCAP
+//!   files and replayed from them.
 //!
 //! Built on wasmtime 48, re-exported as [`wasmtime`] and [`wasmtime_wasi`].
 //! The runner's own dependencies are behind the default `cli` feature.
@@ -65,6 +67,8 @@ mod host;
 mod isolation;
 mod os;
 pub mod pubsub;
+#[cfg(feature = "record")]
+pub mod record;
 mod run;
 mod wit;
 

@@ -219,6 +219,11 @@ impl Import {
         let mut streams = Streams::default();
         let result = loop {
             let Some(sample) = incoming.pop_timeout(POLL) else {
+                // Stopped by the host (a runner ending on a signal): the
+                // topic closes.
+                if publisher.is_stopped() {
+                    break Err(PublishError::Stopped("the host stopped the import".into()).into());
+                }
                 continue;
             };
             match self.admit(&sample, &mut streams) {

@@ -338,6 +338,26 @@ impl ShmHost {
         true
     }
 
+    /// Evicts every live guest whose name `which` accepts, for `reason`
+    /// (see [`ShmHost::evict`]); returns how many it evicted. A runner
+    /// stopping on a signal evicts its publishers this way: their topics
+    /// close and the subscribers drain their queues and end.
+    pub fn evict_where(&self, which: impl Fn(&str) -> bool, reason: &str) -> usize {
+        let chosen: Vec<GuestId> = self
+            .0
+            .guests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, e)| which(&e.name))
+            .map(|(&g, _)| g)
+            .collect();
+        chosen
+            .into_iter()
+            .filter(|&g| self.evict(g, reason.to_string()))
+            .count()
+    }
+
     /// Ends `loan`: everything derived from it is revoked, in whichever
     /// guest holds it.
     pub(crate) fn end_loan(&self, loan: LoanId) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use shm_rules::pubsub::{Queue, SharedPool, Topic, Topics};
+use shm_rules::pubsub::{Overflow, Queue, SharedPool, Topic, Topics};
 
 use super::PubSubConfig;
 use crate::rules::{GuestId, HandleId, PubSubError};
@@ -53,11 +53,14 @@ impl Broker {
         self.topics.subscriptions()
     }
 
-    /// A new subscription of `guest` to `topic`, within its limit.
+    /// A new subscription of `guest` to `topic`, within its limit; its
+    /// full queue follows `overflow` where given, the host's policy
+    /// otherwise.
     pub(crate) fn subscribe(
         &self,
         guest: GuestId,
         topic: &Arc<Topic>,
+        overflow: Option<Overflow>,
     ) -> Result<Arc<Queue>, PubSubError> {
         let mut subscribed = self.subscribed.lock().unwrap_or_else(|e| e.into_inner());
         let mine = subscribed.entry(guest).or_default();
@@ -65,7 +68,7 @@ impl Broker {
         if mine.len() >= self.config.max_subscriptions as usize {
             return Err(PubSubError::LimitExceeded);
         }
-        let queue = self.topics.subscribe(topic, guest);
+        let queue = self.topics.subscribe_with_overflow(topic, guest, overflow);
         mine.push((Arc::downgrade(topic), Arc::downgrade(&queue)));
         Ok(queue)
     }

@@ -172,6 +172,12 @@ impl NativePublisher {
         self.block
     }
 
+    /// Whether the host stopped this publisher (evicted it): publishing
+    /// fails from then on.
+    pub fn is_stopped(&self) -> bool {
+        self.endpoint.ctx.alive().is_err()
+    }
+
     /// How many subscriptions the topic has now.
     pub fn subscriber_count(&self) -> usize {
         self.endpoint
@@ -261,12 +267,40 @@ impl NativeSubscriber {
     /// A subscription to `topic`, called `name` in statistics and logs. It
     /// receives what is published from now on.
     pub fn new(host: &ShmHost, name: &str, topic: &str) -> Result<NativeSubscriber, OpenError> {
+        NativeSubscriber::open(host, name, topic, None)
+    }
+
+    /// A subscription as [`NativeSubscriber::new`] whose full queue follows
+    /// `overflow` whatever the host's policy. With
+    /// [`Overflow::DropOldest`](crate::pubsub::Overflow::DropOldest) (a
+    /// recorder's choice) it never slows the publisher: under the host's
+    /// `block` it loses its own oldest messages (counted in
+    /// [`NativeSubscriber::dropped`]) instead of making the publisher wait,
+    /// and is never evicted for a full queue.
+    pub fn with_overflow(
+        host: &ShmHost,
+        name: &str,
+        topic: &str,
+        overflow: crate::pubsub::Overflow,
+    ) -> Result<NativeSubscriber, OpenError> {
+        NativeSubscriber::open(host, name, topic, Some(overflow))
+    }
+
+    fn open(
+        host: &ShmHost,
+        name: &str,
+        topic: &str,
+        overflow: Option<crate::pubsub::Overflow>,
+    ) -> Result<NativeSubscriber, OpenError> {
         let mut endpoint = Endpoint::new(host, name, Grants::none().subscribe(topic));
         let refused = |error| OpenError::Refused {
             topic: topic.to_string(),
             error,
         };
-        let subscriber = endpoint.view().new_subscriber(topic).map_err(refused)?;
+        let subscriber = endpoint
+            .view()
+            .new_subscriber_with(topic, overflow)
+            .map_err(refused)?;
         let subscriber = endpoint
             .table
             .push(subscriber)
@@ -337,6 +371,64 @@ mod tests {
         assert_eq!(next.unwrap(), Next::Message);
         assert!(host.released().wait(seen, Duration::ZERO));
         writer.publish(&[b"two"]).unwrap();
+    }
+
+    /// A subscription with its own `drop-oldest` (a recorder's) never
+    /// slows the publisher under the host's `block`: it neither makes a
+    /// publish wait nor gets evicted, loses its own oldest messages
+    /// (counted), and a `block` subscriber beside it gets every message.
+    /// Both ways a recorder could hold a publisher up: its queue full
+    /// before the pool runs dry (`Queue::push` follows its policy), and the
+    /// pool dry with its queue holding every block (`reclaim` does).
+    #[test]
+    fn a_subscription_of_its_own_drop_oldest_never_slows_a_block_publisher() {
+        for (queue, blocks) in [(1, 4), (4, 2)] {
+            own_drop_oldest(queue, blocks);
+        }
+    }
+
+    fn own_drop_oldest(queue: usize, blocks: u32) {
+        let host = ShmHost::new(
+            crate::ShmConfig::default().pubsub(
+                crate::pubsub::PubSubConfig::default()
+                    .queue(queue)
+                    .stall_limit(Duration::from_secs(20)),
+            ),
+        );
+        let mut recorder = NativeSubscriber::with_overflow(
+            &host,
+            "recorder",
+            "t",
+            crate::pubsub::Overflow::DropOldest,
+        )
+        .unwrap();
+        let mut honest = NativeSubscriber::new(&host, "honest", "t").unwrap();
+        let mut writer = NativePublisher::new(&host, "writer", "t", blocks, 4096).unwrap();
+        let mut bytes = Vec::new();
+        let started = std::time::Instant::now();
+        for i in 0u32..20 {
+            // `publish` fails at once when no block is free: it never
+            // waits for one.
+            writer.publish(&[&i.to_le_bytes()]).unwrap();
+            let next = honest.next_into(&mut bytes, Duration::from_secs(60));
+            assert_eq!(next.unwrap(), Next::Message);
+            assert_eq!(bytes, i.to_le_bytes());
+        }
+        // Below the stall limit: nobody waited for the recorder's full
+        // queue (under the host's policy a publish would wait the whole
+        // limit, then evict it).
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{queue} {blocks}"
+        );
+        assert_eq!(honest.dropped(), 0);
+        let kept = queue.min(blocks as usize) as u64;
+        assert_eq!(recorder.dropped(), 20 - kept, "{queue} {blocks}");
+        assert!(!writer.is_stopped());
+        // Not evicted: it still reads the newest messages.
+        let next = recorder.next_into(&mut bytes, Duration::from_secs(60));
+        assert_eq!(next.unwrap(), Next::Message);
+        assert_eq!(bytes, (20 - kept as u32).to_le_bytes(), "{queue} {blocks}");
     }
 
     /// Under `drop-oldest` a subscriber that does not take costs only

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use shm_rules::guest_text::{check_topic_name, Shown};
-use shm_rules::pubsub::{Queue, SharedPool, Topic};
+use shm_rules::pubsub::{Overflow, Queue, SharedPool, Topic};
 use shm_rules::IdMap;
 use wasmtime::component::Resource;
 
@@ -35,9 +35,13 @@ struct MappedPool {
 }
 
 impl Subscriber {
-    pub(crate) fn new(ctx: &ShmCtx, topic: Arc<Topic>) -> Result<Subscriber, PubSubError> {
+    pub(crate) fn new(
+        ctx: &ShmCtx,
+        topic: Arc<Topic>,
+        overflow: Option<Overflow>,
+    ) -> Result<Subscriber, PubSubError> {
         let host = ctx.host().clone();
-        let queue = host.broker().subscribe(ctx.guest(), &topic)?;
+        let queue = host.broker().subscribe(ctx.guest(), &topic, overflow)?;
         Ok(Subscriber {
             host,
             topic,
@@ -67,6 +71,16 @@ impl Drop for Subscriber {
 impl ShmCtxView<'_> {
     /// A subscription of the caller's guest to `topic`, if granted.
     pub(crate) fn new_subscriber(&mut self, topic: &str) -> Result<Subscriber, PubSubError> {
+        self.new_subscriber_with(topic, None)
+    }
+
+    /// A subscription as [`ShmCtxView::new_subscriber`] whose full queue
+    /// follows `overflow` (where given) whatever the host's policy.
+    pub(crate) fn new_subscriber_with(
+        &mut self,
+        topic: &str,
+        overflow: Option<Overflow>,
+    ) -> Result<Subscriber, PubSubError> {
         if let Err(e) = check_topic_name(topic) {
             self.ctx
                 .refused(format_args!("subscribing to {}: {e}", Shown(topic)));
@@ -80,7 +94,7 @@ impl ShmCtxView<'_> {
             return Err(PubSubError::NotPermitted);
         }
         let topic = self.broker().topics.topic(topic);
-        Subscriber::new(self.ctx, topic)
+        Subscriber::new(self.ctx, topic, overflow)
     }
 
     pub(crate) fn take(

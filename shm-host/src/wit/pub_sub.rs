@@ -110,7 +110,7 @@ pub(super) fn add_to_linker<T: 'static>(
         move |mut store, (this,): (Resource<Publisher>,)| {
             let view = get(store.data_mut());
             let topic = view.table.get(&this)?.topic.clone();
-            Ok((match Subscriber::new(view.ctx, topic) {
+            Ok((match Subscriber::new(view.ctx, topic, None) {
                 Ok(s) => Ok(view.table.push(s)?),
                 Err(e) => Err(WitError::from(e)),
             },))

@@ -17,5 +17,7 @@ mod frames_c;
 mod fuzz;
 mod isolation;
 mod pubsub;
+#[cfg(feature = "record")]
+mod record;
 mod runner;
 mod topology;

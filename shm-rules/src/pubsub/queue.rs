@@ -50,6 +50,9 @@ struct QueueState {
 pub struct Queue {
     /// The guest that subscribed.
     owner: GuestId,
+    /// This subscription's own policy for a full queue, if it has one
+    /// (a recorder's: never slow the publisher); otherwise the host's.
+    overflow: Option<Overflow>,
     state: Mutex<QueueState>,
     changed: Condvar,
 }
@@ -75,8 +78,15 @@ pub enum Pushed {
 impl Queue {
     /// An empty queue of `owner`'s subscription.
     pub fn new(owner: GuestId) -> Queue {
+        Queue::with_overflow(owner, None)
+    }
+
+    /// An empty queue of `owner`'s subscription with a policy of its own
+    /// for a full queue (`None`: the host's, as [`Queue::new`]).
+    pub fn with_overflow(owner: GuestId, overflow: Option<Overflow>) -> Queue {
         Queue {
             owner,
+            overflow,
             state: Mutex::default(),
             changed: Condvar::new(),
         }
@@ -85,6 +95,17 @@ impl Queue {
     /// The guest that subscribed.
     pub fn owner(&self) -> GuestId {
         self.owner
+    }
+
+    /// The subscription's own overflow policy, if it has one.
+    pub fn own_overflow(&self) -> Option<Overflow> {
+        self.overflow
+    }
+
+    /// The policy that applies to this queue under a host whose policy is
+    /// `host`: the subscription's own, or the host's.
+    pub fn overflow(&self, host: Overflow) -> Overflow {
+        self.overflow.unwrap_or(host)
     }
 
     /// Wakes waiting readers and publishers (with the state locked).
@@ -121,7 +142,9 @@ impl Queue {
 
     /// Queues `handle`, at most `bound` messages deep: when full, waits
     /// (`Block`, at most `stall` in all when given) or drops the oldest
-    /// through `drop_handle` (`DropOldest`).
+    /// through `drop_handle` (`DropOldest`). `overflow` is the host's
+    /// policy: a queue with a policy of its own
+    /// ([`Queue::with_overflow`]) follows its own.
     pub fn push(
         &self,
         handle: HandleId,
@@ -130,6 +153,7 @@ impl Queue {
         stall: Option<Duration>,
         mut drop_handle: impl FnMut(HandleId),
     ) -> Pushed {
+        let overflow = self.overflow(overflow);
         let bound = bound.max(1);
         let deadline = stall.map(|d| Instant::now() + d);
         let mut s = lock(&self.state);
@@ -458,8 +482,22 @@ impl Topics {
     /// published from now on (and ends at once if the topic's publisher
     /// already ended).
     pub fn subscribe(&self, topic: &Topic, owner: GuestId) -> Arc<Queue> {
+        self.subscribe_with_overflow(topic, owner, None)
+    }
+
+    /// A new subscription as [`Topics::subscribe`], whose full queue
+    /// follows `overflow` whatever the host's policy (`None`: the host's).
+    /// A recorder subscribes with [`Overflow::DropOldest`]: it loses its own
+    /// oldest messages rather than slow the publisher, is never waited for
+    /// and never evicted for a full queue.
+    pub fn subscribe_with_overflow(
+        &self,
+        topic: &Topic,
+        owner: GuestId,
+        overflow: Option<Overflow>,
+    ) -> Arc<Queue> {
         let mut t = lock(&topic.state);
-        let queue = Arc::new(Queue::new(owner));
+        let queue = Arc::new(Queue::with_overflow(owner, overflow));
         lock(&queue.state).closed = t.had_publisher && !t.publisher;
         t.queues.push(queue.clone());
         self.subscriptions.fetch_add(1, Ordering::SeqCst);
@@ -528,6 +566,39 @@ mod tests {
         assert_eq!(q.pop_wait(), Some(HandleId(3)));
         assert_eq!(q.pop_wait(), None);
         assert!(q.is_finished());
+    }
+
+    #[test]
+    fn a_queue_with_its_own_policy_follows_it() {
+        let topics = Topics::default();
+        let t = topics.topic("t");
+        let own = topics.subscribe_with_overflow(&t, GuestId(3), Some(Overflow::DropOldest));
+        let host = topics.subscribe(&t, GuestId(4));
+        assert_eq!(own.own_overflow(), Some(Overflow::DropOldest));
+        assert_eq!(host.own_overflow(), None);
+        assert_eq!(host.overflow(Overflow::Block), Overflow::Block);
+        let mut dropped = Vec::new();
+        // Under the host's `block`, the full queue with its own
+        // `drop-oldest` drops at once instead of waiting (no stall limit
+        // given: a wait would never end).
+        for i in 1..=3 {
+            assert_eq!(
+                own.push(HandleId(i), 2, Overflow::Block, None, |h| dropped.push(h)),
+                Pushed::Queued
+            );
+        }
+        assert_eq!(dropped, [HandleId(1)]);
+        assert_eq!(own.dropped(), 1);
+        // The other queue still follows the host's policy.
+        assert_eq!(
+            host.push(HandleId(9), 1, Overflow::Block, None, |_| {}),
+            Pushed::Queued
+        );
+        let limit = Some(Duration::from_millis(10));
+        assert_eq!(
+            host.push(HandleId(10), 1, Overflow::Block, limit, |_| {}),
+            Pushed::Stalled
+        );
     }
 
     #[test]

@@ -31,11 +31,14 @@ pub trait Reclaimer {
 /// Frees blocks of `pool` (the pool of `topic`, called `name`) that stalling
 /// subscribers keep from the publisher. Returns whether it did anything.
 ///
+/// Each subscription follows its own policy where it has one
+/// ([`Queue::with_overflow`]), the host's (`config.overflow`) otherwise.
 /// Under [`Overflow::DropOldest`] a queued message is the subscriber's to
 /// lose, at once: the oldest published block that only queues still hold
 /// (no subscriber is reading it) is dropped from them, so that a slow
 /// subscriber (its queue full of messages it has not taken) never makes the
-/// publisher wait. A block someone still reads is left alone (dropping its
+/// publisher wait (a block also queued for a `block` subscription is left
+/// to it). A block someone still reads is left alone (dropping its
 /// queued copies would free nothing); held messages are bounded per
 /// subscription ([`PubSubConfig::max_held`]) and reclaimed past the stall
 /// limit. Past the stall limit, under either policy, a block still queued
@@ -51,19 +54,28 @@ pub fn reclaim(
 ) -> bool {
     let stall = config.stall_limit;
     let mut acted = false;
-    if config.overflow == Overflow::DropOldest {
+    // The subscriptions whose queued messages are theirs to lose: every one
+    // under a host-wide `drop-oldest`, and those with a policy of their own
+    // (a recorder's) under `block`.
+    let dropping: Vec<Arc<Queue>> = topic
+        .queues()
+        .into_iter()
+        .filter(|q| q.overflow(config.overflow) == Overflow::DropOldest)
+        .collect();
+    if !dropping.is_empty() {
         for i in pool.published_oldest_first() {
             let pool_handle = pool.handle(i);
             let Some(backing) = backend.backing(pool_handle) else {
                 continue;
             };
             let of_block = |h: HandleId| backend.backing(h) == Some(backing);
-            let queues = topic.queues();
-            let queued: usize = queues.iter().map(|q| q.count(of_block)).sum();
+            let queued: usize = dropping.iter().map(|q| q.count(of_block)).sum();
+            // Only those queues hold the block (besides the pool): nobody
+            // reads it, no `block` queue waits to deliver it.
             if queued == 0 || backend.handles_of_block(pool_handle) != 1 + queued {
                 continue;
             }
-            for q in queues {
+            for q in &dropping {
                 for h in q.drop_queued(of_block) {
                     backend.drop_queued(h);
                 }
@@ -83,7 +95,7 @@ pub fn reclaim(
         };
         let of_block = |h: HandleId| backend.backing(h) == Some(backing);
         for q in topic.queues() {
-            match config.overflow {
+            match q.overflow(config.overflow) {
                 Overflow::DropOldest => {
                     for h in q.drop_queued(of_block) {
                         backend.drop_queued(h);

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
@@ -15,6 +16,8 @@ use wasmtime::error::Context;
 use wasmtime::{bail, Result};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+mod record;
+mod stop;
 #[cfg(feature = "zenoh")]
 mod zenoh_cli;
 
@@ -26,6 +29,17 @@ mod zenoh_cli;
   shm-host run --stats --link minimal_impl.wasm minimal-main.wasm
   shm-host pubsub --stats --publisher pubsub-publisher.wasm \\
       --subscriber pubsub-subscriber.wasm --subscriber pubsub-subscriber.wasm
+  shm-host pubsub --publisher complex-publisher.wasm --subscriber complex-consumer.wasm \\
+      --record complex=complex.mcap --record-wit lines.wit --record-type lines
+  shm-host pubsub --replay complex.mcap --subscriber complex-consumer.wasm
+
+`pubsub` stops cleanly on SIGINT, SIGTERM or at --duration: the publishers
+are stopped, the subscribers drain their queues and end, recordings are
+finalized and statistics printed. Exit status: 0 when every component
+succeeded (or, after --duration, every component that ended before it);
+1 when one failed or did not finish; 130 after SIGINT, 143 after SIGTERM.
+A second SIGINT or SIGTERM exits at once (recordings in progress are left
+as FILE.mcap.tmp).
 
 Logs go to stderr: warnings (refusals, evictions) by default; more with
 RUST_LOG=shm_host=debug (every refused operation) or RUST_LOG=trace."
@@ -97,6 +111,45 @@ struct PubsubArgs {
     /// publisher, and for them to finish after it.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Record a topic to an MCAP file: TOPIC=FILE.mcap (repeatable). Every
+    /// message of the topic is written (flat-wit's recording convention:
+    /// `flat-wit dump FILE.mcap` reads it) with the schema of
+    /// --record-wit, --record-type and --record-width. The recorder never
+    /// slows the publisher: it drops its own oldest messages instead
+    /// (counted). The file appears when the run ends (written as
+    /// FILE.mcap.tmp until finalized).
+    #[arg(long, value_name = "TOPIC=FILE")]
+    record: Vec<String>,
+    /// The WIT package of the recorded messages' type (a .wit file or a
+    /// package directory without deps/), embedded in each recording.
+    #[arg(long, value_name = "PATH")]
+    record_wit: Option<PathBuf>,
+    /// The recorded messages' type in that WIT: TYPE, or INTERFACE.TYPE to
+    /// look it up in one interface.
+    #[arg(long, value_name = "TYPE")]
+    record_type: Option<String>,
+    /// The recorded messages' index width: u8, u16 or u32.
+    #[arg(long, value_name = "WIDTH", default_value = "u32")]
+    record_width: String,
+    /// Replay an MCAP recording in place of a publisher component: each
+    /// recorded topic is published again (by host code, one copy into a
+    /// pool block per message) once the subscribers subscribed.
+    #[arg(long, value_name = "FILE.mcap", conflicts_with = "publisher")]
+    replay: Option<PathBuf>,
+    /// A topic of the recording to replay (repeatable; every topic when not
+    /// given). A topic the recording lacks is an error.
+    #[arg(long, value_name = "TOPIC", requires = "replay")]
+    replay_topic: Vec<String>,
+    /// Replay at the recorded pace times RATE (2: twice as fast).
+    #[arg(long, value_name = "RATE", default_value_t = 1.0, requires = "replay")]
+    replay_rate: f64,
+    /// Replay every message as soon as the one before it is published.
+    #[arg(long, requires = "replay", conflicts_with = "replay_rate")]
+    replay_as_fast_as_possible: bool,
+    /// Stop the run after SECONDS, as SIGINT or SIGTERM would (see the exit
+    /// status below); for a publisher that never ends.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
     /// The topics of this topology: the publisher may publish them, the
     /// subscribers and relays may subscribe to them, nothing else
     /// (a name, or a prefix ending in `*`). Repeatable; every topic when not
@@ -320,12 +373,18 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     let (imports, exports) = (args.zenoh.imports(), args.zenoh.exports());
     #[cfg(not(feature = "zenoh"))]
     let (imports, exports) = (false, false);
-    if args.subscriber.is_empty() && args.relay.is_empty() && !exports {
-        bail!("give at least one --subscriber (or --relay, or --zenoh-export)");
+    if args.subscriber.is_empty() && args.relay.is_empty() && !exports && args.record.is_empty() {
+        bail!("give at least one --subscriber (or --relay, --record, or --zenoh-export)");
     }
-    if args.publisher.is_none() && !imports {
-        bail!("give the --publisher (or --zenoh-import a topic)");
+    if args.publisher.is_none() && args.replay.is_none() && !imports {
+        bail!("give the --publisher (or --replay a recording, or --zenoh-import a topic)");
     }
+    // Recordings and the replay are checked before anything runs.
+    let records = record::specs(&args)?;
+    let replay = match &args.replay {
+        Some(path) => Some(record::replay(path, &args)?),
+        None => None,
+    };
     let host = args.host.host();
     let mut topology = Topology::new(&host).context("configuring wasmtime")?;
     topology.timeout(Duration::from_secs(args.timeout));
@@ -358,15 +417,114 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         let name = format!("{}#{}", component_name(path), i + 1);
         topology.relay(name, component, &relay_args);
     }
+    // The members a stop ends first: their topics close, and everyone
+    // else drains and ends.
+    let mut publishers: Vec<String> = Vec::new();
     if let Some(path) = &args.publisher {
         let component = topology.load(path)?;
+        publishers.push(component_name(path));
         topology.publisher(component_name(path), component, &publisher_args);
     }
+    let replayed = replay.map(|r| r.add_to(&mut topology));
     #[cfg(feature = "zenoh")]
     let (bridge, bridged) = args.zenoh.add_to(&mut topology)?;
+    // Recorders subscribe now: the publishers start after them.
+    let recorders = record::start(&host, records)?;
+    let stop = stop::Stop::install(args.duration.map(seconds))?;
     let timeout = Duration::from_secs(args.timeout);
-    // Failures, evictions and early ends are reported as they happen.
-    let report = topology.run_with(|e| match &e.status {
+    // Failures, evictions and early ends are reported as they happen; once
+    // a stop was asked for, what it stops is not a failure.
+    let failed = Arc::new(AtomicBool::new(false));
+    let report = {
+        let (failed, stopping) = (failed.clone(), stop.stopping());
+        std::thread::Builder::new()
+            .name("topology".into())
+            .spawn(move || {
+                topology.run_with(|e| {
+                    if !e.status.succeeded() && !stopping.load(Ordering::SeqCst) {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    report_end(e)
+                })
+            })
+            .context("starting the topology's thread")?
+    };
+    let stopped_by = stop.wait(&report);
+    let report = match stopped_by {
+        None => report.join().ok(),
+        Some(why) => {
+            eprintln!("shm-host: {why}: stopping (publishers first, then the rest)");
+            let is_publisher = |n: &str| {
+                publishers.iter().any(|p| p == n)
+                    || n.starts_with("replay ")
+                    || n.starts_with("zenoh-import ")
+            };
+            host.evict_where(is_publisher, &format!("the run was stopped ({why})"));
+            let grace = timeout.min(Duration::from_secs(10));
+            if !stop::finished_within(&report, grace) {
+                // Whoever is left (a subscriber that does not end with its
+                // topic) is stopped too; recorders finish below.
+                host.evict_where(
+                    |n| !n.starts_with("record "),
+                    &format!("the run was stopped ({why})"),
+                );
+                stop::finished_within(&report, Duration::from_secs(5));
+            }
+            report.is_finished().then(|| report.join().ok()).flatten()
+        }
+    };
+    let mut recording_failed = false;
+    for recorder in recorders {
+        match recorder.finish() {
+            Ok(stats) => println!("{stats}"),
+            Err(e) => {
+                eprintln!("shm-host: recording failed: {e}");
+                recording_failed = true;
+            }
+        }
+    }
+    if let Some(replayed) = replayed {
+        if let Some(stats) = replayed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            println!("{stats}");
+        }
+    }
+    let succeeded = match &report {
+        Some(report) => {
+            if !report.unfinished.is_empty() {
+                eprintln!(
+                    "shm-host: {} did not finish within {timeout:?} after the publisher",
+                    report.unfinished.join(", ")
+                );
+            }
+            report.unfinished.is_empty() && !failed.load(Ordering::SeqCst)
+        }
+        None => {
+            eprintln!("shm-host: the topology did not end after the stop; exiting anyway");
+            false
+        }
+    };
+    if args.host.stats {
+        match &report {
+            Some(report) => print!("{}", report.statistics),
+            None => print!("{}", host.statistics()),
+        }
+        #[cfg(feature = "zenoh")]
+        zenoh_cli::print(&bridged);
+    }
+    #[cfg(feature = "zenoh")]
+    if let Some(bridge) = bridge {
+        bridge.close()?;
+    }
+    Ok(match stopped_by {
+        Some(stop::Why::Signal(signal)) => ExitCode::from(128 + signal as u8),
+        _ if succeeded && !recording_failed => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// Reports a component's end as it happens.
+fn report_end(e: &shm_host::topology::Ended) {
+    match &e.status {
         Status::Succeeded if e.before_publisher => {
             eprintln!(
                 "shm-host: {} {} exited before it subscribed",
@@ -385,25 +543,5 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         }
         Status::Stopped(stopped) => eprintln!("shm-host: {} {} stopped: {stopped}", e.role, e.name),
         Status::Error(why) => eprintln!("shm-host: {} {}: {why}", e.role, e.name),
-    });
-    if !report.unfinished.is_empty() {
-        eprintln!(
-            "shm-host: {} did not finish within {timeout:?} after the publisher",
-            report.unfinished.join(", ")
-        );
     }
-    if args.host.stats {
-        print!("{}", report.statistics);
-        #[cfg(feature = "zenoh")]
-        zenoh_cli::print(&bridged);
-    }
-    #[cfg(feature = "zenoh")]
-    if let Some(bridge) = bridge {
-        bridge.close()?;
-    }
-    Ok(if report.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
