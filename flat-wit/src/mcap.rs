@@ -692,7 +692,13 @@ fn write_json(
         what: "writing the converted file",
         error: source,
     };
-    let mut writer = mcap::Writer::new(file).map_err(write_err)?;
+    // Uncompressed chunks (with their CRCs): any MCAP reader, also one
+    // without zstd or lz4 (scripts/plot-recording), reads the result.
+    let mut writer = mcap::WriteOptions::new()
+        .compression(None)
+        .library(concat!("flat-wit ", env!("CARGO_PKG_VERSION")))
+        .create(file)
+        .map_err(write_err)?;
     let stream = mcap::MessageStream::new(input).map_err(|source| RecordingError::Mcap {
         what: "opening",
         error: source,
