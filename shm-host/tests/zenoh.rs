@@ -100,7 +100,23 @@ impl Process {
 
     /// Waits for the process to exit (within the limit); returns whether it
     /// succeeded and everything it printed.
-    fn finish(mut self) -> (bool, String) {
+    fn finish(self) -> (bool, String) {
+        let (status, out) = self.exit();
+        (status.success(), out)
+    }
+
+    /// Sends the process SIGTERM.
+    fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+    }
+
+    /// Waits for the process to exit (within the limit); returns its exit
+    /// status and everything it printed.
+    fn exit(mut self) -> (std::process::ExitStatus, String) {
         let deadline = Instant::now() + LIMIT;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -120,7 +136,7 @@ impl Process {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
             self.seen.push(line);
         }
-        (status.success(), self.seen.join("\n"))
+        (status, self.seen.join("\n"))
     }
 
     fn kill(mut self) {
@@ -695,4 +711,31 @@ fn camera_program() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// A host importing from a Zenoh publisher that never publishes (and so
+/// never sends an end, as a camera or a ROS 2 node) still ends well: at
+/// `--duration`, with success, and on SIGTERM, with status 143; both print
+/// the statistics and the bridge's counters. The test's publisher is
+/// matched first: the importing host is up and subscribed.
+#[test]
+fn an_import_whose_publisher_never_ends_stops_at_its_duration_and_on_sigterm() {
+    let at = endpoint();
+    let importing = importer(&at, "test/never-ends", None, &["--duration", "2"]);
+    let peer = session(false, &at);
+    let _silent = matched_publisher(&peer, "test/never-ends");
+    let (status, out) = importing.exit();
+    assert!(status.success(), "{status}; it printed:\n{out}");
+    assert!(out.contains("shm-host statistics"), "{out}");
+    bridge_line(&out, "import test/never-ends");
+
+    let at = endpoint();
+    let importing = importer(&at, "test/never-ends-2", None, &[]);
+    let peer = session(false, &at);
+    let _silent = matched_publisher(&peer, "test/never-ends-2");
+    importing.terminate();
+    let (status, out) = importing.exit();
+    assert_eq!(status.code(), Some(143), "{status}; it printed:\n{out}");
+    assert!(out.contains("shm-host statistics"), "{out}");
+    bridge_line(&out, "import test/never-ends-2");
 }

@@ -425,12 +425,14 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
         publishers.push(component_name(path));
         topology.publisher(component_name(path), component, &publisher_args);
     }
+    // Signals are caught before anything subscribes (a Zenoh import, a
+    // recorder): once a peer can see this process, SIGTERM stops it cleanly.
+    let stop = stop::Stop::install(args.duration.map(seconds))?;
     let replayed = replay.map(|r| r.add_to(&mut topology));
     #[cfg(feature = "zenoh")]
     let (bridge, bridged) = args.zenoh.add_to(&mut topology)?;
     // Recorders subscribe now: the publishers start after them.
     let recorders = record::start(&host, records)?;
-    let stop = stop::Stop::install(args.duration.map(seconds))?;
     let timeout = Duration::from_secs(args.timeout);
     // Failures, evictions and early ends are reported as they happen; once
     // a stop was asked for, what it stops is not a failure.
