@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm_rules::guest_text::{check_topic_name, Shown};
-use shm_rules::pubsub::{check_pool, reclaim, Pool, Pushed, Queue, Reclaimer, SharedPool, Topic};
+use shm_rules::pubsub::{check_pool, fan_out, reclaim, Pool, Queue, Reclaimer, SharedPool, Topic};
 use shm_rules::IdMap;
 use wasmtime::component::Resource;
 
@@ -310,26 +310,19 @@ impl ShmCtxView<'_> {
         // The publisher's write right ends before anyone can read.
         let _ = self.ctx.drop_handle(handle);
         let broker = host.broker();
-        let (bound, overflow) = (broker.config.queue, broker.config.overflow);
-        let stall = Some(broker.config.stall_limit);
-        for q in publisher.topic.queues() {
-            let Ok(clone) = host.clone_for(pool_handle, broker.guest) else {
-                return Ok(Err(PubSubError::Internal));
-            };
-            match q.push(clone, bound, overflow, stall, |oldest| {
-                host.drop_detached(oldest)
-            }) {
-                Pushed::Queued => {}
-                Pushed::Left => host.drop_detached(clone),
-                Pushed::Stalled => {
-                    host.drop_detached(clone);
-                    let reason = format!(
-                        "left its full queue of topic `{}` untaken for the stall limit of {:?}",
-                        publisher.name, broker.config.stall_limit
-                    );
-                    host.evict(q.owner(), reason);
-                }
-            }
+        let backend = HostReclaim {
+            host: &host,
+            ctx: self.ctx,
+        };
+        let clone = || host.clone_for(pool_handle, broker.guest).ok();
+        if let Err(e) = fan_out(
+            &publisher.topic,
+            &publisher.name,
+            &broker.config,
+            clone,
+            &backend,
+        ) {
+            return Ok(Err(e));
         }
         self.table
             .get_mut(this)?

@@ -11,11 +11,13 @@
 //! backend does with a stalling subscriber (the host evicts it) is its own.
 //!
 //! Files: `config.rs`, `pool.rs`, `queue.rs` (queues and topics),
-//! `reclaim.rs` (blocks kept by stalling subscribers), `released.rs`,
+//! `fan_out.rs` (a message to every queue), `reclaim.rs` (blocks kept by
+//! stalling subscribers), `released.rs`,
 //! `error.rs`.
 
 mod config;
 mod error;
+mod fan_out;
 mod pool;
 mod queue;
 mod reclaim;
@@ -23,6 +25,7 @@ mod released;
 
 pub use config::{PubSubConfig, MAX_POOL};
 pub use error::PubSubError;
+pub use fan_out::fan_out;
 pub use pool::{check_pool, Pool};
 pub use queue::{
     Overflow, Pushed, Queue, SharedPool, TimedOut, Topic, Topics, ENDED_KEPT, MAX_HELD,

@@ -28,8 +28,8 @@ use std::task::{Context, Poll};
 
 use shm_rules::guest_text::check_topic_name;
 use shm_rules::pubsub::{
-    check_pool, reclaim, Overflow, Pool, PubSubConfig, Pushed, Queue, Reclaimer, SharedPool, Topic,
-    Topics,
+    check_pool, fan_out, reclaim, Overflow, Pool, PubSubConfig, Queue, Reclaimer, SharedPool,
+    Topic, Topics,
 };
 use shm_rules::{Access, BackingId, HandleId};
 
@@ -264,28 +264,9 @@ impl Publisher {
         let pool_handle = self.pool().handle(index);
         // The publisher's write right ends before anyone can read.
         drop(block);
-        let config = &n.config;
-        for q in self.topic.queues() {
-            let clone = n
-                .ledger()
-                .clone_handle(pool_handle, n.broker)
-                .map_err(|_| PubSubError::Internal)?;
-            let stall = Some(config.stall_limit);
-            match q.push(clone, config.queue, config.overflow, stall, |h| {
-                n.drop_handle(h)
-            }) {
-                Pushed::Queued => {}
-                Pushed::Left => n.drop_handle(clone),
-                Pushed::Stalled => {
-                    n.drop_handle(clone);
-                    let reason = format!(
-                        "left its full queue of topic `{}` untaken for the stall limit of {:?}",
-                        self.name, config.stall_limit
-                    );
-                    NativeReclaim { topic: &self.topic }.stalled_queue(&q, reason);
-                }
-            }
-        }
+        let backend = NativeReclaim { topic: &self.topic };
+        let clone = || n.ledger().clone_handle(pool_handle, n.broker).ok();
+        fan_out(&self.topic, &self.name, &n.config, clone, &backend)?;
         self.pool().published(index, std::time::Instant::now());
         Ok(())
     }
