@@ -131,8 +131,17 @@ impl RecordSchema {
 pub struct RecordOptions {
     /// Messages waiting for the writer thread at most.
     pub buffered: usize,
-    /// Bytes of messages waiting for the writer thread at most.
+    /// Bytes of messages waiting for the writer thread at most (not
+    /// applied when `lossless`: there at most `buffered` messages wait).
     pub buffered_bytes: usize,
+    /// Record every message, at the price of making the publisher wait:
+    /// the recorder's subscription is `block` (whatever the host's policy)
+    /// and the taking thread waits for the writer instead of dropping. A
+    /// recorder that keeps the publisher waiting past the stall limit is
+    /// evicted like any subscriber (the recording ends there, finalized).
+    /// Off by default: a recorder never makes the publisher wait, and
+    /// counts what it drops.
+    pub lossless: bool,
 }
 
 impl Default for RecordOptions {
@@ -140,7 +149,29 @@ impl Default for RecordOptions {
         RecordOptions {
             buffered: 64,
             buffered_bytes: 256 << 20,
+            lossless: false,
         }
+    }
+}
+
+/// Setters, each returning the changed options.
+impl RecordOptions {
+    /// Sets [`RecordOptions::buffered`] (at least 1).
+    pub fn buffered(mut self, messages: usize) -> Self {
+        self.buffered = messages.max(1);
+        self
+    }
+
+    /// Sets [`RecordOptions::buffered_bytes`].
+    pub fn buffered_bytes(mut self, bytes: usize) -> Self {
+        self.buffered_bytes = bytes;
+        self
+    }
+
+    /// Sets [`RecordOptions::lossless`].
+    pub fn lossless(mut self, lossless: bool) -> Self {
+        self.lossless = lossless;
+        self
     }
 }
 
@@ -291,11 +322,16 @@ impl Recorder {
             }
         });
         let (writer, channel) = opened?;
+        let policy = if options.lossless {
+            Overflow::Block
+        } else {
+            Overflow::DropOldest
+        };
         let subscriber = match NativeSubscriber::with_overflow(
             host,
             &format!("record {topic}"),
             topic,
-            Overflow::DropOldest,
+            policy,
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -435,7 +471,8 @@ fn take(
         }
         let publish_time = now_ns();
         let len = buffer.len();
-        let fits = shared.in_flight.load(Ordering::SeqCst) + len <= options.buffered_bytes;
+        let fits = options.lossless
+            || shared.in_flight.load(Ordering::SeqCst) + len <= options.buffered_bytes;
         let next = spare.try_recv().unwrap_or_default();
         let bytes = std::mem::replace(&mut buffer, next);
         if !fits {
@@ -444,10 +481,19 @@ fn take(
             continue;
         }
         shared.in_flight.fetch_add(len, Ordering::SeqCst);
-        match to_writer.try_send(Taken {
+        let taken = Taken {
             publish_time,
             bytes,
-        }) {
+        };
+        // Lossless: wait for the writer (it only stops on failure).
+        let sent = if options.lossless {
+            to_writer
+                .send(taken)
+                .map_err(|e| TrySendError::Disconnected(e.0))
+        } else {
+            to_writer.try_send(taken)
+        };
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) => {
                 shared.in_flight.fetch_sub(len, Ordering::SeqCst);

@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use shm_host::pubsub::native::{NativeSubscriber, Next};
-use shm_host::record::{Pace, RecordSchema, Recorder, Recording, ReplayError, ReplayOptions};
+use shm_host::record::{
+    Pace, RecordOptions, RecordSchema, Recorder, Recording, ReplayError, ReplayOptions,
+};
 use shm_host::topology::{Role, Topology};
 use shm_host::ShmHost;
 
@@ -58,7 +60,10 @@ fn record(
     schema: RecordSchema,
 ) -> shm_host::record::RecordStats {
     let host = ShmHost::default();
-    let recorder = Recorder::start(&host, topic, path, schema).unwrap();
+    // Lossless: every message is recorded (the publisher waits for the
+    // recorder), whatever the machine's load.
+    let options = RecordOptions::default().lossless(true);
+    let recorder = Recorder::start_with(&host, topic, path, schema, options).unwrap();
     let mut topology = Topology::new(&host).unwrap();
     let (p, s) = (
         topology.load(common::guest(publisher)).unwrap(),

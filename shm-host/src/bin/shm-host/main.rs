@@ -131,6 +131,11 @@ struct PubsubArgs {
     /// The recorded messages' index width: u8, u16 or u32.
     #[arg(long, value_name = "WIDTH", default_value = "u32")]
     record_width: String,
+    /// Record every message: the publisher waits for the recorders (as for
+    /// a subscriber under `--overflow block`) instead of their dropping
+    /// what they cannot keep up with.
+    #[arg(long, requires = "record")]
+    record_lossless: bool,
     /// Replay an MCAP recording in place of a publisher component: each
     /// recorded topic is published again (by host code, one copy into a
     /// pool block per message) once the subscribers subscribed.
@@ -432,7 +437,7 @@ fn pubsub(args: PubsubArgs) -> Result<ExitCode> {
     #[cfg(feature = "zenoh")]
     let (bridge, bridged) = args.zenoh.add_to(&mut topology)?;
     // Recorders subscribe now: the publishers start after them.
-    let recorders = record::start(&host, records)?;
+    let recorders = record::start(&host, records, args.record_lossless)?;
     let timeout = Duration::from_secs(args.timeout);
     // Failures, evictions and early ends are reported as they happen; once
     // a stop was asked for, what it stops is not a failure.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use shm_host::command::Status;
-use shm_host::record::{Pace, RecordSchema, Recorder, Recording, ReplayOptions, ReplayStats};
+use shm_host::record::{
+    Pace, RecordOptions, RecordSchema, Recorder, Recording, ReplayOptions, ReplayStats,
+};
 use shm_host::topology::{Role, Topology};
 use shm_host::{ShmHost, TopicPattern};
 use wasmtime::error::Context;
@@ -65,11 +67,12 @@ pub fn specs(args: &PubsubArgs) -> Result<Vec<Spec>> {
 
 /// Starts the recorders (before the topology runs: its publishers wait for
 /// every subscription, the recorders' included).
-pub fn start(host: &ShmHost, specs: Vec<Spec>) -> Result<Vec<Recorder>> {
+pub fn start(host: &ShmHost, specs: Vec<Spec>, lossless: bool) -> Result<Vec<Recorder>> {
+    let options = RecordOptions::default().lossless(lossless);
     specs
         .into_iter()
         .map(|s| {
-            Recorder::start(host, &s.topic, &s.path, s.schema)
+            Recorder::start_with(host, &s.topic, &s.path, s.schema, options)
                 .with_context(|| format!("--record {}={}", s.topic, s.path.display()))
         })
         .collect()
