@@ -12,7 +12,7 @@
 //!
 //! Files: `config.rs`, `pool.rs`, `queue.rs` (queues and topics),
 //! `reclaim.rs` (blocks kept by stalling subscribers), `released.rs`,
-//! `error.rs`.
+//! `ring.rs` (lease rings: messages offered in shared memory), `error.rs`.
 
 mod config;
 mod error;
@@ -20,6 +20,7 @@ mod pool;
 mod queue;
 mod reclaim;
 mod released;
+pub mod ring;
 
 pub use config::PubSubConfig;
 pub use error::PubSubError;
