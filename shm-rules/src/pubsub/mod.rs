@@ -12,8 +12,8 @@
 //!
 //! Files: `config.rs`, `pool.rs`, `queue.rs` (queues and topics),
 //! `fan_out.rs` (a message to every queue), `reclaim.rs` (blocks kept by
-//! stalling subscribers), `released.rs`,
-//! `error.rs`.
+//! stalling subscribers), `released.rs`, `ring.rs` (lease rings: messages
+//! offered in shared memory), `error.rs`.
 
 mod config;
 mod error;
@@ -22,6 +22,7 @@ mod pool;
 mod queue;
 mod reclaim;
 mod released;
+pub mod ring;
 
 pub use config::{PubSubConfig, MAX_POOL};
 pub use error::PubSubError;
