@@ -29,7 +29,8 @@ pub use error::PubSubError;
 pub use fan_out::fan_out;
 pub use pool::{check_pool, Pool};
 pub use queue::{
-    Overflow, Pushed, Queue, SharedPool, TimedOut, Topic, Topics, ENDED_KEPT, MAX_HELD,
+    Overflow, Pushed, Queue, RingRefused, RingWaited, SharedPool, TimedOut, Topic, Topics,
+    ENDED_KEPT, MAX_HELD, RING_POLL,
 };
 pub use reclaim::{reclaim, Reclaimer};
 pub use released::{Released, RETRY_AFTER};

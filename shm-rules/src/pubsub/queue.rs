@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::ring::{Offered, RingStage};
 use crate::{GuestId, HandleId};
 
 /// What `publish` does when a subscription's queue is full.
@@ -44,6 +45,9 @@ struct QueueState {
     /// The subscription was dropped: publishers stop queueing to it.
     left: bool,
     dropped: u64,
+    /// The subscription's lease ring, if it has one: queued messages move
+    /// into it while it has room (see [`Queue::attach_ring`]).
+    ring: Option<RingStage>,
 }
 
 /// One subscription's queue of messages (block handles).
@@ -55,6 +59,36 @@ pub struct Queue {
     overflow: Option<Overflow>,
     state: Mutex<QueueState>,
     changed: Condvar,
+}
+
+/// How often a publisher that waits for room in a full ring reads the
+/// ring's returned region again: the subscriber returns messages without
+/// telling the host (its own wait call wakes the publisher sooner).
+pub const RING_POLL: Duration = Duration::from_millis(1);
+
+/// What [`Queue::wait_ring`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingWaited {
+    /// How many messages the ring offered so far.
+    pub published: u64,
+    /// No message will be offered beyond `published` (the publisher is
+    /// gone and the backlog is empty, or the subscription ended).
+    pub ended: bool,
+}
+
+/// [`Queue::attach_ring`] and [`Queue::wait_ring`]: the queue has a ring
+/// already, has none, or its subscription ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingRefused {
+    /// The subscription has a ring already.
+    #[error("the subscription has a ring already")]
+    HasRing,
+    /// The subscription has no ring.
+    #[error("the subscription has no ring")]
+    NoRing,
+    /// The subscription ended.
+    #[error("the subscription ended")]
+    Left,
 }
 
 /// [`Queue::pop_timeout`] found no message within its timeout.
@@ -157,21 +191,45 @@ impl Queue {
         let bound = bound.max(1);
         let deadline = stall.map(|d| Instant::now() + d);
         let mut s = lock(&self.state);
+        let mut reconciled = false;
         while s.items.len() >= bound && !s.left {
             match overflow {
                 Overflow::Block => {
-                    s = match deadline {
-                        None => self.wait(s, None),
-                        Some(deadline) => {
-                            let now = Instant::now();
-                            if now >= deadline {
-                                return Pushed::Stalled;
-                            }
-                            self.wait(s, Some(deadline - now))
+                    // A ring's subscriber returns messages without a call:
+                    // read its returned region, and again every RING_POLL.
+                    let poll = if s.ring.is_some() {
+                        for h in self.reconcile_locked(&mut s, &mut drop_handle) {
+                            drop_handle(h);
                         }
-                    }
+                        if s.items.len() < bound {
+                            continue;
+                        }
+                        Some(RING_POLL)
+                    } else {
+                        None
+                    };
+                    let now = Instant::now();
+                    let left = match deadline {
+                        Some(deadline) if now >= deadline => return Pushed::Stalled,
+                        Some(deadline) => Some(deadline - now),
+                        None => None,
+                    };
+                    let timeout = match (left, poll) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    s = self.wait(s, timeout);
                 }
                 Overflow::DropOldest => {
+                    // The ring may have room again: never drop what it can
+                    // still offer.
+                    if s.ring.is_some() && !reconciled {
+                        reconciled = true;
+                        for h in self.reconcile_locked(&mut s, &mut drop_handle) {
+                            drop_handle(h);
+                        }
+                        continue;
+                    }
                     let oldest = s.items.pop_front().expect("the queue is full");
                     s.dropped += 1;
                     drop_handle(oldest);
@@ -182,8 +240,143 @@ impl Queue {
             return Pushed::Left;
         }
         s.items.push_back(handle);
+        self.pump(&mut s, &mut drop_handle);
         self.wake(&mut s);
         Pushed::Queued
+    }
+
+    /// Moves queued messages into the ring while it has room (with the
+    /// state locked); a message of another pool is dropped through
+    /// `drop_handle` and counted. Returns whether anything moved.
+    fn pump(&self, s: &mut QueueState, drop_handle: &mut impl FnMut(HandleId)) -> bool {
+        let QueueState {
+            items,
+            ring,
+            dropped,
+            ..
+        } = s;
+        let Some(ring) = ring.as_mut() else {
+            return false;
+        };
+        let mut moved = false;
+        while ring.has_room() {
+            let Some(h) = items.pop_front() else {
+                break;
+            };
+            moved = true;
+            match ring.offer(h) {
+                Offered::Offered => {}
+                Offered::Full(h) => {
+                    items.push_front(h);
+                    break;
+                }
+                Offered::Foreign(h) => {
+                    *dropped += 1;
+                    drop_handle(h);
+                }
+            }
+        }
+        moved
+    }
+
+    /// Reads the ring's returned region and refills the ring from the
+    /// backlog (with the state locked). Returns the released handles.
+    fn reconcile_locked(
+        &self,
+        s: &mut QueueState,
+        drop_handle: &mut impl FnMut(HandleId),
+    ) -> Vec<HandleId> {
+        let released = match s.ring.as_mut() {
+            Some(ring) => ring.reconcile(),
+            None => return Vec::new(),
+        };
+        if self.pump(s, drop_handle) || !released.is_empty() {
+            self.wake(s);
+        }
+        released
+    }
+
+    /// Makes `ring` this subscription's lease ring: queued messages (and
+    /// every message published from now on) move into it while it has
+    /// room. Messages of another pool are dropped through `drop_handle`.
+    pub fn attach_ring(
+        &self,
+        ring: RingStage,
+        mut drop_handle: impl FnMut(HandleId),
+    ) -> Result<(), (RingRefused, RingStage)> {
+        let mut s = lock(&self.state);
+        if s.left {
+            return Err((RingRefused::Left, ring));
+        }
+        if s.ring.is_some() {
+            return Err((RingRefused::HasRing, ring));
+        }
+        s.ring = Some(ring);
+        if self.pump(&mut s, &mut drop_handle) {
+            self.wake(&mut s);
+        }
+        Ok(())
+    }
+
+    /// Reads the ring's returned region (messages the subscriber
+    /// released) and refills the ring from the backlog. Returns the
+    /// released handles, for the caller to drop; empty without a ring.
+    /// Messages of another pool are dropped through `drop_handle`.
+    pub fn reconcile(&self, mut drop_handle: impl FnMut(HandleId)) -> Vec<HandleId> {
+        let mut s = lock(&self.state);
+        self.reconcile_locked(&mut s, &mut drop_handle)
+    }
+
+    /// The subscriber's wait: reconciles the ring, then waits (at most
+    /// `timeout`) until it offered more than `seen` messages or ended.
+    /// Released handles are dropped through `drop_handle`, with the queue
+    /// locked (the ledger may be locked inside).
+    pub fn wait_ring(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        mut drop_handle: impl FnMut(HandleId),
+    ) -> Result<RingWaited, RingRefused> {
+        let deadline = Instant::now() + timeout;
+        let mut s = lock(&self.state);
+        loop {
+            for h in self.reconcile_locked(&mut s, &mut drop_handle) {
+                drop_handle(h);
+            }
+            let ended = (s.closed && s.items.is_empty()) || s.left;
+            let Some(ring) = s.ring.as_mut() else {
+                return Err(RingRefused::NoRing);
+            };
+            let published = ring.published();
+            if ended {
+                ring.close();
+            }
+            if published > seen || ended {
+                return Ok(RingWaited { published, ended });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(RingWaited { published, ended });
+            }
+            s = self.wait(s, Some(deadline - now));
+        }
+    }
+
+    /// Does the ring hold (offered, not returned) a message for which
+    /// `pred` holds?
+    pub fn in_ring(&self, pred: impl FnMut(HandleId) -> bool) -> bool {
+        lock(&self.state)
+            .ring
+            .as_ref()
+            .is_some_and(|r| r.holds(pred))
+    }
+
+    /// The ring's counts: offered so far, held now, returned values
+    /// refused; `None` without a ring.
+    pub fn ring_counts(&self) -> Option<(u64, usize, u64)> {
+        let s = lock(&self.state);
+        let r = s.ring.as_ref()?;
+        Some((r.published(), r.held(), r.refused()))
     }
 
     /// Removes the queued messages for which `pred` holds, counting them as
@@ -396,6 +589,17 @@ impl Topic {
         lock(&self.state).queues.len()
     }
 
+    /// Reconciles the lease rings of every subscription (the publisher
+    /// needs blocks back): returns the released handles, for the caller to
+    /// drop. Messages of another pool are dropped through `drop_handle`.
+    pub fn reconcile_rings(&self, mut drop_handle: impl FnMut(HandleId)) -> Vec<HandleId> {
+        let mut released = Vec::new();
+        for q in self.queues() {
+            released.extend(q.reconcile(&mut drop_handle));
+        }
+        released
+    }
+
     /// Ends the subscription `queue`: no more messages are queued to it,
     /// a publisher waiting for space in it goes on, and the handles still
     /// queued are returned for the caller to drop.
@@ -403,7 +607,10 @@ impl Topic {
         lock(&self.state).queues.retain(|q| !Arc::ptr_eq(q, queue));
         let mut s = lock(&queue.state);
         s.left = true;
-        let queued = s.items.drain(..).collect();
+        let mut queued: Vec<HandleId> = s.items.drain(..).collect();
+        if let Some(ring) = s.ring.as_mut() {
+            queued.extend(ring.drain());
+        }
         queue.wake(&mut s);
         queued
     }

@@ -115,6 +115,13 @@ pub fn reclaim(
         let reason = format!(
             "held a message of topic `{name}` for longer than the stall limit of {stall:?}"
         );
+        // A lease ring's messages are held for its subscriber by the
+        // backend's pool holder: the subscription is the holder to end.
+        for q in topic.queues() {
+            if q.in_ring(of_block) {
+                acted |= backend.stalled_queue(&q, reason.clone());
+            }
+        }
         acted |= backend.stalled_holders(pool_handle, reason);
     }
     acted

@@ -149,7 +149,7 @@ pub trait RingMemory {
 
 /// Writes `entry` into an offered region, then its published count: the
 /// host's side of offering a message ([`RingLeases::offer`] says where).
-pub fn write_offered(offered: &impl RingMemory, capacity: u32, entry: OfferedEntry) {
+pub fn write_offered(offered: &(impl RingMemory + ?Sized), capacity: u32, entry: OfferedEntry) {
     let at = offered_slot(entry.seq, capacity);
     offered.store_u64(at, entry.seq);
     offered.store_u32(at + 8, entry.block);
@@ -283,6 +283,11 @@ impl<H> RingLeases<H> {
         Reconciled { released, refused }
     }
 
+    /// What the host holds for the messages offered and not returned.
+    pub fn holds(&self) -> impl Iterator<Item = &H> {
+        self.held.values()
+    }
+
     /// Every hold still outstanding, oldest first: the subscription ended
     /// (it left, or was evicted), and with it every message it held.
     pub fn drain(&mut self) -> Vec<(u64, H)> {
@@ -328,7 +333,7 @@ impl RingReader {
 
     /// The next message, if one was offered: its entry. `None` when none
     /// waits (then wait with the host, from [`RingReader::taken`]).
-    pub fn next(&mut self, offered: &impl RingMemory) -> Option<OfferedEntry> {
+    pub fn next(&mut self, offered: &(impl RingMemory + ?Sized)) -> Option<OfferedEntry> {
         let published = offered.load_u64(OFFERED_PUBLISHED);
         if self.taken >= published {
             return None;
@@ -353,8 +358,8 @@ impl RingReader {
     /// entries.
     pub fn release(
         &mut self,
-        offered: &impl RingMemory,
-        returned: &impl RingMemory,
+        offered: &(impl RingMemory + ?Sized),
+        returned: &(impl RingMemory + ?Sized),
         seq: u64,
     ) -> Result<(), ReleaseError> {
         let consumed = offered.load_u64(OFFERED_CONSUMED);
@@ -368,5 +373,10 @@ impl RingReader {
     }
 }
 
+mod stage;
+pub use stage::{Describe, Offered, Region, RingStage};
+
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;
