@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustix::fs::{fstat, ftruncate, memfd_create, open, MemfdFlags, Mode, OFlags};
@@ -172,6 +173,67 @@ impl SharedPages {
         // SAFETY: the range lies inside the writable host mapping.
         unsafe { std::ptr::write_bytes(dst.as_ptr(), 0, len) };
         true
+    }
+}
+
+/// A block's pages as one region of a lease ring
+/// ([`shm_rules::pubsub::ring`]): `u64` and `u32` loads (acquire) and stores
+/// (release) through the host's mapping, which lives as long as this does.
+/// A guest may write the same bytes at any time (its returned region):
+/// every access is atomic, whatever the guest does, and a value is only a
+/// value to the ring's rules, which read each one once and treat it as
+/// hostile. An access out of the block, or misaligned, reads 0 and writes
+/// nothing (the ring's offsets never are).
+#[derive(Debug, Clone)]
+pub(crate) struct RingPages(pub(crate) Arc<SharedPages>);
+
+impl RingPages {
+    /// The aligned word of `size` bytes at `offset`, if it lies in the
+    /// block.
+    fn word(&self, offset: usize, size: usize) -> Option<NonNull<u8>> {
+        if offset % size != 0 || offset.checked_add(size)? > self.0.len {
+            return None;
+        }
+        // The host mapping is page-aligned, so `offset`'s alignment is the
+        // address's.
+        self.0.range(offset as u64, size)
+    }
+}
+
+impl shm_rules::pubsub::ring::RingMemory for RingPages {
+    fn load_u64(&self, offset: usize) -> u64 {
+        let Some(at) = self.word(offset, 8) else {
+            return 0;
+        };
+        // SAFETY: `at` is 8-aligned and lies, with its 8 bytes, inside the
+        // host mapping, which stays mapped while `self.0` lives (as long
+        // as the returned reference is used: this statement). The host
+        // accesses ring regions only through these atomic accessors; the
+        // guest's accesses are another process's, as far as Rust's memory
+        // model goes (shared memory with a peer).
+        unsafe { AtomicU64::from_ptr(at.as_ptr().cast()) }.load(Ordering::Acquire)
+    }
+
+    fn load_u32(&self, offset: usize) -> u32 {
+        let Some(at) = self.word(offset, 4) else {
+            return 0;
+        };
+        // SAFETY: as in `load_u64`, for 4 aligned bytes.
+        unsafe { AtomicU32::from_ptr(at.as_ptr().cast()) }.load(Ordering::Acquire)
+    }
+
+    fn store_u64(&self, offset: usize, value: u64) {
+        if let Some(at) = self.word(offset, 8) {
+            // SAFETY: as in `load_u64`; the host mapping is writable.
+            unsafe { AtomicU64::from_ptr(at.as_ptr().cast()) }.store(value, Ordering::Release);
+        }
+    }
+
+    fn store_u32(&self, offset: usize, value: u32) {
+        if let Some(at) = self.word(offset, 4) {
+            // SAFETY: as in `load_u32`; the host mapping is writable.
+            unsafe { AtomicU32::from_ptr(at.as_ptr().cast()) }.store(value, Ordering::Release);
+        }
     }
 }
 

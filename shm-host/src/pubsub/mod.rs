@@ -27,7 +27,9 @@
 //!
 //! Files: `broker.rs` (the topics of a host), `publisher.rs` (a pool, lending
 //! and publishing, reclaiming from stalling subscribers), `subscriber.rs`
-//! (queues, mapped pools, leases), `native.rs` (host code on a topic); the
+//! (queues, mapped pools, leases), `ring.rs` (a subscription's lease ring:
+//! messages offered in shared memory, taken and released without a host
+//! call), `native.rs` (host code on a topic); the
 //! functions' linking is `crate::wit`'s.
 //!
 //! [`ShmHost`]: crate::ShmHost
@@ -37,6 +39,7 @@
 mod broker;
 pub mod native;
 mod publisher;
+mod ring;
 mod subscriber;
 
 pub(crate) use broker::Broker;

@@ -148,6 +148,17 @@ impl ShmCtxView<'_> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
         let mut found = publisher.pool.free_block(&host.ledger());
+        if found.is_none() {
+            // Lease rings' subscribers release without telling the host:
+            // read what they returned.
+            let released = publisher.topic.reconcile_rings(|h| host.drop_detached(h));
+            if !released.is_empty() {
+                for h in released {
+                    host.drop_detached(h);
+                }
+                found = publisher.pool.free_block(&host.ledger());
+            }
+        }
         if found.is_none() && self.reclaim(publisher) {
             found = publisher.pool.free_block(&host.ledger());
         }
@@ -242,6 +253,50 @@ impl ShmCtxView<'_> {
         // `none`, and `loan` reports why (the guest may have to donate
         // storage for a block outside its write windows).
         Ok(Ok(self.loan(this)?.ok()))
+    }
+
+    /// Commits and sends a batch of loans, then lends up to `next` blocks
+    /// (see the WIT's `publish-loans`).
+    pub(crate) fn publish_loans(
+        &mut self,
+        this: &Resource<Publisher>,
+        batch: &[(u64, u32)],
+        next: u32,
+    ) -> wasmtime::Result<Result<Vec<PooledLoan>, PubSubError>> {
+        self.ctx.alive()?;
+        let publisher = self.table.get(this)?;
+        // Everything is checked before anything is sent.
+        if batch.len() > publisher.loans.len() {
+            return Ok(Err(PubSubError::UnknownLease));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
+        for &(loan, size) in batch {
+            let Some(&handle) = publisher.loans.get(&loan) else {
+                return Ok(Err(PubSubError::UnknownLease));
+            };
+            if !seen.insert(loan) {
+                return Ok(Err(PubSubError::UnknownLease));
+            }
+            if self.ctx.size(handle).map_or(true, |block| size > block) {
+                return Ok(Err(PubSubError::InvalidArgument));
+            }
+        }
+        for &(loan, size) in batch {
+            if let Err(e) = self.publish_loan(this, loan, size, false)? {
+                // Only an eviction or a revocation meanwhile gets here: the
+                // loans after it stay held.
+                return Ok(Err(e));
+            }
+        }
+        let pool = self.table.get(this)?.pool.handles().len();
+        let mut lent = Vec::new();
+        for _ in 0..(next as usize).min(pool) {
+            match self.loan(this)? {
+                Ok(l) => lent.push(l),
+                Err(_) => break,
+            }
+        }
+        Ok(Ok(lent))
     }
 
     /// Ends a loan unpublished.
@@ -354,7 +409,10 @@ impl ShmCtxView<'_> {
             return Ok(Ok(()));
         }
         let maps = match map_blocks(self.ctx, publisher.pool.handles()) {
-            Ok(mapped) => mapped.into_iter().map(|(map, _)| map).collect::<Vec<_>>(),
+            Ok(mapped) => mapped
+                .into_iter()
+                .map(|(map, _, _)| map)
+                .collect::<Vec<_>>(),
             Err(e) => return Ok(Err(e)),
         };
         let keyed = maps

@@ -10,6 +10,7 @@ use shm_rules::IdMap;
 use wasmtime::component::Resource;
 
 use super::publisher::pool_storage;
+use super::ring::SubscriberRing;
 use crate::rules::{Access, BackingId, HandleId, PubSubError};
 use crate::wit::{PooledMessage, ShmCtxView};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
@@ -23,6 +24,8 @@ pub struct Subscriber {
     mapped: Option<MappedPool>,
     /// Messages taken with `next-pooled` and not yet released, by lease.
     pub(crate) leases: IdMap<u64, HandleId>,
+    /// The subscription's lease ring, if it has one.
+    pub(crate) ring: Option<SubscriberRing>,
 }
 
 /// A pool mapped into a subscriber: one read-only pool mapping per block.
@@ -32,6 +35,9 @@ struct MappedPool {
     pub(crate) maps: Vec<HandleId>,
     /// Each block's mapping handle.
     pub(crate) backings: IdMap<BackingId, HandleId>,
+    /// Each block's backing and its address in the subscriber's memory,
+    /// in pool order.
+    pub(crate) blocks: Vec<(BackingId, u32)>,
 }
 
 impl Subscriber {
@@ -48,7 +54,16 @@ impl Subscriber {
             queue,
             mapped: None,
             leases: IdMap::default(),
+            ring: None,
         })
+    }
+
+    /// The mapped pool: itself, each block's address and backing, in pool
+    /// order.
+    pub(crate) fn mapped_pool(&self) -> Option<(Arc<SharedPool>, Vec<u32>, Vec<BackingId>)> {
+        let m = self.mapped.as_ref()?;
+        let (backings, addresses) = m.blocks.iter().map(|&(b, a)| (b, a)).unzip();
+        Some((m.pool.clone(), addresses, backings))
     }
 }
 
@@ -57,8 +72,11 @@ impl Drop for Subscriber {
         for h in self.topic.leave(&self.queue) {
             self.host.drop_detached(h);
         }
-        // Messages first, then the pool mapping they lie in.
+        // Messages first, then the ring and the pool mapping they lie in.
         for (_, h) in self.leases.drain() {
+            self.host.drop_anywhere(h);
+        }
+        for h in self.ring.take().into_iter().flat_map(|r| r.regions) {
             self.host.drop_anywhere(h);
         }
         for h in self.mapped.take().map(|m| m.maps).unwrap_or_default() {
@@ -149,13 +167,15 @@ impl ShmCtxView<'_> {
             Ok(mapped) => mapped,
             Err(e) => return Ok(Err(e)),
         };
-        let maps: Vec<HandleId> = mapped.iter().map(|&(map, _)| map).collect();
-        let backings = mapped.into_iter().map(|(map, b)| (b, map)).collect();
+        let maps: Vec<HandleId> = mapped.iter().map(|m| m.0).collect();
+        let blocks = mapped.iter().map(|m| (m.1, m.2)).collect();
+        let backings = mapped.into_iter().map(|(map, b, _)| (b, map)).collect();
         tracing::debug!(guest = %self.ctx.name(), blocks = maps.len(), "pool mapped");
         sub.mapped = Some(MappedPool {
             pool,
             maps,
             backings,
+            blocks,
         });
         Ok(Ok(()))
     }
@@ -241,24 +261,27 @@ impl ShmCtxView<'_> {
 
 /// Maps every block of a pool into `ctx`'s guest once, read-only: a clone
 /// of each attached with [`Access::Pool`]. Returns each mapping handle with
-/// its block; on any failure drops the mappings made so far.
+/// its block and its address; on any failure drops the mappings made so
+/// far.
 pub(crate) fn map_blocks(
     ctx: &ShmCtx,
     blocks: &[HandleId],
-) -> Result<Vec<(HandleId, BackingId)>, PubSubError> {
+) -> Result<Vec<(HandleId, BackingId, u32)>, PubSubError> {
     let mut mapped = Vec::with_capacity(blocks.len());
     for &block in blocks {
         let one = ctx.clone_handle(block).and_then(|map| {
-            let attached = ctx.attach(map, Access::Pool);
-            let backing = attached.and_then(|_| ctx.backing_id(map));
-            backing.map(|b| (map, b)).inspect_err(|_| {
+            let attached = ctx.attach(map, Access::Pool).and_then(|area| {
+                let backing = ctx.backing_id(map)?;
+                Ok((map, backing, area.address))
+            });
+            attached.inspect_err(|_| {
                 let _ = ctx.drop_handle(map);
             })
         });
         match one {
-            Ok(pair) => mapped.push(pair),
+            Ok(made) => mapped.push(made),
             Err(e) => {
-                for (map, _) in mapped {
+                for (map, _, _) in mapped {
                     let _ = ctx.drop_handle(map);
                 }
                 return Err(PubSubError::from_attach(e));

@@ -9,7 +9,7 @@ mod pub_sub;
 mod view;
 
 pub(crate) use bindings::exchange::MemoryArea;
-pub(crate) use bindings::pub_sub::{PooledLoan, PooledMessage};
+pub(crate) use bindings::pub_sub::{PooledLoan, PooledMessage, RingArea, RingWait};
 pub use exchange::MemoryBlock;
 pub use view::{add_to_linker_async, add_to_linker_sync, new_store, ShmCtxView, ShmView};
 

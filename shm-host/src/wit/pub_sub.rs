@@ -165,6 +165,14 @@ pub(super) fn add_to_linker<T: 'static>(
         },
     )?;
     inst.func_wrap(
+        "[method]publisher.publish-loans",
+        move |mut store, (this, loans, next): (Resource<Publisher>, Vec<(u64, u32)>, u32)| {
+            Ok((wit(
+                get(store.data_mut()).publish_loans(&this, &loans, next)?
+            ),))
+        },
+    )?;
+    inst.func_wrap(
         "[method]publisher.subscriber-count",
         move |mut store, (this,): (Resource<Publisher>,)| {
             let view = get(store.data_mut());
@@ -265,6 +273,26 @@ pub(super) fn add_to_linker<T: 'static>(
         move |mut store, (this, lease): (Resource<Subscriber>, u64)| {
             Ok((wit(
                 get(store.data_mut()).take_pooled_after(&this, lease, false)?
+            ),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.ring-storage",
+        move |mut store, (this, capacity): (Resource<Subscriber>, u32)| {
+            Ok((wit(get(store.data_mut()).ring_storage(&this, capacity)?),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.map-ring",
+        move |mut store, (this, capacity): (Resource<Subscriber>, u32)| {
+            Ok((wit(get(store.data_mut()).map_ring(&this, capacity)?),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]subscriber.wait-ring",
+        move |mut store, (this, seen, timeout_ms): (Resource<Subscriber>, u64, u32)| {
+            Ok((wit(
+                get(store.data_mut()).wait_ring(&this, seen, timeout_ms)?
             ),))
         },
     )?;
