@@ -35,6 +35,13 @@
 //! - `pooled-loop`: as `pooled-loan`, with the loop inside the guests, as a
 //!   component that publishes or subscribes runs it: the host calls each
 //!   guest once per 8 messages; figures are per message.
+//! - `pooled-ring`: the full cycle with lease rings: per 8 messages the
+//!   publisher's `loan-publish-batch` writes the sequence numbers into 8
+//!   blocks lent by its previous call and publishes them with one host
+//!   call (`publish-loans`, which lends the next 8); each subscriber took
+//!   its subscription as a lease ring (`map-ring`, capacity 8) and its
+//!   `ring-consume` takes, reads and releases the 8 messages in its ring
+//!   with no host call. Figures are per message.
 //! - `iceoryx2`: the reference zero-copy pub/sub (iceoryx2 0.10, an `ipc`
 //!   service in this process, no wasm): the publisher loans an
 //!   uninitialized slice of the payload size, writes the sequence number
@@ -54,7 +61,7 @@
 //! summary printed at the end divides by the number of subscribers.
 //! Environment: `DELIVERY_SIZES` (e.g. `4K,1M`), `DELIVERY_SUBS` (e.g.
 //! `1,8`), `DELIVERY_READS` (`first,page`), `DELIVERY_MODES`
-//! (`zero-copy,pooled,pooled-write,pooled-loan,pooled-loop,iceoryx2,copy,guest-copy`)
+//! (`zero-copy,pooled,pooled-write,pooled-loan,pooled-loop,pooled-ring,iceoryx2,copy,guest-copy`)
 //! trim the grid. The summary is also written as CSV to
 //! `target/criterion/delivery-summary.csv` (`scripts/plot-delivery` draws it).
 //!
@@ -260,6 +267,9 @@ struct Subscriber {
     pooled_consume: TypedFunc<(u32,), (Option<u64>,)>,
     loan_publish_seq: TypedFunc<(u64, u32), (bool,)>,
     pooled_consume_after: TypedFunc<(u32, u32), (Option<u64>,)>,
+    loan_publish_batch: TypedFunc<(u64, u32), (bool,)>,
+    ring_subscribe: TypedFunc<(&'static str, u32), (bool,)>,
+    ring_consume: TypedFunc<(u32, u32), (Option<u64>,)>,
 }
 
 const SINK: &str = "zero-copy:bench/sink@0.1.0";
@@ -296,8 +306,20 @@ impl Subscriber {
         let pooled_consume_after = export(&mut store, &instance, SINK, "pooled-consume-after")
             .typed(&store)
             .expect("pooled-consume-after type");
+        let loan_publish_batch = export(&mut store, &instance, SINK, "loan-publish-batch")
+            .typed(&store)
+            .expect("loan-publish-batch type");
+        let ring_subscribe = export(&mut store, &instance, SINK, "ring-subscribe")
+            .typed(&store)
+            .expect("ring-subscribe type");
+        let ring_consume = export(&mut store, &instance, SINK, "ring-consume")
+            .typed(&store)
+            .expect("ring-consume type");
         Subscriber {
             store,
+            loan_publish_batch,
+            ring_subscribe,
+            ring_consume,
             loan_publish_seq,
             pooled_consume_after,
             consume_block,
@@ -354,6 +376,34 @@ impl Subscriber {
             .call(&mut self.store, (seq, count))
             .expect("loan-publish-seq");
         assert!(ok, "loan-publish-seq failed");
+    }
+
+    /// Ring mode: publishes `count` messages numbered from `seq` with one
+    /// host call.
+    fn loan_publish_batch(&mut self, seq: u64, count: u32) {
+        let (ok,) = self
+            .loan_publish_batch
+            .call(&mut self.store, (seq, count))
+            .expect("loan-publish-batch");
+        assert!(ok, "loan-publish-batch failed");
+    }
+
+    /// Ring mode: subscribes to `topic` through a lease ring.
+    fn subscribe_ring(&mut self, topic: &'static str, capacity: u32) {
+        let (ok,) = self
+            .ring_subscribe
+            .call(&mut self.store, (topic, capacity))
+            .expect("ring-subscribe");
+        assert!(ok, "ring-subscribe failed");
+    }
+
+    /// Ring mode: takes, reads and releases `count` messages in the ring.
+    fn receive_ring(&mut self, stride: u32, count: u32) -> u64 {
+        let (sum,) = self
+            .ring_consume
+            .call(&mut self.store, (stride, count))
+            .expect("ring-consume");
+        sum.expect("messages in the ring")
     }
 
     /// Loan modes: takes `count` messages, each releasing the one before.
@@ -485,7 +535,7 @@ fn delivery(c: &mut Criterion) {
     let (probe, sink) = build_guests();
     let mut modes = list(
         "DELIVERY_MODES",
-        "zero-copy,pooled,pooled-write,pooled-loan,pooled-loop,iceoryx2,copy,guest-copy",
+        "zero-copy,pooled,pooled-write,pooled-loan,pooled-loop,pooled-ring,iceoryx2,copy,guest-copy",
     );
     let iceoryx = iceoryx::Node::new();
     let relay = if modes.iter().any(|m| m == "guest-copy") {
@@ -550,8 +600,13 @@ fn delivery(c: &mut Criterion) {
                         Vec::new()
                     };
                     // Messages per host call to each guest (loop mode).
-                    let batch: u32 = if mode == "pooled-loop" { LOOP } else { 1 };
-                    let loans = mode == "pooled-loan" || mode == "pooled-loop";
+                    let ring = mode == "pooled-ring";
+                    let batch: u32 = if mode == "pooled-loop" || ring {
+                        LOOP
+                    } else {
+                        1
+                    };
+                    let loans = mode == "pooled-loan" || mode == "pooled-loop" || ring;
                     let mut pooled = None;
                     if mode == "pooled" || mode == "pooled-write" || loans {
                         let topic: &'static str =
@@ -559,10 +614,20 @@ fn delivery(c: &mut Criterion) {
                         let mut p = Subscriber::new(&world, "pooled-publisher");
                         // A loan and the message the subscribers hold are
                         // out of the pool, besides the queued ones.
-                        let elements = if loans { batch + 3 } else { 2 };
+                        // A ring: the batch the rings hold, the one they
+                        // released unseen, and the next batch's loans.
+                        let elements = match (ring, loans) {
+                            (true, _) => 2 * batch + 1,
+                            (false, true) => batch + 3,
+                            (false, false) => 2,
+                        };
                         p.open_pooled_publisher(topic, size, elements);
                         for s in subscribers.iter_mut() {
-                            s.subscribe_pooled(topic);
+                            if ring {
+                                s.subscribe_ring(topic, batch);
+                            } else {
+                                s.subscribe_pooled(topic);
+                            }
                         }
                         pooled = Some(p);
                     }
@@ -602,7 +667,9 @@ fn delivery(c: &mut Criterion) {
                                     continue;
                                 }
                                 if let Some(p) = pooled.as_mut() {
-                                    if loans {
+                                    if ring {
+                                        p.loan_publish_batch(first, batch);
+                                    } else if loans {
                                         p.loan_publish_seq(first, batch);
                                     } else if writing {
                                         p.publish_pooled_seq(first);
@@ -620,6 +687,7 @@ fn delivery(c: &mut Criterion) {
                                         ("pooled-loan" | "pooled-loop", _) => {
                                             s.receive_after(stride, batch)
                                         }
+                                        ("pooled-ring", _) => s.receive_ring(stride, batch),
                                         (_, Some(p)) => s.receive_block(p, stride),
                                         (_, None) => unreachable!("zero copy has its publisher"),
                                     };
@@ -683,12 +751,13 @@ fn summary() {
             (median(&row.samples) / subs, row.mem),
         );
     }
-    const MODES: [(&str, &str); 8] = [
+    const MODES: [(&str, &str); 9] = [
         ("zero-copy", "zero copy"),
         ("pooled", "pooled (publisher does not write)"),
         ("pooled-write", "pooled, full cycle"),
         ("pooled-loan", "pooled, full cycle, one call per side"),
         ("pooled-loop", "pooled, full cycle, guest loops"),
+        ("pooled-ring", "lease rings, full cycle, batches of 8"),
         ("iceoryx2", "iceoryx2 (native)"),
         ("copy", "copy, host to guest"),
         ("guest-copy", "copy, guest to guest"),
@@ -706,7 +775,7 @@ fn summary() {
             .iter()
             .map(|m| get(m.0).map_or("-".into(), |x| time(x.0)))
             .collect();
-        let best = ["pooled-loop", "pooled-loan", "pooled-write"]
+        let best = ["pooled-ring", "pooled-loop", "pooled-loan", "pooled-write"]
             .iter()
             .find_map(|m| get(m));
         let ratio = match (best, get("copy")) {

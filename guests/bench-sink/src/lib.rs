@@ -14,7 +14,7 @@ mod bindings {
 use std::cell::RefCell;
 
 use bindings::exports::zero_copy::bench::sink::Guest;
-use shm_guest::pubsub::{Loan, PooledMessage, Publisher, Subscriber};
+use shm_guest::pubsub::{Loan, PooledMessage, Publisher, Ring, Subscriber};
 use shm_guest::raw::{Error, MemoryBlock};
 use shm_guest::BlockRef;
 
@@ -27,6 +27,8 @@ thread_local! {
     static SUBSCRIBER: RefCell<Option<&'static Subscriber>> = const { RefCell::new(None) };
     static HELD: RefCell<Option<PooledMessage<'static>>> = const { RefCell::new(None) };
     static POOLED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    static LOANS: RefCell<Vec<Loan<'static>>> = const { RefCell::new(Vec::new()) };
+    static RING: RefCell<Option<&'static Ring>> = const { RefCell::new(None) };
 }
 
 /// Fills every block of a new pooled publisher's pool with ones.
@@ -150,6 +152,67 @@ impl Guest for Sink {
             }
             true
         })
+    }
+
+    fn loan_publish_batch(seq: u64, count: u32) -> bool {
+        let Some(p) = PUBLISHER.with(|slot| *slot.borrow()) else {
+            return false;
+        };
+        LOANS.with(|slot| {
+            let mut loans = slot.borrow_mut();
+            while loans.len() < count as usize {
+                match p.loan() {
+                    Ok(loan) => loans.push(loan),
+                    Err(e) => {
+                        eprintln!("bench-sink: loan: {e}");
+                        return false;
+                    }
+                }
+            }
+            let batch = loans.drain(..count as usize).enumerate().map(|(i, mut loan)| {
+                loan[..8].copy_from_slice(&(seq + i as u64).to_le_bytes());
+                let len = loan.len() as u32;
+                (loan, len)
+            });
+            let batch: Vec<_> = batch.collect();
+            match p.publish_batch(batch, count) {
+                Ok(next) => {
+                    loans.extend(next);
+                    true
+                }
+                Err(e) => {
+                    eprintln!("bench-sink: publish-loans: {e}");
+                    false
+                }
+            }
+        })
+    }
+
+    fn ring_subscribe(topic: String, capacity: u32) -> bool {
+        let ring = Subscriber::new(&topic).and_then(|s| s.into_ring(capacity));
+        match ring {
+            Ok(ring) => {
+                RING.with(|slot| *slot.borrow_mut() = Some(Box::leak(Box::new(ring))));
+                true
+            }
+            Err(e) => {
+                eprintln!("bench-sink: ring: {e}");
+                false
+            }
+        }
+    }
+
+    fn ring_consume(stride: u32, count: u32) -> Option<u64> {
+        let ring = RING.with(|slot| *slot.borrow())?;
+        let mut total = 0;
+        for _ in 0..count {
+            let message = match ring.try_next() {
+                Some(m) => m,
+                None => ring.next().ok()??,
+            };
+            total += sum(&message, stride);
+        }
+        Some(total)
     }
 
     fn open_publisher(topic: String, elements: u32, size: u32, pooled: bool) -> bool {

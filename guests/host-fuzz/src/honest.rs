@@ -80,7 +80,13 @@ pub fn publish(
 /// Reads `topic` to its end, checking each message (of `size` bytes)
 /// on arrival and again before letting it go (it keeps the last
 /// [`KEPT`]).
-pub fn subscribe(who: &str, topic: &str, size: usize, pooled: bool) -> Result<(), String> {
+pub fn subscribe(
+    who: &str,
+    topic: &str,
+    size: usize,
+    pooled: bool,
+    ring: bool,
+) -> Result<(), String> {
     let s = Subscriber::new(topic).map_err(|e| format!("subscribing: {e}"))?;
     let (mut received, mut corrupt, mut last) = (0u64, 0u64, None::<u64>);
     let mut verdict = |bytes: &[u8], again: bool| match check(bytes, size) {
@@ -98,6 +104,33 @@ pub fn subscribe(who: &str, topic: &str, size: usize, pooled: bool) -> Result<()
         }
         *last = Some(i);
     };
+    if ring {
+        // A lease ring: taken and released without a host call; the ring
+        // holds the kept messages and room for the next two.
+        let r = s
+            .into_ring_within(KEPT as u32 + 2, std::time::Duration::from_secs(30))
+            .map_err(|e| format!("making a ring: {e}"))?;
+        let mut kept = VecDeque::new();
+        while let Some(m) = r.next().map_err(|e| format!("taking: {e}"))? {
+            received += 1;
+            if let Some(i) = verdict(&m, false) {
+                in_order(i, &mut last);
+            }
+            kept.push_back(m);
+            if kept.len() > KEPT {
+                let old = kept.pop_front().expect("kept");
+                verdict(&old, true);
+            }
+        }
+        for m in kept.drain(..) {
+            verdict(&m, true);
+        }
+        println!(
+            "{who}: received {received} messages through a ring, {} dropped, {corrupt} corrupt",
+            r.subscriber().dropped()
+        );
+        return Ok(());
+    }
     if pooled {
         let mut kept = VecDeque::new();
         while let Some(m) = s.next_pooled().map_err(|e| format!("taking: {e}"))? {

@@ -88,6 +88,77 @@ struct Sub {
     s: Subscriber,
     /// Leases held: (lease, address, size).
     leases: Vec<(u64, u32, u32)>,
+    /// Its lease ring, once mapped.
+    ring: Option<FuzzRing>,
+}
+
+/// A lease ring as the fuzzer drives it: honestly (take, read a byte,
+/// return) and not (hostile values written into the returned region,
+/// which the host must refuse without harm to anyone else).
+struct FuzzRing {
+    offered: u32,
+    returned: u32,
+    capacity: u32,
+    blocks: Vec<u32>,
+    /// The next sequence number to take.
+    taken: u64,
+    /// The next returned entry to write.
+    written: u64,
+    /// Taken and not returned.
+    held: Vec<u64>,
+}
+
+impl FuzzRing {
+    fn load(&self, at: u32) -> u64 {
+        // SAFETY: `at` lies in a ring region the host mapped into this
+        // component (an 8-aligned offset of the ring's layout); any value
+        // read is only a value.
+        unsafe { core::ptr::read_volatile(at as usize as *const u64) }
+    }
+
+    fn store_returned(&self, offset: usize, value: u64) {
+        // SAFETY: the returned region is mapped writable into this
+        // component; the offset is inside it (the ring's layout).
+        unsafe { core::ptr::write_volatile((self.returned as usize + offset) as *mut u64, value) }
+    }
+
+    /// Takes the next offered message and reads its first byte.
+    fn take(&mut self) -> bool {
+        use shm_rules::pubsub::ring::{offered_slot, OFFERED_PUBLISHED};
+        if self.taken >= self.load(self.offered + OFFERED_PUBLISHED as u32) {
+            return false;
+        }
+        let at = self.offered + offered_slot(self.taken, self.capacity) as u32;
+        if self.load(at) != self.taken {
+            return false;
+        }
+        let word = self.load(at + 8);
+        let (block, len) = (word as u32, (word >> 32) as u32);
+        if let (Some(&address), true) = (self.blocks.get(block as usize), len > 0) {
+            // SAFETY: the host mapped the pool block read-only at
+            // `address`; the message is held (offered, not returned).
+            let _ = unsafe { core::ptr::read_volatile(address as usize as *const u8) };
+        }
+        self.held.push(self.taken);
+        self.taken += 1;
+        true
+    }
+
+    /// Returns `seq` (a held message, or anything else): an entry, then
+    /// the count, written where the host has read up to (a hostile write
+    /// before may have moved it).
+    fn give(&mut self, seq: u64) {
+        use shm_rules::pubsub::ring::{returned_slot, OFFERED_CONSUMED, RETURNED_COUNT};
+        let consumed = self.load(self.offered + OFFERED_CONSUMED as u32);
+        self.written = self.written.max(consumed);
+        if self.written - consumed >= u64::from(self.capacity) {
+            return;
+        }
+        self.store_returned(returned_slot(self.written, self.capacity), seq);
+        self.written += 1;
+        self.store_returned(RETURNED_COUNT, self.written);
+        self.held.retain(|&h| h != seq);
+    }
 }
 
 /// Bytes of guest memory given to the host (storage) or leaked to it
@@ -146,8 +217,20 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
             if s.leases.len() > 3 {
                 let _ = s.s.release(s.leases.remove(0).0);
             }
+            if let Some(r) = s.ring.as_mut() {
+                while r.held.len() > 2 {
+                    r.give(r.held[0]);
+                    if r.held.len() > 2 {
+                        // The host has not read the region yet.
+                        calls += 1;
+                        let _ = s.s.wait_ring(r.taken, 0);
+                        let first = r.held.remove(0);
+                        r.give(first);
+                    }
+                }
+            }
         }
-        match rng.below(40) {
+        match rng.below(44) {
             0 | 1 => {
                 if let Ok(b) = MemoryBlock::new(rng.size()) {
                     blocks.push(Held {
@@ -356,6 +439,7 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
                                 subs.push(Sub {
                                     s,
                                     leases: Vec::new(),
+                                    ring: None,
                                 });
                             }
                         }
@@ -379,6 +463,7 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
                         subs.push(Sub {
                             s,
                             leases: Vec::new(),
+                            ring: None,
                         });
                     }
                 }
@@ -484,6 +569,73 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
                 if !subs.is_empty() {
                     let i = rng.below(subs.len() as u64) as usize;
                     drop(subs.swap_remove(i));
+                }
+            }
+            40 => {
+                // A ring, of a capacity right or wrong.
+                if let Some(s) = subs.iter_mut().find(|s| s.ring.is_none()) {
+                    let capacity = match rng.below(6) {
+                        0 => 0,
+                        1 => rng.next() as u32,
+                        2 => 64,
+                        _ => rng.below(12) as u32 + 1,
+                    };
+                    calls += 2;
+                    if let Ok(need) = s.s.ring_storage(capacity) {
+                        donate(need as usize, &mut calls, &mut donated);
+                    }
+                    if let Ok(area) = s.s.map_ring(capacity) {
+                        s.ring = Some(FuzzRing {
+                            offered: area.offered,
+                            returned: area.returned,
+                            capacity: area.capacity,
+                            blocks: area.blocks,
+                            taken: 0,
+                            written: 0,
+                            held: Vec::new(),
+                        });
+                    }
+                }
+            }
+            41 => {
+                // Wait, for nothing or with what was seen, never long.
+                if let Some(s) = rng.pick(&subs) {
+                    let seen = match (&s.ring, rng.below(3)) {
+                        (Some(r), 0 | 1) => r.taken,
+                        _ => rng.next(),
+                    };
+                    let _ = s.s.wait_ring(seen, rng.below(2) as u32);
+                }
+            }
+            42 => {
+                // Hostile values in the returned region: never offered,
+                // from the future, twice, a count backwards or far ahead.
+                let si = rng.below(subs.len() as u64) as usize;
+                if let Some(r) = subs.get_mut(si).and_then(|s| s.ring.as_mut()) {
+                    use shm_rules::pubsub::ring::{returned_slot, RETURNED_COUNT};
+                    match rng.below(4) {
+                        0 => r.give(rng.next()),
+                        1 => r.give(r.taken + rng.below(100)),
+                        2 => {
+                            let k = rng.below(u64::from(r.capacity) * 2);
+                            r.store_returned(returned_slot(k, r.capacity), rng.next());
+                        }
+                        _ => r.store_returned(RETURNED_COUNT, rng.next() % (r.written + 64)),
+                    }
+                }
+            }
+            43 => {
+                // Take what the ring offers, return some of it.
+                let si = rng.below(subs.len() as u64) as usize;
+                if let Some(r) = subs.get_mut(si).and_then(|s| s.ring.as_mut()) {
+                    let mut n = rng.below(4);
+                    while n > 0 && r.take() {
+                        taken += 1;
+                        n -= 1;
+                    }
+                    if let Some(&seq) = rng.pick(&r.held) {
+                        r.give(seq);
+                    }
                 }
             }
             _ => {

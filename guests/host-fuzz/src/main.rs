@@ -6,9 +6,10 @@
 //!   message `i` is `i` (u64, little endian) then `pattern(i, j)`. When a
 //!   block comes back for reuse it checks that it still holds exactly the
 //!   message it last carried (no one changed it while it was out).
-//! - `--role subscriber TOPIC SIZE [--pooled]`: an honest subscriber; checks
-//!   each message on arrival, keeps the last few, and checks them again
-//!   before letting them go.
+//! - `--role subscriber TOPIC SIZE [--pooled] [--ring]`: an honest
+//!   subscriber; checks each message on arrival, keeps the last few, and
+//!   checks them again before letting them go (with `--ring`, taking them
+//!   through a lease ring: in place, released without a host call).
 //! - `--role fuzz SEED STEPS OWN-TOPIC`: a hostile guest that makes STEPS
 //!   calls of every interface function, chosen by a generator seeded with
 //!   SEED: handles, sizes, offsets, flags, topics, loans and leases, drops
@@ -77,7 +78,10 @@ fn main() -> ExitCode {
             std::time::Duration::from_micros(num(3, 0)),
             pooled,
         ),
-        "subscriber" => honest::subscribe(&who, arg(0), num(1, 8) as usize, pooled),
+        "subscriber" => {
+            let ring = args.iter().any(|a| a == "--ring");
+            honest::subscribe(&who, arg(0), num(1, 8) as usize, pooled, ring)
+        }
         #[cfg(target_arch = "wasm32")]
         "fuzz" => hostile::run(&who, num(0, 1), num(1, 1000), arg(2)),
         other => Err(format!("unknown role {other:?}")),

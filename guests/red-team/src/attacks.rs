@@ -24,6 +24,9 @@
 //! | `topic-flood` | subscriber | subscribe to topics with 1 MiB names, subscribe to and leave 5,000 made-up topics, and make 2,000 refused calls (to grow the host's memory and flood its log), then read its topic |
 //! | `copy-flood` | subscriber | make the host copy for it: attach an unaligned partition of 64 MiB (past the copy limit), then attach and detach unaligned 16 MiB partitions for up to 20 s (the host's copy work must count against its CPU budget) |
 //! | `slow-hold` | subscriber | (pooled) hold each message just under the stall limit (1.7 s), then release it and take the next |
+//! | `ring-scribble` | subscriber | (pooled) take its messages through a lease ring and write hostile values into the ring's returned region (counts backwards and far ahead, sequence numbers never offered, from the future, twice, an entry rewritten after its count), never returning a message honestly |
+//! | `ring-write-offered` | subscriber | (pooled) write into its ring's offered region, which the host writes and maps read-only |
+//! | `ring-hold` | subscriber | (pooled) take every message its ring offers and never return one |
 //! | `spin-alone` | command | spin forever |
 //! | `fail` | any | exit with an error status at once |
 
@@ -34,6 +37,8 @@ use shm_guest::raw::AttachFlags;
 use shm_guest::{Block, Error};
 
 use crate::verdict;
+
+mod ring;
 
 /// Runs with `args` (`args[0]` is the component's name).
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -83,6 +88,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             spin()
         }
         "stall" => stall(&who, &topic),
+        "ring-scribble" => ring::scribble(&who, &topic),
+        "ring-write-offered" => ring::write_offered(&who, &topic),
+        "ring-hold" => ring::hold(&who, &topic),
         "hold" => hold(&who, &topic),
         "spin-alone" => spin(),
         "fail" => Err("failing on purpose".into()),

@@ -121,6 +121,13 @@ fn write_bytes(address: u32, len: u32, value: u8) {
 }
 
 #[cfg(target_arch = "wasm32")]
+fn write_u64(address: u32, value: u64) {
+    // SAFETY: as in `write_bytes`: an address the host gave this component
+    // (a ring region), written on purpose; a read-only page traps it.
+    unsafe { core::ptr::write_volatile(address as usize as *mut u64, value) }
+}
+
+#[cfg(target_arch = "wasm32")]
 fn read_bytes(address: u32, len: u32) -> Vec<u8> {
     // SAFETY: a range of this component's own linear memory (storage it
     // donated): whatever is mapped there, or zero pages, is readable.
@@ -130,6 +137,9 @@ fn read_bytes(address: u32, len: u32) -> Vec<u8> {
 // Natively an address is the rules' virtual one: there is nothing to touch.
 #[cfg(not(target_arch = "wasm32"))]
 fn write_bytes(_address: u32, _len: u32, _value: u8) {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn write_u64(_address: u32, _value: u64) {}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn read_bytes(_address: u32, len: u32) -> Vec<u8> {

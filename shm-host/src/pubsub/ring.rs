@@ -32,6 +32,8 @@ pub(crate) struct SubscriberRing {
     /// The pool the ring serves.
     pool: Arc<SharedPool>,
     area: RingArea,
+    /// Refused returned values already reported.
+    reported: u64,
 }
 
 impl ShmCtxView<'_> {
@@ -117,6 +119,7 @@ impl ShmCtxView<'_> {
             regions,
             pool,
             area: area.clone(),
+            reported: 0,
         });
         Ok(Ok(area))
     }
@@ -144,6 +147,18 @@ impl ShmCtxView<'_> {
         let waited = queue.wait_ring(seen, timeout, |h| host.drop_detached(h));
         // Evicted while waiting: the ring ended, and so does the guest.
         self.ctx.alive()?;
+        // What the host refused in the returned region (whoever read it:
+        // this call or a publisher wanting blocks back) is reported here.
+        let refused = queue.ring_counts().map_or(0, |(_, _, refused)| refused);
+        if let Some(ring) = self.table.get_mut(this)?.ring.as_mut() {
+            if refused > ring.reported {
+                let new = refused - ring.reported;
+                ring.reported = refused;
+                self.ctx.refused(format_args!(
+                    "{new} values of its lease ring's returned region (not a message it holds, or a count out of range): those messages stay held"
+                ));
+            }
+        }
         Ok(match waited {
             Ok(w) => Ok(RingWait {
                 published: w.published,

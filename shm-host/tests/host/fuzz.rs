@@ -81,6 +81,7 @@ fn run_seed(seed: u64, steps: u64) -> Outcome {
         Ok(())
     });
     let pool_flag = if pooled { "--pooled" } else { "--plain" };
+    let ring_flag = if pooled { "--ring" } else { "--plain" };
     // Messages for the whole of the hostile guests' runs (one every quarter
     // millisecond), of one page or of several.
     let count = (steps * 2).to_string();
@@ -110,7 +111,16 @@ fn run_seed(seed: u64, steps: u64) -> Outcome {
         .subscriber(
             "honest-2",
             fuzz.clone(),
-            &["--role", "subscriber", "numbers", size, pool_flag],
+            // On pooled topics through a lease ring: released in memory,
+            // reconciled by the host while hostile guests do their worst.
+            &[
+                "--role",
+                "subscriber",
+                "numbers",
+                size,
+                pool_flag,
+                ring_flag,
+            ],
         );
     for k in 0..FUZZERS {
         let (seed_arg, steps_arg) = ((seed * FUZZERS + k).to_string(), steps.to_string());

@@ -832,3 +832,85 @@ fn a_slow_subscriber_costs_only_itself_under_drop_oldest() {
     assert!(text.contains("messages in order"), "{text}");
     assert!(text.contains("slow: held"), "{text}");
 }
+
+/// The pooled honest publisher and subscriber, and a red-team ring
+/// subscriber, under the two-second stall limit.
+fn beside_a_ring_attacker(attack: &str) -> (Output, String, String) {
+    stalled(
+        attack,
+        &[
+            "--publisher",
+            "@pubsub-publisher",
+            "--publisher-arg",
+            "--pooled",
+            "--subscriber-arg",
+            "--pooled",
+            "--subscriber-arg",
+            "numbers",
+        ],
+    )
+}
+
+/// A ring subscriber writes hostile values into its ring's returned region
+/// (counts backwards and far ahead, sequence numbers never offered, from
+/// the future, twice, an entry rewritten after its count) and never
+/// returns a message honestly: the host refuses every value, frees no
+/// block early (the honest subscriber reads every byte as published), and
+/// once the attacker has held the publisher's blocks past the stall limit
+/// evicts it, and the publisher goes on.
+#[test]
+fn a_ring_subscriber_scribbling_its_returned_region_costs_only_itself() {
+    let (out, stdout, stderr) = beside_a_ring_attacker("ring-scribble");
+    assert!(
+        !out.status.success(),
+        "the evicted subscriber fails the run"
+    );
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(
+        stdout.contains("published 20 messages of 64 bytes on numbers"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("red-team-ring-scribble#2 was evicted: held a message of topic `numbers` for longer than the stall limit"),
+        "{stderr}"
+    );
+    // Every hostile value was refused (and counted, the log bounded).
+    assert!(
+        stderr.contains("values of its lease ring's returned region"),
+        "{stderr}"
+    );
+    let line = common::stats_line(&stdout, "red-team-ring-scribble#2");
+    assert!(common::stat(line, "errors") > 0, "{line}");
+}
+
+/// A ring subscriber writes into the region the host offers messages in
+/// (mapped read-only into it): its store traps at that write; the honest
+/// subscriber has every message.
+#[test]
+fn a_ring_subscriber_cannot_write_its_offered_region() {
+    let (out, stdout, stderr) = beside_a_ring_attacker("ring-write-offered");
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("writing into the offered region"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SUCCEEDED"), "{stdout}");
+    assert!(
+        stderr.contains("red-team-ring-write-offered#2") && stderr.contains("memory fault"),
+        "{stderr}"
+    );
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+}
+
+/// A ring subscriber takes every message offered and never returns one:
+/// evicted past the stall limit, its messages come back to the publisher.
+#[test]
+fn a_ring_subscriber_holding_its_messages_is_evicted() {
+    let (out, stdout, stderr) = beside_a_ring_attacker("ring-hold");
+    assert!(!out.status.success());
+    honest_got_everything(&stdout, "pubsub-subscriber#1");
+    assert!(
+        stderr.contains("red-team-ring-hold#2 was evicted: held a message of topic `numbers` for longer than the stall limit"),
+        "{stderr}"
+    );
+}

@@ -141,6 +141,58 @@ fn pooled_subscribers_map_the_pool_once_and_read_every_message_in_place() {
     );
 }
 
+/// Lease rings: two subscribers take their subscriptions as rings of 4 and
+/// read 40 messages in place, taking and releasing each without a host
+/// call. The host mapped the pool's 4 blocks and the ring's 2 regions once
+/// for each and attached nothing per message (no in-pool attach, unlike
+/// `next-pooled`); the publisher's pool of 4 came back through the rings.
+#[test]
+fn ring_subscribers_take_and_release_every_message_in_place() {
+    let stdout = run_pubsub(&[
+        "--publisher",
+        "@pubsub-publisher",
+        "--publisher-arg",
+        "--pooled",
+        "--publisher-arg",
+        "40",
+        "--publisher-arg",
+        "12288",
+        "--publisher-arg",
+        "rings",
+        "--publisher-arg",
+        "1",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber",
+        "@pubsub-subscriber",
+        "--subscriber-arg",
+        "--ring",
+        "--subscriber-arg",
+        "4",
+        "--subscriber-arg",
+        "rings",
+        "--subscriber-arg",
+        "40",
+    ]);
+    assert!(
+        stdout.contains("published 40 messages of 12288 bytes on rings to 2 subscribers"),
+        "{stdout}"
+    );
+    for s in ["pubsub-subscriber#1", "pubsub-subscriber#2"] {
+        assert!(
+            stdout.contains(&format!(
+                "{s}: received 40 messages in order (491520 bytes read in place, 0 dropped)"
+            )),
+            "{stdout}"
+        );
+        let line = stats_line(&stdout, s);
+        assert_eq!(stat(line, "in-pool"), 0, "{line}");
+        assert_eq!(stat(line, "attaches"), 6, "{line}");
+        assert_eq!(stat(line, "errors"), 0, "{line}");
+    }
+    assert_nothing_copied(&stdout);
+}
+
 #[test]
 fn a_stream_subscriber_and_a_pull_subscriber_receive_the_same_messages() {
     let stdout = run_pubsub(&[

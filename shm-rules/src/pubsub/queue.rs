@@ -240,7 +240,13 @@ impl Queue {
             return Pushed::Left;
         }
         s.items.push_back(handle);
-        self.pump(&mut s, &mut drop_handle);
+        if !self.pump(&mut s, &mut drop_handle) && s.ring.is_some() {
+            // The ring is full: its subscriber may have returned messages
+            // without a call (one load of the returned count if not).
+            for h in self.reconcile_locked(&mut s, &mut drop_handle) {
+                drop_handle(h);
+            }
+        }
         self.wake(&mut s);
         Pushed::Queued
     }

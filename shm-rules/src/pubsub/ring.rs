@@ -147,6 +147,50 @@ pub trait RingMemory {
     fn store_u32(&self, offset: usize, value: u32);
 }
 
+/// A region of a ring in heap memory, shared between threads: the native
+/// backend's (and the tests') stand-in for shared pages. Clones share the
+/// bytes.
+#[derive(Clone, Debug)]
+pub struct HeapRegion(std::sync::Arc<[std::sync::atomic::AtomicU64]>);
+
+impl HeapRegion {
+    /// A zeroed region of at least `bytes` bytes.
+    pub fn new(bytes: usize) -> HeapRegion {
+        use std::sync::atomic::AtomicU64;
+        HeapRegion((0..bytes.div_ceil(8)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn cell(&self, offset: usize) -> Option<&std::sync::atomic::AtomicU64> {
+        self.0.get(offset / 8)
+    }
+}
+
+impl RingMemory for HeapRegion {
+    fn load_u64(&self, offset: usize) -> u64 {
+        use std::sync::atomic::Ordering::Acquire;
+        self.cell(offset).map_or(0, |c| c.load(Acquire))
+    }
+    fn load_u32(&self, offset: usize) -> u32 {
+        (self.load_u64(offset & !7) >> (8 * (offset % 8))) as u32
+    }
+    fn store_u64(&self, offset: usize, value: u64) {
+        use std::sync::atomic::Ordering::Release;
+        if let Some(c) = self.cell(offset) {
+            c.store(value, Release);
+        }
+    }
+    fn store_u32(&self, offset: usize, value: u32) {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let shift = 8 * (offset % 8);
+        let mask = !(u64::from(u32::MAX) << shift);
+        if let Some(c) = self.cell(offset) {
+            let _ = c.fetch_update(AcqRel, Acquire, |old| {
+                Some((old & mask) | (u64::from(value) << shift))
+            });
+        }
+    }
+}
+
 /// Writes `entry` into an offered region, then its published count: the
 /// host's side of offering a message ([`RingLeases::offer`] says where).
 pub fn write_offered(offered: &(impl RingMemory + ?Sized), capacity: u32, entry: OfferedEntry) {

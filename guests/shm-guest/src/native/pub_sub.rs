@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use shm_rules::guest_text::check_topic_name;
+use shm_rules::pubsub::ring::{offered_bytes, returned_bytes, HeapRegion, RingStage, MAX_CAPACITY};
 use shm_rules::pubsub::{
-    check_pool, fan_out, reclaim, Overflow, Pool, PubSubConfig, Queue, Reclaimer, SharedPool,
-    Topic, Topics,
+    check_pool, fan_out, reclaim, Overflow, Pool, PubSubConfig, Queue, Reclaimer, RingRefused,
+    SharedPool, Topic, Topics,
 };
 use shm_rules::{Access, BackingId, HandleId};
 
@@ -60,6 +61,38 @@ pub struct PooledLoan {
     pub address: u32,
     /// The block's size: every byte of it is writable.
     pub size: u32,
+}
+
+/// A subscriber's lease ring (the WIT `ring-area`). Natively the regions
+/// are heap memory ([`Subscriber::ring_regions`]) and the addresses are 0:
+/// read a block with [`Subscriber::ring_block_bytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingArea {
+    /// Natively 0 (see above).
+    pub offered: u32,
+    /// Natively 0 (see above).
+    pub returned: u32,
+    /// How many messages the ring holds at most.
+    pub capacity: u32,
+    /// Natively one 0 per pool block (see above).
+    pub blocks: Vec<u32>,
+}
+
+/// What `wait-ring` found (the WIT `ring-wait`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingWait {
+    /// How many messages the ring offered so far.
+    pub published: u64,
+    /// No message will be offered beyond `published`.
+    pub ended: bool,
+}
+
+/// A subscription's ring: its regions and the pool mapping it reads.
+struct NativeRing {
+    capacity: u32,
+    offered: HeapRegion,
+    returned: HeapRegion,
+    pool: Arc<SharedPool>,
 }
 
 /// The topics of this process.
@@ -113,6 +146,7 @@ fn subscribe(topic: &Arc<Topic>) -> Result<Subscriber, PubSubError> {
         topic: topic.clone(),
         queue,
         pooled: Mutex::default(),
+        ring: Mutex::default(),
     })
 }
 
@@ -217,6 +251,17 @@ impl Publisher {
         let n = native();
         let mut pool = self.pool();
         let mut found = pool.free_block(&n.ledger());
+        if found.is_none() {
+            // Ring subscribers release without a call: read what they
+            // returned, as the host does.
+            let released = self.topic.reconcile_rings(|h| n.drop_handle(h));
+            if !released.is_empty() {
+                for h in released {
+                    n.drop_handle(h);
+                }
+                found = pool.free_block(&n.ledger());
+            }
+        }
         if found.is_none() && self.reclaim(&pool) {
             found = pool.free_block(&n.ledger());
         }
@@ -355,6 +400,40 @@ impl Publisher {
         Ok(self.loan().ok())
     }
 
+    /// Commits and sends a batch of loans in order, then lends up to
+    /// `next` blocks; every loan is checked first (as the host).
+    pub fn publish_loans(
+        &self,
+        batch: &[(u64, u32)],
+        next: u32,
+    ) -> Result<Vec<PooledLoan>, PubSubError> {
+        {
+            let loans = self.loans.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = std::collections::HashSet::with_capacity(batch.len());
+            for &(loan, size) in batch {
+                let &(_, block_size) = loans.get(&loan).ok_or(PubSubError::UnknownLease)?;
+                if !seen.insert(loan) {
+                    return Err(PubSubError::UnknownLease);
+                }
+                if size > block_size {
+                    return Err(PubSubError::InvalidArgument);
+                }
+            }
+        }
+        for &(loan, size) in batch {
+            self.publish_loan(loan, size, false)?;
+        }
+        let pool = self.pool().handles().len();
+        let mut lent = Vec::new();
+        for _ in 0..(next as usize).min(pool) {
+            match self.loan() {
+                Ok(l) => lent.push(l),
+                Err(_) => break,
+            }
+        }
+        Ok(lent)
+    }
+
     /// Gives a loan back unpublished.
     pub fn drop_loan(&self, loan: u64) -> Result<(), PubSubError> {
         let held = self
@@ -424,6 +503,7 @@ pub struct Subscriber {
     topic: Arc<Topic>,
     queue: Arc<Queue>,
     pooled: Mutex<Pooled>,
+    ring: Mutex<Option<NativeRing>>,
 }
 
 /// A subscription's pool mapping and held messages.
@@ -645,6 +725,137 @@ impl Subscriber {
     pub unsafe fn lease_bytes(&self, lease: u64) -> Option<&[u8]> {
         let pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
         pooled.leases.get(&lease).map(|&(_, bytes)| bytes)
+    }
+
+    /// The storage `map-ring` needs (natively only the pool's bookkeeping).
+    pub fn ring_storage(&self, _capacity: u32) -> Result<u32, PubSubError> {
+        self.pool_storage()
+    }
+
+    /// Gives this subscription a lease ring of `capacity` messages (as the
+    /// host: at most the queue bound plus the held bound).
+    pub fn map_ring(&self, capacity: u32) -> Result<RingArea, PubSubError> {
+        let n = native();
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(PubSubError::InvalidArgument);
+        }
+        let budget = n.config.queue.saturating_add(n.config.max_held as usize);
+        if capacity as usize > budget {
+            return Err(PubSubError::LimitExceeded);
+        }
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = &*ring {
+            if r.capacity != capacity {
+                return Err(PubSubError::InvalidArgument);
+            }
+            return Ok(RingArea {
+                offered: 0,
+                returned: 0,
+                capacity,
+                blocks: vec![0; r.pool.blocks.len()],
+            });
+        }
+        self.map_pool()?;
+        let pool = self.topic.pool().ok_or(PubSubError::NotPooled)?;
+        let index: HashMap<BackingId, u32> = {
+            let ledger = n.ledger();
+            pool.blocks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &h)| Some((ledger.backing_of(h).ok()?.0, i as u32)))
+                .collect()
+        };
+        let offered = HeapRegion::new(offered_bytes(capacity));
+        let returned = HeapRegion::new(returned_bytes(capacity));
+        let describe = Box::new(move |h: HandleId| {
+            let ledger = native().ledger();
+            let block = *index.get(&ledger.backing_of(h).ok()?.0)?;
+            let (consumed, valid) = ledger.valid_range(h).ok()?;
+            Some((block, consumed + valid))
+        });
+        let stage = RingStage::new(
+            capacity,
+            Box::new(offered.clone()),
+            Box::new(returned.clone()),
+            describe,
+        );
+        if let Err((refused, _)) = self.queue.attach_ring(stage, |h| n.drop_handle(h)) {
+            return Err(match refused {
+                RingRefused::HasRing => PubSubError::InvalidArgument,
+                RingRefused::NoRing | RingRefused::Left => PubSubError::Internal,
+            });
+        }
+        let blocks = vec![0; pool.blocks.len()];
+        *ring = Some(NativeRing {
+            capacity,
+            offered,
+            returned,
+            pool,
+        });
+        Ok(RingArea {
+            offered: 0,
+            returned: 0,
+            capacity,
+            blocks,
+        })
+    }
+
+    /// Reads what the subscriber released, then waits up to `timeout_ms`
+    /// until the ring offered more than `seen` messages or ended.
+    pub fn wait_ring(&self, seen: u64, timeout_ms: u32) -> Result<RingWait, PubSubError> {
+        let pool = match &*self.ring.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(r) => r.pool.clone(),
+            None => return Err(PubSubError::InvalidArgument),
+        };
+        if self.topic.pool().is_some_and(|p| !Arc::ptr_eq(&p, &pool)) {
+            return Err(PubSubError::PoolChanged);
+        }
+        let timeout = std::time::Duration::from_millis(timeout_ms.into());
+        match self
+            .queue
+            .wait_ring(seen, timeout, |h| native().drop_handle(h))
+        {
+            Ok(w) => Ok(RingWait {
+                published: w.published,
+                ended: w.ended,
+            }),
+            Err(RingRefused::NoRing) => Err(PubSubError::InvalidArgument),
+            Err(_) => Err(PubSubError::Internal),
+        }
+    }
+
+    /// The ring's regions (native only: wasm guests read them at the
+    /// ring area's addresses).
+    pub fn ring_regions(&self) -> Option<(HeapRegion, HeapRegion)> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.as_ref()
+            .map(|r| (r.offered.clone(), r.returned.clone()))
+    }
+
+    /// The first `len` bytes of the ring's pool block `index` (native only:
+    /// wasm guests read them at the block's address).
+    ///
+    /// # Safety
+    ///
+    /// The block must hold a message the ring offered and the subscriber
+    /// has not returned (so that it cannot change), and the slice must not
+    /// be used after that message is returned or the subscription dropped.
+    pub unsafe fn ring_block_bytes(&self, index: u32, len: u32) -> Option<&[u8]> {
+        let pooled = self.pooled.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pooled.pool.as_ref()?;
+        let &block = pool.blocks.get(index as usize)?;
+        let ledger = native().ledger();
+        let (_, start, bytes) = ledger.backing_of(block).ok()?;
+        let bytes = bytes?;
+        let from = start as usize;
+        let cells = bytes.cells.get(from..from.checked_add(len as usize)?)?;
+        // SAFETY: `cells` lies inside the block's bytes, which live as long
+        // as a handle of the block does: the subscription's pool mapping
+        // holds one until the subscription is dropped, which the caller's
+        // slice does not outlive. The offered message is held by the ring
+        // (a read-only clone), so no write attachment of the block exists
+        // until it is returned, after the caller's last use.
+        Some(unsafe { &*(std::ptr::from_ref(cells) as *const [u8]) })
     }
 
     /// The messages as a stream.

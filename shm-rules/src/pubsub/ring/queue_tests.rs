@@ -2,7 +2,6 @@
 //! ring, come back through the returned region, and every hold is returned
 //! exactly once (released, or drained when the subscription ends).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,40 +9,7 @@ use super::*;
 use crate::pubsub::{Overflow, Pushed, Queue, RingRefused, Topics};
 use crate::{GuestId, HandleId};
 
-/// A region shared between threads, as the host's mapping is.
-#[derive(Clone)]
-struct Shared(Arc<Vec<AtomicU64>>);
-
-impl Shared {
-    fn new(bytes: usize) -> Shared {
-        Shared(Arc::new(
-            (0..bytes.div_ceil(8)).map(|_| AtomicU64::new(0)).collect(),
-        ))
-    }
-}
-
-impl RingMemory for Shared {
-    fn load_u64(&self, offset: usize) -> u64 {
-        self.0[offset / 8].load(Ordering::Acquire)
-    }
-    fn load_u32(&self, offset: usize) -> u32 {
-        let word = self.0[offset / 8].load(Ordering::Acquire);
-        (word >> (8 * (offset % 8))) as u32
-    }
-    fn store_u64(&self, offset: usize, value: u64) {
-        self.0[offset / 8].store(value, Ordering::Release);
-    }
-    fn store_u32(&self, offset: usize, value: u32) {
-        let shift = 8 * (offset % 8);
-        let mask = !(u64::from(u32::MAX) << shift);
-        let cell = &self.0[offset / 8];
-        let old = cell.load(Ordering::Acquire);
-        cell.store(
-            (old & mask) | (u64::from(value) << shift),
-            Ordering::Release,
-        );
-    }
-}
+type Shared = HeapRegion;
 
 /// A ring of `capacity` over shared regions; handle `n` names block
 /// `n % 100` with `n` bytes, handles from 1000 on are of another pool.
