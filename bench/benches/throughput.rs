@@ -12,10 +12,15 @@
 //! - `pooled`: a pooled topic, one call per side per message
 //!   (`publish-and-loan`, `next-pooled-after`), waiting where the queue is
 //!   empty or full.
+//! - `ring`: a pooled topic through lease rings: the publisher publishes in
+//!   batches of up to 8 (`publish-loans`, one host call per batch), each
+//!   subscriber took its subscription as a ring of 8 and takes and
+//!   releases without a host call while messages wait (`wait-ring` when
+//!   its ring is empty).
 //!
 //! One criterion iteration is one message delivered to every subscriber.
 //! Environment: `THROUGHPUT_SIZES` (default `4K,1M`), `THROUGHPUT_SUBS`
-//! (`1,2,4,8`), `THROUGHPUT_MODES` (`mapped,pooled`).
+//! (`1,2,4,8`), `THROUGHPUT_MODES` (`mapped,pooled,ring`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -31,13 +36,17 @@ use shm_host::{Grants, ShmConfig, ShmHost};
 const SINK: &str = "zero-copy:bench/sink@0.1.0";
 /// Blocks in the publisher's pool.
 const POOL: u32 = 12;
+/// Ring mode: each ring's capacity, and the publisher's largest batch.
+const RING: u32 = 8;
 
 /// A bench-sink instance in a store of its own.
 struct Guest {
     store: Store<GuestState>,
     open_publisher: TypedFunc<(&'static str, u32, u32, bool), (bool,)>,
     publish_many: TypedFunc<(u64, u32), (bool,)>,
+    publish_batches: TypedFunc<(u64, u32, u32), (bool,)>,
     open_subscriber: TypedFunc<(&'static str, bool), (bool,)>,
+    ring_subscribe: TypedFunc<(&'static str, u32), (bool,)>,
     receive_many: TypedFunc<(u32,), (Option<(u64, u64)>,)>,
 }
 
@@ -64,7 +73,9 @@ impl Guest {
         Guest {
             open_publisher: typed!("open-publisher"),
             publish_many: typed!("publish-many"),
+            publish_batches: typed!("publish-batches"),
             open_subscriber: typed!("open-subscriber"),
+            ring_subscribe: typed!("ring-subscribe"),
             receive_many: typed!("receive-many"),
             store,
         }
@@ -86,7 +97,7 @@ fn throughput(c: &mut Criterion) {
         .iter()
         .map(|s| s.parse().expect("a subscriber count"))
         .collect();
-    let modes = list("THROUGHPUT_MODES", "mapped,pooled");
+    let modes = list("THROUGHPUT_MODES", "mapped,pooled,ring");
     let mut group = c.benchmark_group("throughput");
     group
         .sample_size(10)
@@ -96,7 +107,8 @@ fn throughput(c: &mut Criterion) {
     for size_label in &sizes {
         let size = parse_size(size_label);
         for mode in &modes {
-            let pooled = mode == "pooled";
+            let ring = mode == "ring";
+            let pooled = mode == "pooled" || ring;
             for &n in &subs {
                 let topic: &'static str =
                     Box::leak(format!("throughput-{mode}-{size}-{n}").into_boxed_str());
@@ -110,10 +122,15 @@ fn throughput(c: &mut Criterion) {
                     .map(|i| {
                         let mut s =
                             Guest::new(&host, &engine, &linker, &sink, &format!("subscriber#{i}"));
-                        let (ok,) = s
-                            .open_subscriber
-                            .call(&mut s.store, (topic, pooled))
-                            .expect("open-subscriber");
+                        let (ok,) = if ring {
+                            s.ring_subscribe
+                                .call(&mut s.store, (topic, RING))
+                                .expect("ring-subscribe")
+                        } else {
+                            s.open_subscriber
+                                .call(&mut s.store, (topic, pooled))
+                                .expect("open-subscriber")
+                        };
                         assert!(ok, "open-subscriber failed");
                         s
                     })
@@ -140,10 +157,17 @@ fn throughput(c: &mut Criterion) {
                                     })
                                 })
                                 .collect();
-                            let (ok,) = publisher
-                                .publish_many
-                                .call(&mut publisher.store, (first, count))
-                                .expect("publish-many");
+                            let (ok,) = if ring {
+                                publisher
+                                    .publish_batches
+                                    .call(&mut publisher.store, (first, count, RING))
+                                    .expect("publish-batches")
+                            } else {
+                                publisher
+                                    .publish_many
+                                    .call(&mut publisher.store, (first, count))
+                                    .expect("publish-many")
+                            };
                             assert!(ok, "publish-many failed");
                             readers
                                 .into_iter()

@@ -188,6 +188,59 @@ impl Guest for Sink {
         })
     }
 
+    fn publish_batches(seq: u64, count: u32, batch: u32) -> bool {
+        let Some(p) = PUBLISHER.with(|slot| *slot.borrow()) else {
+            return false;
+        };
+        let end = seq + u64::from(count);
+        LOANS.with(|slot| {
+            let mut loans = slot.borrow_mut();
+            let mut next = seq;
+            while next < end {
+                let want = (end - next).min(u64::from(batch.max(1))) as usize;
+                // Top up without waiting; wait only for a first block.
+                while loans.len() < want {
+                    match p.loan() {
+                        Ok(loan) => loans.push(loan),
+                        Err(shm_guest::pubsub::PubSubError::PoolExhausted) => break,
+                        Err(e) => {
+                            eprintln!("bench-sink: loan: {e}");
+                            return false;
+                        }
+                    }
+                }
+                if loans.is_empty() {
+                    match p.loan_within(std::time::Duration::from_secs(10)) {
+                        Ok(loan) => loans.push(loan),
+                        Err(e) => {
+                            eprintln!("bench-sink: loan-within: {e}");
+                            return false;
+                        }
+                    }
+                }
+                let n = loans.len().min(want);
+                let sent: Vec<_> = loans
+                    .drain(..n)
+                    .enumerate()
+                    .map(|(i, mut loan)| {
+                        loan[..8].copy_from_slice(&(next + i as u64).to_le_bytes());
+                        let len = loan.len() as u32;
+                        (loan, len)
+                    })
+                    .collect();
+                match p.publish_batch(sent, want as u32) {
+                    Ok(lent) => loans.extend(lent),
+                    Err(e) => {
+                        eprintln!("bench-sink: publish-loans: {e}");
+                        return false;
+                    }
+                }
+                next += n as u64;
+            }
+            true
+        })
+    }
+
     fn ring_subscribe(topic: String, capacity: u32) -> bool {
         let ring = Subscriber::new(&topic).and_then(|s| s.into_ring(capacity));
         match ring {
@@ -266,6 +319,14 @@ impl Guest for Sink {
     }
 
     fn receive_many(count: u32) -> Option<(u64, u64)> {
+        if let Some(ring) = RING.with(|slot| *slot.borrow()) {
+            let mut total = 0;
+            for _ in 0..count {
+                let message = ring.next().ok()??;
+                total += u64::from(*message.first()?);
+            }
+            return Some((total, 0));
+        }
         let s = SUBSCRIBER.with(|slot| *slot.borrow())?;
         let mut total = 0;
         if POOLED.with(|c| c.get()) {

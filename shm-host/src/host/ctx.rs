@@ -353,24 +353,50 @@ impl ShmCtx {
         let backing = ledger.backing_of(handle).ok()?.0;
         let mapping = windows.mapping(backing)?;
         let attached = ledger.write_in_pool(self.guest, handle, mapping).ok()?;
-        let opened = match attached.placement {
+        let (opened, protect) = match attached.placement {
             Placement::InPool {
                 memory,
                 guest_offset,
                 len,
-            } => self
-                .host
-                .0
-                .registry
-                .host_address(memory, guest_offset)
-                .is_some_and(|at| crate::os::windows::open(windows, at, len as usize)),
-            _ => false,
+            } => {
+                let opened = self
+                    .host
+                    .0
+                    .registry
+                    .host_address(memory, guest_offset)
+                    .and_then(|at| crate::os::windows::open(windows, at, len as usize));
+                // A protection window opens in the memory's turn, drawn
+                // here, under the ledger (before any later undo of it).
+                let protect = match opened {
+                    Some(crate::os::windows::Opened::Protection { len }) => {
+                        let ticket = self.host.0.registry.enqueue(memory).ok();
+                        ticket.map(|t| {
+                            crate::host::place::Pending::protect(t, guest_offset, len, true)
+                        })
+                    }
+                    _ => None,
+                };
+                let ok = match opened {
+                    Some(crate::os::windows::Opened::Protection { .. }) => protect.is_some(),
+                    Some(crate::os::windows::Opened::Key) => true,
+                    None => false,
+                };
+                (ok, protect)
+            }
+            _ => (false, None),
         };
         if !opened {
             ledger.abort_attach(handle);
             return None;
         }
         drop(ledger);
+        if let Some(p) = protect {
+            if let Err(e) = p.run(false) {
+                // The guest's writes there trap it; its attachment ends as
+                // any other.
+                tracing::error!(guest = %self.name, "opening a protection window failed: {e}");
+            }
+        }
         self.bump(|s| &s.attaches, 1);
         self.bump(|s| &s.in_pool, 1);
         tracing::trace!(guest = %self.name, handle = handle.0, address = attached.address, size = attached.size, "attached in a write window");

@@ -43,6 +43,12 @@ enum PendingOp {
         guest_offset: u32,
         len: u32,
     },
+    /// A protection window opened (`writable`) or closed.
+    Protect {
+        guest_offset: u32,
+        len: u32,
+        writable: bool,
+    },
 }
 
 impl Pending {
@@ -73,6 +79,36 @@ impl Pending {
                 from,
             } => m.copy_in(guest_offset, len, &pages, from).map(|()| None),
             PendingOp::Zero { guest_offset, len } => m.zero(guest_offset, len).map(|()| None),
+            PendingOp::Protect {
+                guest_offset,
+                len,
+                writable,
+            } => match m.protect_window(guest_offset, len, writable) {
+                Ok(()) => Ok(None),
+                // A window that cannot close must not stay writable: the
+                // pages go (fresh zero pages in their place; the guest
+                // reads zeros there, or traps).
+                Err(e) if !writable => {
+                    tracing::error!(
+                        "closing a protection window failed, the pages are unmapped: {e}"
+                    );
+                    m.restore(guest_offset, len).map(|()| None)
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// A protection window of `len` bytes at `guest_offset` of the memory
+    /// whose turn `ticket` is, to open (`writable`) or close.
+    pub(crate) fn protect(ticket: Ticket, guest_offset: u32, len: u32, writable: bool) -> Pending {
+        Pending {
+            ticket,
+            op: PendingOp::Protect {
+                guest_offset,
+                len,
+                writable,
+            },
         }
     }
 
@@ -212,13 +248,24 @@ impl ShmHost {
             Placement::InPool {
                 memory,
                 guest_offset,
-                ..
+                len,
             } => {
                 // A write in the pool is a window: close it (a read in the
-                // pool has none).
+                // pool has none). A protection window closes with a
+                // system call, queued in the memory's turn and run before
+                // the detach returns, so before anyone can read the block.
                 if release.access == Access::Write {
                     if let Some(at) = self.0.registry.host_address(memory, guest_offset) {
-                        crate::os::windows::close(at);
+                        if let Some(len) = crate::os::windows::close(at, len as usize) {
+                            return self.0.registry.enqueue(memory).ok().map(|ticket| Pending {
+                                ticket,
+                                op: PendingOp::Protect {
+                                    guest_offset,
+                                    len,
+                                    writable: false,
+                                },
+                            });
+                        }
                     }
                 }
                 Ok(())

@@ -448,6 +448,33 @@ impl Locked {
         }
     }
 
+    /// Opens (`writable`) or closes a protection window: makes `len`
+    /// bytes at `offset` read-write or read-only again. Only for a pool
+    /// mapping made writable-capable for write windows
+    /// ([`crate::os::windows`], protection mode): the caller checks, under
+    /// the ledger, that such a mapping is there, and draws this turn then.
+    pub fn protect_window(&self, offset: u32, len: u32, writable: bool) -> Result<(), MapError> {
+        let at = self.range(offset, len, true)?;
+        if !crate::os::windows::is_protection_window(at as usize, len as usize) {
+            return Err(MapError::OutOfRange);
+        }
+        let flags = if writable {
+            MprotectFlags::READ | MprotectFlags::WRITE
+        } else {
+            MprotectFlags::READ
+        };
+        // SAFETY: `at .. at + len` is page aligned inside the accessible
+        // part of a live reservation of ours (`range`), in this memory's
+        // turn (no map, restore or unmap of it runs concurrently), and is a
+        // pool mapping keyed for protection windows (checked just above;
+        // a restore forgets the keying in its own, later, turn): a shared
+        // mapping of one block's pages through its read-write descriptor,
+        // which the ledger lets this guest write while its write-in-pool
+        // attachment lives (opened) and no longer (closed). Changing its
+        // protection touches no other memory and no Rust object.
+        unsafe { mprotect(at.cast(), len as usize, flags) }.map_err(MapError::from)
+    }
+
     /// Zeroes `len` guest bytes at `offset`.
     pub fn zero(&self, offset: u32, len: u32) -> Result<(), MapError> {
         let at = self.range(offset, len, false)?;

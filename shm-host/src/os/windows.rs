@@ -19,6 +19,19 @@
 //! way out to the embedder. Another store run on the same thread never
 //! inherits a window. A store without the hook never gets keyed mappings.
 //!
+//! Without protection keys (or with `SHM_HOST_NO_PKEYS` set) a window is a
+//! *protection window*: the pool mapping is made again from the block's
+//! read-write descriptor, still read-only, and opening a window makes that
+//! block's pages writable with one `mprotect`, closing it read-only with
+//! another, each in the memory's mapping turn, after the ledger is
+//! released. A window is closed before the detach that ends it returns, so
+//! before the block can be published. Two system calls per message instead
+//! of the two `mmap`s and the page faults of mapping a block per message;
+//! the pages stay mapped and warm. Unlike a key, the protection is the
+//! process's, not the thread's: the publisher's own pages are writable for
+//! every thread of the host while the window is open, which only the
+//! publisher's own wasm and the host's calls on its behalf ever touch.
+//!
 //! A window is granted only for a handle that covers its whole block (the
 //! key covers the whole block mapping): a partition is attached the usual
 //! way. A host write into a keyed page outside a window faults in host code;
@@ -45,6 +58,8 @@ pub struct Windows {
     open: AtomicU32,
     /// The keyed pool mapping (its handle) of each block.
     mappings: Mutex<HashMap<BackingId, HandleId>>,
+    /// How many of its pool mappings are keyed for protection windows.
+    protected: AtomicU32,
 }
 
 impl Windows {
@@ -58,7 +73,7 @@ impl Windows {
         self.hooked.store(true, Ordering::Release);
     }
 
-    /// May this guest's pool mappings be keyed?
+    /// May this guest's pool mappings be keyed with protection keys?
     pub(crate) fn available(&self) -> bool {
         self.hooked.load(Ordering::Acquire) && !pkeys::keys().is_empty()
     }
@@ -89,9 +104,9 @@ impl Windows {
             .copied()
     }
 
-    /// Does the guest hold keyed mappings?
+    /// Does the guest hold keyed mappings (protection keys or windows)?
     pub(crate) fn keyed(&self) -> bool {
-        self.held.load(Ordering::Acquire) != 0
+        self.held.load(Ordering::Acquire) != 0 || self.protected.load(Ordering::Acquire) != 0
     }
 }
 
@@ -100,9 +115,31 @@ struct Keyed {
     len: usize,
     /// The block it shows.
     backing: BackingId,
-    /// Index into [`pkeys::keys`].
+    /// Index into [`pkeys::keys`], or [`PROTECTION`] for a protection
+    /// window.
     index: u32,
     windows: Weak<Windows>,
+}
+
+/// [`Keyed::index`] of a mapping keyed for protection windows.
+const PROTECTION: u32 = u32::MAX;
+
+/// How a window was opened ([`open`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// Its key's bit is set: the guest's thread may write at its next
+    /// entry into wasm.
+    Key,
+    /// A protection window: the caller makes the pages (`len` bytes, the
+    /// whole block mapping) writable in the memory's turn.
+    Protection { len: u32 },
+}
+
+/// Is `at .. at + len` exactly a pool mapping keyed for protection windows?
+pub(crate) fn is_protection_window(at: usize, len: usize) -> bool {
+    keyed()
+        .get(&at)
+        .is_some_and(|k| k.index == PROTECTION && k.len == len)
 }
 
 /// Keyed mappings of every guest, by first host address.
@@ -248,19 +285,22 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         read_only,
         file_offset,
     } = k;
-    if !windows.available() {
-        return false;
-    }
     let keys = pkeys::keys();
     let mut map = keyed();
-    let held = windows.held.load(Ordering::Acquire);
-    let Some(index) = (0..keys.len() as u32).find(|i| held & (1 << i) == 0) else {
-        return false;
+    let index = if windows.available() {
+        let held = windows.held.load(Ordering::Acquire);
+        let Some(index) = (0..keys.len() as u32).find(|i| held & (1 << i) == 0) else {
+            return false;
+        };
+        // Closed before the pages become writable in the page tables: the
+        // thread's rights to this key are "read only" unless a window opens.
+        windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
+        pkeys::allow_writes(windows.open.load(Ordering::Acquire));
+        index
+    } else {
+        // No keys: a protection window (see the module's notes).
+        PROTECTION
     };
-    // Closed before the pages become writable in the page tables: the
-    // thread's rights to this key are "read only" unless a window opens.
-    windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
-    pkeys::allow_writes(windows.open.load(Ordering::Acquire));
     // SAFETY: forwarded from the caller: the same pages of the guest's
     // memory, in its mapping turn, mapped again read-only from the same
     // file and offset (same contents), now through the read-write
@@ -276,6 +316,24 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         // its end as for any other.
         tracing::error!("remapping a pool mapping for keying failed: {e}");
         return false;
+    }
+    if index == PROTECTION {
+        windows.protected.fetch_add(1, Ordering::AcqRel);
+        windows
+            .mappings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(backing, mapping);
+        map.insert(
+            at,
+            Keyed {
+                len,
+                backing,
+                index,
+                windows: Arc::downgrade(windows),
+            },
+        );
+        return true;
     }
     // SAFETY: forwarded from the caller; the key is one of `keys`.
     if let Err(e) = unsafe { pkeys::tag(at as *mut u8, len, keys[index as usize]) } {
@@ -309,7 +367,7 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
 /// Opens the window onto the keyed mapping of `windows`' guest that starts
 /// at host address `at` and is `len` bytes long once rounded to pages (a
 /// handle of the whole block); false if there is no such mapping.
-pub(crate) fn open(windows: &Arc<Windows>, at: usize, len: usize) -> bool {
+pub(crate) fn open(windows: &Arc<Windows>, at: usize, len: usize) -> Option<Opened> {
     let page = crate::page_size();
     let map = keyed();
     match map.get(&at) {
@@ -317,25 +375,35 @@ pub(crate) fn open(windows: &Arc<Windows>, at: usize, len: usize) -> bool {
             if k.len == len.div_ceil(page) * page
                 && std::ptr::eq(k.windows.as_ptr(), Arc::as_ptr(windows)) =>
         {
+            if k.index == PROTECTION {
+                let len = u32::try_from(k.len).ok()?;
+                return Some(Opened::Protection { len });
+            }
             windows.open.fetch_or(1 << k.index, Ordering::AcqRel);
-            true
+            Some(Opened::Key)
         }
-        _ => false,
+        _ => None,
     }
 }
 
 /// Closes the window, if any, of the keyed mapping containing host address
-/// `at` (an in-pool attachment there ended). The thread's rights follow at
-/// the guest's next entry into wasm.
-pub(crate) fn close(at: usize) {
+/// `at` (an in-pool attachment there ended). A key's: the thread's rights
+/// follow at the guest's next entry into wasm. A protection window's: its
+/// length (the whole block mapping, from `at`) is returned, for the caller
+/// to make read-only in the memory's turn before anyone can read the block.
+pub(crate) fn close(at: usize, _len: usize) -> Option<u32> {
     let map = keyed();
-    if let Some((&start, k)) = map.range(..=at).next_back() {
-        if at < start + k.len {
-            if let Some(w) = k.windows.upgrade() {
-                w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
-            }
-        }
+    let (&start, k) = map.range(..=at).next_back()?;
+    if at >= start + k.len {
+        return None;
     }
+    if k.index == PROTECTION {
+        return (start == at).then(|| u32::try_from(k.len).ok()).flatten();
+    }
+    if let Some(w) = k.windows.upgrade() {
+        w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
+    }
+    None
 }
 
 /// Forgets the keyed mappings that start inside `at .. at + len`: their
@@ -349,8 +417,12 @@ pub(crate) fn forget(at: usize, len: usize) {
     for s in gone {
         if let Some(k) = map.remove(&s) {
             if let Some(w) = k.windows.upgrade() {
-                w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
-                w.held.fetch_and(!(1 << k.index), Ordering::AcqRel);
+                if k.index == PROTECTION {
+                    w.protected.fetch_sub(1, Ordering::AcqRel);
+                } else {
+                    w.open.fetch_and(!(1 << k.index), Ordering::AcqRel);
+                    w.held.fetch_and(!(1 << k.index), Ordering::AcqRel);
+                }
                 w.mappings
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
