@@ -6,6 +6,7 @@ use shm_rules::log_budget::{LogBudget, LogLine};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::place::Pending;
 use super::proof::{self, MapsEntry};
 use super::{bump, ForeignMemory, PlaceFailed, Stats, StatsSnapshot, TooLarge, MAX_BLOCK};
 use crate::isolation::Watchdog;
@@ -348,6 +349,34 @@ impl ShmCtx {
     /// [`crate::os::windows`]); `None`: attach the usual way (no such mapping,
     /// a partition, or any refusal, which the usual way reports).
     fn attach_in_window(&self, handle: HandleId) -> Option<MemoryArea> {
+        let (area, protect) = self.attach_in_window_deferred(handle)?;
+        if let Some(p) = protect {
+            if let Err(e) = p.run(false) {
+                // The guest's writes there trap it; its attachment ends as
+                // any other.
+                tracing::error!(guest = %self.name, "opening a protection window failed: {e}");
+            }
+        }
+        Some(area)
+    }
+
+    /// Attaches `handle` for writing as [`ShmCtx::attach`] does, except
+    /// that opening a protection window is returned, not made: the caller
+    /// runs it (with others: [`Pending::finish_all`]) before the guest can
+    /// write. Used to lend a batch of loans.
+    pub(crate) fn attach_write_deferred(
+        &self,
+        handle: HandleId,
+    ) -> Result<(MemoryArea, Option<Pending>), Error> {
+        if self.watchdog.windows().keyed() {
+            if let Some(made) = self.attach_in_window_deferred(handle) {
+                return Ok(made);
+            }
+        }
+        self.attach(handle, Access::Write).map(|area| (area, None))
+    }
+
+    fn attach_in_window_deferred(&self, handle: HandleId) -> Option<(MemoryArea, Option<Pending>)> {
         let windows = self.watchdog.windows();
         let mut ledger = self.host.ledger();
         let backing = ledger.backing_of(handle).ok()?.0;
@@ -390,20 +419,14 @@ impl ShmCtx {
             return None;
         }
         drop(ledger);
-        if let Some(p) = protect {
-            if let Err(e) = p.run(false) {
-                // The guest's writes there trap it; its attachment ends as
-                // any other.
-                tracing::error!(guest = %self.name, "opening a protection window failed: {e}");
-            }
-        }
         self.bump(|s| &s.attaches, 1);
         self.bump(|s| &s.in_pool, 1);
         tracing::trace!(guest = %self.name, handle = handle.0, address = attached.address, size = attached.size, "attached in a write window");
-        Some(MemoryArea {
+        let area = MemoryArea {
             address: attached.address,
             size: attached.size,
-        })
+        };
+        Some((area, protect))
     }
 
     /// Attaches `handle` read-only where its block already is: inside
@@ -443,6 +466,36 @@ impl ShmCtx {
         };
         self.release(ledger, &release);
         Ok(())
+    }
+
+    /// [`ShmCtx::detach`], except that what must happen after the ledger
+    /// is released (closing a protection window) is returned, not made:
+    /// the caller runs it ([`Pending::finish_all`]) before the block can be
+    /// published. Used to publish a batch of loans.
+    pub(crate) fn detach_deferred(
+        &self,
+        handle: HandleId,
+        consumed: u32,
+    ) -> Result<Option<Pending>, Error> {
+        let started = std::time::Instant::now();
+        let mut ledger = self.host.ledger();
+        let release = match ledger.detach(self.guest, handle, consumed) {
+            Ok(r) => r,
+            Err(e) => {
+                drop(ledger);
+                return self.fail("detach", e);
+            }
+        };
+        let pending = self.host.unplace(&ledger, &release);
+        drop(ledger);
+        if let Placement::Copied { .. } = release.placement {
+            self.watchdog.charge(started.elapsed());
+        }
+        self.bump(|s| &s.detaches, 1);
+        if release.copy_out > 0 {
+            self.bump(|s| &s.bytes_copied, u64::from(release.copy_out));
+        }
+        Ok(pending)
     }
 
     /// Undoes `release` (an attachment of this guest the ledger ended):

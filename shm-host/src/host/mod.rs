@@ -17,7 +17,7 @@ use crate::rules::{
 mod config;
 mod ctx;
 mod errors;
-mod place;
+pub(crate) mod place;
 pub(crate) mod proof;
 mod stats;
 #[cfg(test)]

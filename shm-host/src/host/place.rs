@@ -112,6 +112,66 @@ impl Pending {
         }
     }
 
+    /// Runs `pendings` in order, as [`Pending::finish`] each, except that
+    /// neighbouring protection-window changes of one memory (a batch of
+    /// loans published or lent) are made together, in the first one's turn,
+    /// with one system call per run of adjacent windows. That is safe: each
+    /// window is checked to be one in that turn, and a window belongs to
+    /// the one guest whose call this is.
+    pub(crate) fn finish_all(pendings: Vec<Pending>) {
+        let mut pendings = pendings.into_iter().peekable();
+        while let Some(first) = pendings.next() {
+            let PendingOp::Protect {
+                guest_offset,
+                len,
+                writable,
+            } = first.op
+            else {
+                first.finish();
+                continue;
+            };
+            let mut ranges = vec![(guest_offset, len)];
+            let mut later = Vec::new();
+            while let Some(next) = pendings.peek() {
+                let same = matches!(next.op, PendingOp::Protect { writable: w, .. } if w == writable)
+                    && next.ticket.same_memory(&first.ticket);
+                if !same {
+                    break;
+                }
+                let Some(next) = pendings.next() else { break };
+                if let PendingOp::Protect {
+                    guest_offset, len, ..
+                } = next.op
+                {
+                    ranges.push((guest_offset, len));
+                }
+                later.push(next.ticket);
+            }
+            match first.ticket.wait() {
+                Ok(m) => {
+                    if let Err(e) = m.protect_windows(&ranges, writable) {
+                        // One by one, in the same turn: a window that is no
+                        // longer one is left alone, one that cannot close
+                        // is unmapped.
+                        tracing::warn!(
+                            "changing {} protection windows at once failed: {e}",
+                            ranges.len()
+                        );
+                        for &(offset, len) in &ranges {
+                            if m.protect_window(offset, len, writable).is_err() && !writable {
+                                let _ = m.restore(offset, len);
+                            }
+                        }
+                    }
+                }
+                Err(MapError::Gone) => {}
+                Err(e) => tracing::error!("a memory's turn failed: {e}"),
+            }
+            // The later tickets' turns pass (their work is done).
+            drop(later);
+        }
+    }
+
     /// Runs an undo (a restore); a memory that is gone needs nothing.
     pub(crate) fn finish(self) {
         match self.run(false) {

@@ -262,6 +262,16 @@ impl Ticket {
     }
 }
 
+impl Ticket {
+    /// Are both tickets of the same memory?
+    pub fn same_memory(&self, other: &Ticket) -> bool {
+        match (&self.mem, &other.mem) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(mem) = self.mem.take() {
@@ -454,10 +464,38 @@ impl Locked {
     /// ([`crate::os::windows`], protection mode): the caller checks, under
     /// the ledger, that such a mapping is there, and draws this turn then.
     pub fn protect_window(&self, offset: u32, len: u32, writable: bool) -> Result<(), MapError> {
-        let at = self.range(offset, len, true)?;
-        if !crate::os::windows::is_protection_window(at as usize, len as usize) {
-            return Err(MapError::OutOfRange);
+        self.protect_windows(&[(offset, len)], writable)
+    }
+
+    /// [`Locked::protect_window`] for several windows of this memory at
+    /// once: each range is checked, and neighbouring ranges change with one
+    /// system call.
+    pub fn protect_windows(&self, ranges: &[(u32, u32)], writable: bool) -> Result<(), MapError> {
+        let mut runs: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for &(offset, len) in ranges {
+            let at = self.range(offset, len, true)? as usize;
+            if !crate::os::windows::is_protection_window(at, len as usize) {
+                return Err(MapError::OutOfRange);
+            }
+            runs.push((at, len as usize));
         }
+        runs.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
+        for (at, len) in runs {
+            match merged.last_mut() {
+                Some((start, n)) if *start + *n == at => *n += len,
+                _ => merged.push((at, len)),
+            }
+        }
+        merged
+            .into_iter()
+            .try_for_each(|(at, len)| self.mprotect_window(at, len, writable))
+    }
+
+    /// The system call of [`Locked::protect_windows`] for one run of
+    /// neighbouring protection windows (each checked by the caller).
+    fn mprotect_window(&self, at: usize, len: usize, writable: bool) -> Result<(), MapError> {
+        let at = at as *mut u8;
         let flags = if writable {
             MprotectFlags::READ | MprotectFlags::WRITE
         } else {
@@ -465,14 +503,15 @@ impl Locked {
         };
         // SAFETY: `at .. at + len` is page aligned inside the accessible
         // part of a live reservation of ours (`range`), in this memory's
-        // turn (no map, restore or unmap of it runs concurrently), and is a
-        // pool mapping keyed for protection windows (checked just above;
+        // turn (no map, restore or unmap of it runs concurrently), and is
+        // made of pool mappings keyed for protection windows (each checked
+        // by `protect_windows`, neighbours joined;
         // a restore forgets the keying in its own, later, turn): a shared
         // mapping of one block's pages through its read-write descriptor,
         // which the ledger lets this guest write while its write-in-pool
         // attachment lives (opened) and no longer (closed). Changing its
         // protection touches no other memory and no Rust object.
-        unsafe { mprotect(at.cast(), len as usize, flags) }.map_err(MapError::from)
+        unsafe { mprotect(at.cast(), len, flags) }.map_err(MapError::from)
     }
 
     /// Zeroes `len` guest bytes at `offset`.

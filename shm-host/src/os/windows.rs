@@ -27,7 +27,10 @@
 //! released. A window is closed before the detach that ends it returns, so
 //! before the block can be published. Two system calls per message instead
 //! of the two `mmap`s and the page faults of mapping a block per message;
-//! the pages stay mapped and warm. Unlike a key, the protection is the
+//! the pages stay mapped and warm. A batch of loans published or lent in
+//! one call changes its windows together, one call per run of neighbouring
+//! blocks. An `mprotect` costs in proportion to the pages it changes: blocks
+//! larger than [`PROTECTION_WINDOW_MAX`] are mapped per message instead. Unlike a key, the protection is the
 //! process's, not the thread's: the publisher's own pages are writable for
 //! every thread of the host while the window is open, which only the
 //! publisher's own wasm and the host's calls on its behalf ever touch.
@@ -123,6 +126,13 @@ struct Keyed {
 
 /// [`Keyed::index`] of a mapping keyed for protection windows.
 const PROTECTION: u32 = u32::MAX;
+
+/// The largest block written through protection windows: an `mprotect`
+/// costs in proportion to the pages it changes (measured on this project's
+/// machine: 1 MiB blocks cost 35 us per message that way, against 8 us
+/// mapped per message, while 4 KiB blocks cost half as much as mapped:
+/// `shm-host/BENCHMARKS.md`); larger blocks are mapped per message.
+pub(crate) const PROTECTION_WINDOW_MAX: usize = 64 * 1024;
 
 /// How a window was opened ([`open`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,9 +307,11 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
         pkeys::allow_writes(windows.open.load(Ordering::Acquire));
         index
-    } else {
+    } else if len <= PROTECTION_WINDOW_MAX {
         // No keys: a protection window (see the module's notes).
         PROTECTION
+    } else {
+        return false;
     };
     // SAFETY: forwarded from the caller: the same pages of the guest's
     // memory, in its mapping turn, mapped again read-only from the same

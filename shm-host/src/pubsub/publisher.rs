@@ -11,7 +11,8 @@ use wasmtime::component::Resource;
 
 use super::subscriber::map_blocks;
 use super::Broker;
-use crate::rules::{Access, BackingId, HandleId, PubSubError};
+use crate::host::place::Pending;
+use crate::rules::{BackingId, HandleId, PubSubError};
 use crate::wit::{PooledLoan, ShmCtxView};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
 
@@ -180,24 +181,42 @@ impl ShmCtxView<'_> {
         &mut self,
         this: &Resource<Publisher>,
     ) -> wasmtime::Result<Result<PooledLoan, PubSubError>> {
+        Ok(match self.loan_deferred(this)? {
+            Ok((loan, opening)) => {
+                Pending::finish_all(opening.into_iter().collect());
+                Ok(loan)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    /// [`Self::loan`], with the opening of its protection window (if any)
+    /// returned for the caller to run before the guest runs again.
+    fn loan_deferred(
+        &mut self,
+        this: &Resource<Publisher>,
+    ) -> wasmtime::Result<Result<(PooledLoan, Option<Pending>), PubSubError>> {
         self.ctx.alive()?;
         let lent = match self.lend_free(this)? {
             Ok((lent, _)) => lent,
             Err(e) => return Ok(Err(e)),
         };
-        let area = match self.ctx.attach(lent, Access::Write) {
-            Ok(area) => area,
+        let (area, opening) = match self.ctx.attach_write_deferred(lent) {
+            Ok(made) => made,
             Err(e) => {
                 let _ = self.ctx.drop_handle(lent);
                 return Ok(Err(PubSubError::from_attach(e)));
             }
         };
         self.table.get_mut(this)?.loans.insert(lent.0, lent);
-        Ok(Ok(PooledLoan {
-            loan: lent.0,
-            address: area.address,
-            size: area.size,
-        }))
+        Ok(Ok((
+            PooledLoan {
+                loan: lent.0,
+                address: area.address,
+                size: area.size,
+            },
+            opening,
+        )))
     }
 
     /// Tries `attempt` (`allocate` or `loan`) until it finds a free block:
@@ -281,21 +300,51 @@ impl ShmCtxView<'_> {
                 return Ok(Err(PubSubError::InvalidArgument));
             }
         }
+        // Every loan's write right ends first (protection windows close
+        // together, one system call per run of neighbouring blocks), then
+        // the messages are sent.
+        let mut closing = Vec::with_capacity(batch.len());
+        let mut detached = Vec::with_capacity(batch.len());
+        let mut failed = false;
         for &(loan, size) in batch {
-            if let Err(e) = self.publish_loan(this, loan, size, false)? {
-                // Only an eviction or a revocation meanwhile gets here: the
-                // loans after it stay held.
+            let Some(handle) = self.table.get_mut(this)?.loans.remove(&loan) else {
+                continue;
+            };
+            match self.ctx.detach_deferred(handle, size) {
+                Ok(pending) => {
+                    closing.extend(pending);
+                    detached.push(handle);
+                }
+                Err(_) => {
+                    // Revoked or evicted meanwhile: the loan ends unsent.
+                    let _ = self.ctx.drop_handle(handle);
+                    failed = true;
+                }
+            }
+        }
+        Pending::finish_all(closing);
+        for handle in detached {
+            if let Err(e) = self.send(this, handle)? {
                 return Ok(Err(e));
             }
         }
+        if failed {
+            return Ok(Err(PubSubError::Internal));
+        }
         let pool = self.table.get(this)?.pool.handles().len();
         let mut lent = Vec::new();
+        let mut opening = Vec::new();
         for _ in 0..(next as usize).min(pool) {
-            match self.loan(this)? {
-                Ok(l) => lent.push(l),
+            match self.loan_deferred(this)? {
+                Ok((l, pending)) => {
+                    lent.push(l);
+                    opening.extend(pending);
+                }
                 Err(_) => break,
             }
         }
+        // The windows open before the guest runs again.
+        Pending::finish_all(opening);
         Ok(Ok(lent))
     }
 

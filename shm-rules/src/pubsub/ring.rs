@@ -40,34 +40,28 @@
 //! subscriber's cursor) that the host and the guest crate drive over their
 //! own mappings of the pages, through [`RingMemory`].
 //!
-//! How the drivers are to use it (issue #22; not wired yet):
-//! - WIT: `subscriber.map-ring(capacity) -> result<ring-area>` (maps the
-//!   pool as `map-pool` does, creates the two regions as host blocks, the
-//!   offered one attached as a pool mapping (read-only), the returned one
-//!   attached for writing, and answers their addresses and each pool
-//!   block's address by index) and `subscriber.wait-ring(seen, timeout-ms)
-//!   -> result<u64>` (reconciles, then waits until more than `seen` were
-//!   offered or the topic ended: the only host call of a subscriber while
-//!   messages flow); `publisher.publish-loans(list<tuple<u64, u32>>)` to
-//!   publish a batch with one call and one window change.
-//! - Host: a ring subscription's queue diverts `push` into the ring (a
-//!   sink on the queue): the broker clones the pool block for the ring (the
-//!   hold `H`), offers it and writes the entry through its mapping of the
-//!   offered pages (atomic stores in the OS layer); a full ring under
-//!   `block` makes the publisher reconcile and wait (polling with
-//!   `Released`'s retry), past the stall limit the subscriber is evicted
-//!   and `drain` gives every hold back; under `drop-oldest` a full ring
-//!   drops the new message for that subscriber (never the oldest: the
-//!   subscriber may be reading it). `lend_free` reconciles the topic's
-//!   rings before it reports `pool-exhausted`.
-//! - Guest crate: `Subscriber::ring(capacity)` giving messages as guards
-//!   over the pool mapping whose drop releases through [`RingReader`]
-//!   (no host call), waiting with `wait-ring`; the native backend the same
-//!   over heap regions; a stream of ring messages for async subscribers.
-//! - Tests: the red team scribbles over its returned region (counts, out
-//!   of range, repeated, future sequence numbers, rewritten while read);
-//!   the end-to-end fuzzer's hostile guest does the same; the model of the
-//!   host fuzzer extended with reconcile.
+//! How the drivers use it:
+//! - WIT: `subscriber.map-ring(capacity) -> result<ring-area>` maps the pool
+//!   (as `map-pool`) and the two regions (host blocks of the subscriber's:
+//!   the offered one a read-only pool mapping, the returned one attached
+//!   for writing) and answers their addresses and each pool block's;
+//!   `subscriber.wait-ring(seen, timeout-ms)` reconciles, then waits until
+//!   more than `seen` were offered or the ring ended (the only host call of
+//!   a subscriber while messages flow); `publisher.publish-loans` publishes
+//!   a batch with one call.
+//! - Both backends make the ring a stage of the subscription's queue
+//!   ([`RingStage`], [`crate::pubsub::Queue::attach_ring`]): the queue stays
+//!   the backlog, under its bound and policy, and its messages move into
+//!   the ring while it has room; what the ring holds for each is the queued
+//!   handle (a read-only clone of the block). A publisher that finds no
+//!   free block reconciles the topic's rings first
+//!   ([`crate::pubsub::Topic::reconcile_rings`]); a full ring is reconciled
+//!   before a message waits in the backlog; the stall limit ends a ring
+//!   subscriber that keeps a block too long (`reclaim`); leaving drains.
+//! - The host maps the regions through its own mapping of the pages (atomic
+//!   accesses, `shm-host/src/os/pages.rs`), the native backend through
+//!   [`HeapRegion`]s; the guest crate's `Ring` reads them in its linear
+//!   memory through [`RingReader`].
 
 use std::collections::BTreeMap;
 
