@@ -147,7 +147,16 @@ impl Relay {
         let component = w.relay.as_ref().expect("the composed relay");
         let mut store = shm_host::new_store(
             &w.engine,
-            GuestState::new(&w.host, name, WasiCtxBuilder::new(), Grants::all()),
+            GuestState::new(
+                &w.host,
+                name,
+                {
+                    let mut b = WasiCtxBuilder::new();
+                    b.inherit_stderr();
+                    b
+                },
+                Grants::all(),
+            ),
         );
         let instance = w.linker.instantiate(&mut store, component).expect("relay");
         let iface = "zero-copy:bench/relay@0.1.0";
@@ -278,7 +287,16 @@ impl Subscriber {
     fn new(w: &World, name: &str) -> Subscriber {
         let mut store = shm_host::new_store(
             &w.engine,
-            GuestState::new(&w.host, name, WasiCtxBuilder::new(), Grants::all()),
+            GuestState::new(
+                &w.host,
+                name,
+                {
+                    let mut b = WasiCtxBuilder::new();
+                    b.inherit_stderr();
+                    b
+                },
+                Grants::all(),
+            ),
         );
         let instance = w.linker.instantiate(&mut store, &w.sink).expect("sink");
         let consume_block = export(&mut store, &instance, SINK, "consume-block");

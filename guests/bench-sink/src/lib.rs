@@ -160,14 +160,19 @@ impl Guest for Sink {
         };
         LOANS.with(|slot| {
             let mut loans = slot.borrow_mut();
-            while loans.len() < count as usize {
-                match p.loan() {
-                    Ok(loan) => loans.push(loan),
+            if loans.len() < count as usize {
+                // The rest in one call (the rings gave the last batch back).
+                match p.loan_many(count - loans.len() as u32) {
+                    Ok(more) => loans.extend(more),
                     Err(e) => {
-                        eprintln!("bench-sink: loan: {e}");
+                        eprintln!("bench-sink: loans: {e}");
                         return false;
                     }
                 }
+            }
+            if loans.len() < count as usize {
+                eprintln!("bench-sink: only {} of {count} blocks free", loans.len());
+                return false;
             }
             let batch = loans.drain(..count as usize).enumerate().map(|(i, mut loan)| {
                 loan[..8].copy_from_slice(&(seq + i as u64).to_le_bytes());
@@ -198,13 +203,13 @@ impl Guest for Sink {
             let mut next = seq;
             while next < end {
                 let want = (end - next).min(u64::from(batch.max(1))) as usize;
-                // Top up without waiting; wait only for a first block.
-                while loans.len() < want {
-                    match p.loan() {
-                        Ok(loan) => loans.push(loan),
-                        Err(shm_guest::pubsub::PubSubError::PoolExhausted) => break,
+                // Top up in one call without waiting; wait only for a
+                // first block.
+                if loans.len() < want {
+                    match p.loan_many((want - loans.len()) as u32) {
+                        Ok(more) => loans.extend(more),
                         Err(e) => {
-                            eprintln!("bench-sink: loan: {e}");
+                            eprintln!("bench-sink: loans: {e}");
                             return false;
                         }
                     }

@@ -221,6 +221,27 @@ impl Publisher {
         }
     }
 
+    /// Up to `count` free pool blocks lent for writing in one host call
+    /// (fewer, or none, when fewer are free): [`Publisher::loan`] for a
+    /// batch. Where the host writes through protection windows (no
+    /// protection keys), their windows open together.
+    pub fn loan_many(&self, count: u32) -> Result<Vec<Loan<'_>>, PubSubError> {
+        let mut lent = self.publish_batch(core::iter::empty(), count)?;
+        // Fewer: none free, or (blocks mapped per loan, outside windows)
+        // storage missing, which `loan` donates.
+        while (lent.len() as u32) < count {
+            match self.loan() {
+                Ok(loan) => lent.push(loan),
+                Err(PubSubError::PoolExhausted) => break,
+                Err(e) if lent.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+            let more = self.publish_batch(core::iter::empty(), count - lent.len() as u32)?;
+            lent.extend(more);
+        }
+        Ok(lent)
+    }
+
     /// A free pool block, writable, and how many of its bytes are
     /// initialized from its last use.
     pub fn allocate(&self) -> Result<(Block, u32), PubSubError> {
