@@ -77,6 +77,29 @@ pub fn publish(
     Ok(())
 }
 
+/// Reads messages read in place from `next` to the end, checking each with
+/// `check(bytes, again)` on arrival and again before letting it go (it
+/// keeps the last [`KEPT`]); returns how many arrived.
+fn read_in_place<M: core::ops::Deref<Target = [u8]>>(
+    mut next: impl FnMut() -> Result<Option<M>, String>,
+    check: &mut impl FnMut(&[u8], bool),
+) -> Result<u64, String> {
+    let (mut received, mut kept) = (0, VecDeque::new());
+    while let Some(m) = next()? {
+        received += 1;
+        check(&m, false);
+        kept.push_back(m);
+        if kept.len() > KEPT {
+            let old = kept.pop_front().expect("kept");
+            check(&old, true);
+        }
+    }
+    for m in kept.drain(..) {
+        check(&m, true);
+    }
+    Ok(received)
+}
+
 /// Reads `topic` to its end, checking each message (of `size` bytes)
 /// on arrival and again before letting it go (it keeps the last
 /// [`KEPT`]).
@@ -104,27 +127,20 @@ pub fn subscribe(
         }
         *last = Some(i);
     };
+    let mut check = |bytes: &[u8], again: bool| {
+        if let Some(i) = verdict(bytes, again) {
+            if !again {
+                in_order(i, &mut last);
+            }
+        }
+    };
     if ring {
         // A lease ring: taken and released without a host call; the ring
         // holds the kept messages and room for the next two.
         let r = s
             .into_ring_within(KEPT as u32 + 2, std::time::Duration::from_secs(30))
             .map_err(|e| format!("making a ring: {e}"))?;
-        let mut kept = VecDeque::new();
-        while let Some(m) = r.next().map_err(|e| format!("taking: {e}"))? {
-            received += 1;
-            if let Some(i) = verdict(&m, false) {
-                in_order(i, &mut last);
-            }
-            kept.push_back(m);
-            if kept.len() > KEPT {
-                let old = kept.pop_front().expect("kept");
-                verdict(&old, true);
-            }
-        }
-        for m in kept.drain(..) {
-            verdict(&m, true);
-        }
+        received = read_in_place(|| r.next().map_err(|e| format!("taking: {e}")), &mut check)?;
         println!(
             "{who}: received {received} messages through a ring, {} dropped, {corrupt} corrupt",
             r.subscriber().dropped()
@@ -132,21 +148,10 @@ pub fn subscribe(
         return Ok(());
     }
     if pooled {
-        let mut kept = VecDeque::new();
-        while let Some(m) = s.next_pooled().map_err(|e| format!("taking: {e}"))? {
-            received += 1;
-            if let Some(i) = verdict(&m, false) {
-                in_order(i, &mut last);
-            }
-            kept.push_back(m);
-            if kept.len() > KEPT {
-                let old = kept.pop_front().expect("kept");
-                verdict(&old, true);
-            }
-        }
-        for m in kept {
-            verdict(&m, true);
-        }
+        received = read_in_place(
+            || s.next_pooled().map_err(|e| format!("taking: {e}")),
+            &mut check,
+        )?;
     } else {
         let mut kept = VecDeque::new();
         while let Some(m) = s.next_message() {

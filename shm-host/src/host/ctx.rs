@@ -456,15 +456,9 @@ impl ShmCtx {
 
     /// Ends the attachment of `handle`.
     pub(crate) fn detach(&self, handle: HandleId, consumed: u32) -> Result<(), Error> {
-        let mut ledger = self.host.ledger();
-        let release = match ledger.detach(self.guest, handle, consumed) {
-            Ok(r) => r,
-            Err(e) => {
-                drop(ledger);
-                return self.fail("detach", e);
-            }
-        };
-        self.release(ledger, &release);
+        if let Some(pending) = self.detach_deferred(handle, consumed)? {
+            pending.finish();
+        }
         Ok(())
     }
 

@@ -30,7 +30,8 @@
 //! the pages stay mapped and warm. A batch of loans published or lent in
 //! one call changes its windows together, one call per run of neighbouring
 //! blocks. An `mprotect` costs in proportion to the pages it changes: blocks
-//! larger than [`PROTECTION_WINDOW_MAX`] are mapped per message instead. Unlike a key, the protection is the
+//! larger than [`PROTECTION_WINDOW_MAX`] are mapped per message instead
+//! (all blocks are, with `SHM_HOST_NO_PROTECTION_WINDOWS` set). Unlike a key, the protection is the
 //! process's, not the thread's: the publisher's own pages are writable for
 //! every thread of the host while the window is open, which only the
 //! publisher's own wasm and the host's calls on its behalf ever touch.
@@ -122,6 +123,14 @@ struct Keyed {
     /// window.
     index: u32,
     windows: Weak<Windows>,
+}
+
+/// Are protection windows used where keys are not? Yes, unless
+/// `SHM_HOST_NO_PROTECTION_WINDOWS` is set (blocks are then mapped per
+/// message, as before them: for comparisons).
+fn protection_windows() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("SHM_HOST_NO_PROTECTION_WINDOWS").is_none())
 }
 
 /// [`Keyed::index`] of a mapping keyed for protection windows.
@@ -307,7 +316,7 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         windows.open.fetch_and(!(1 << index), Ordering::AcqRel);
         pkeys::allow_writes(windows.open.load(Ordering::Acquire));
         index
-    } else if len <= PROTECTION_WINDOW_MAX {
+    } else if len <= PROTECTION_WINDOW_MAX && protection_windows() {
         // No keys: a protection window (see the module's notes).
         PROTECTION
     } else {
@@ -329,22 +338,15 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         tracing::error!("remapping a pool mapping for keying failed: {e}");
         return false;
     }
+    let keyed = Keyed {
+        len,
+        backing,
+        index,
+        windows: Arc::downgrade(windows),
+    };
     if index == PROTECTION {
         windows.protected.fetch_add(1, Ordering::AcqRel);
-        windows
-            .mappings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(backing, mapping);
-        map.insert(
-            at,
-            Keyed {
-                len,
-                backing,
-                index,
-                windows: Arc::downgrade(windows),
-            },
-        );
+        register(&mut map, at, keyed, mapping, windows);
         return true;
     }
     // SAFETY: forwarded from the caller; the key is one of `keys`.
@@ -359,21 +361,25 @@ unsafe fn key(windows: &Arc<Windows>, k: Keying<'_>) -> bool {
         return false;
     }
     windows.held.fetch_or(1 << index, Ordering::AcqRel);
+    register(&mut map, at, keyed, mapping, windows);
+    true
+}
+
+/// Lists a keyed mapping (at host address `at`, its handle `mapping`) in
+/// the process's table and its guest's.
+fn register(
+    map: &mut BTreeMap<usize, Keyed>,
+    at: usize,
+    keyed: Keyed,
+    mapping: HandleId,
+    windows: &Windows,
+) {
     windows
         .mappings
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(backing, mapping);
-    map.insert(
-        at,
-        Keyed {
-            len,
-            backing,
-            index,
-            windows: Arc::downgrade(windows),
-        },
-    );
-    true
+        .insert(keyed.backing, mapping);
+    map.insert(at, keyed);
 }
 
 /// Opens the window onto the keyed mapping of `windows`' guest that starts

@@ -213,7 +213,7 @@ impl NativePublisher {
             let _ = self.endpoint.ctx.drop_handle(handle);
             return Err(e.into());
         }
-        match self.endpoint.view().send(&self.publisher, handle) {
+        match self.endpoint.view().send(&self.publisher, handle, true) {
             Ok(Ok(())) => {
                 self.endpoint.ctx.count_remote(u64::from(len));
                 Ok(())

@@ -262,7 +262,7 @@ impl ShmCtxView<'_> {
             let _ = self.ctx.drop_handle(handle);
             return Ok(Err(PubSubError::Internal));
         }
-        if let Err(e) = self.send(this, handle)? {
+        if let Err(e) = self.send(this, handle, true)? {
             return Ok(Err(e));
         }
         if !next {
@@ -323,8 +323,14 @@ impl ShmCtxView<'_> {
             }
         }
         Pending::finish_all(closing);
-        for handle in detached {
-            if let Err(e) = self.send(this, handle)? {
+        // Subscribers are woken once, by the batch's last message.
+        let last = detached.len();
+        for (i, handle) in detached.into_iter().enumerate() {
+            if let Err(e) = self.send(this, handle, i + 1 == last)? {
+                // What was sent before must not wait for a wake-up.
+                for q in self.table.get(this)?.topic.queues() {
+                    q.wake_waiters();
+                }
                 return Ok(Err(e));
             }
         }
@@ -386,15 +392,17 @@ impl ShmCtxView<'_> {
     ) -> wasmtime::Result<Result<(), PubSubError>> {
         self.ctx.alive()?;
         let handle = self.table.delete(block)?.handle();
-        self.send(this, handle)
+        self.send(this, handle, true)
     }
 
     /// Sends `handle`, a detached handle of a pool block held by the
     /// caller's guest, to every subscription; consumes it either way.
+    /// Wakes waiting subscribers if `wake` (the rules' `fan_out`).
     pub(crate) fn send(
         &mut self,
         this: &Resource<Publisher>,
         handle: HandleId,
+        wake: bool,
     ) -> wasmtime::Result<Result<(), PubSubError>> {
         let publisher = self.table.get(this)?;
         let host = publisher.host.clone();
@@ -425,6 +433,7 @@ impl ShmCtxView<'_> {
             &broker.config,
             clone,
             &backend,
+            wake,
         ) {
             return Ok(Err(e));
         }

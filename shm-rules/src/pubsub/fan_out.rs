@@ -12,20 +12,29 @@ use crate::HandleId;
 /// (`drop-oldest`), go back through [`Reclaimer::drop_queued`]; a queue
 /// that stayed full for the stall limit (`block`) is the backend's to end
 /// ([`Reclaimer::stalled_queue`]: the host evicts its guest). Fails with
-/// `internal` when a clone cannot be made.
+/// `internal` when a clone cannot be made. Subscribers are woken only if
+/// `wake` (a batch's last message wakes them once; a full queue always
+/// does).
 pub fn fan_out(
     topic: &Topic,
     name: &str,
     config: &PubSubConfig,
     mut clone: impl FnMut() -> Option<HandleId>,
     backend: &impl Reclaimer,
+    wake: bool,
 ) -> Result<(), PubSubError> {
     let stall = Some(config.stall_limit);
     for q in topic.queues() {
         let handle = clone().ok_or(PubSubError::Internal)?;
-        let pushed = q.push(handle, config.queue, config.overflow, stall, |oldest| {
-            backend.drop_queued(oldest)
-        });
+        let drop_oldest = |oldest| backend.drop_queued(oldest);
+        let pushed = q.push_waking(
+            handle,
+            config.queue,
+            config.overflow,
+            stall,
+            drop_oldest,
+            wake,
+        );
         match pushed {
             Pushed::Queued => {}
             Pushed::Left => backend.drop_queued(handle),

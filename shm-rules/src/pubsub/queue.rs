@@ -185,7 +185,22 @@ impl Queue {
         bound: usize,
         overflow: Overflow,
         stall: Option<Duration>,
+        drop_handle: impl FnMut(HandleId),
+    ) -> Pushed {
+        self.push_waking(handle, bound, overflow, stall, drop_handle, true)
+    }
+
+    /// [`Queue::push`], waking the subscriber only if `wake` (or if the
+    /// queue is full and the publisher must wait for it): a publisher
+    /// sending a batch wakes each subscriber once, with its last message.
+    pub fn push_waking(
+        &self,
+        handle: HandleId,
+        bound: usize,
+        overflow: Overflow,
+        stall: Option<Duration>,
         mut drop_handle: impl FnMut(HandleId),
+        wake: bool,
     ) -> Pushed {
         let overflow = self.overflow(overflow);
         let bound = bound.max(1);
@@ -218,6 +233,8 @@ impl Queue {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
+                    // The subscriber must run to make room.
+                    self.wake(&mut s);
                     s = self.wait(s, timeout);
                 }
                 Overflow::DropOldest => {
@@ -247,7 +264,9 @@ impl Queue {
                 drop_handle(h);
             }
         }
-        self.wake(&mut s);
+        if wake {
+            self.wake(&mut s);
+        }
         Pushed::Queued
     }
 
@@ -383,6 +402,12 @@ impl Queue {
         let s = lock(&self.state);
         let r = s.ring.as_ref()?;
         Some((r.published(), r.held(), r.refused()))
+    }
+
+    /// Wakes whoever waits on this queue (after messages were pushed
+    /// without waking: [`Queue::push_waking`]).
+    pub fn wake_waiters(&self) {
+        self.wake(&mut lock(&self.state));
     }
 
     /// Removes the queued messages for which `pred` holds, counting them as

@@ -311,7 +311,7 @@ impl Publisher {
         drop(block);
         let backend = NativeReclaim { topic: &self.topic };
         let clone = || n.ledger().clone_handle(pool_handle, n.broker).ok();
-        fan_out(&self.topic, &self.name, &n.config, clone, &backend)?;
+        fan_out(&self.topic, &self.name, &n.config, clone, &backend, true)?;
         self.pool().published(index, std::time::Instant::now());
         Ok(())
     }
