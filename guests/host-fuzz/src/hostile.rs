@@ -175,6 +175,8 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
     // What the run did of what matters most: messages taken, attached
     // read-only, and host writes aimed into read-only memory.
     let (mut taken, mut read_only, mut aimed) = (0u64, 0u64, 0u64);
+    // Rings mapped, and messages taken through them.
+    let (mut rings, mut ring_taken) = (0u64, 0u64);
     // 8-byte aligned, as every result area must be.
     let mut scratch = vec![0u64; 32];
     // Names granted, not granted, invalid, one byte too long, and huge.
@@ -218,6 +220,12 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
                 let _ = s.s.release(s.leases.remove(0).0);
             }
             if let Some(r) = s.ring.as_mut() {
+                // Keep the ring flowing (what it offers is held for this
+                // guest until taken and returned): take it all, read it.
+                while r.take() {
+                    taken += 1;
+                    ring_taken += 1;
+                }
                 while r.held.len() > 2 {
                     r.give(r.held[0]);
                     if r.held.len() > 2 {
@@ -573,7 +581,8 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
             }
             40 => {
                 // A ring, of a capacity right or wrong.
-                if let Some(s) = subs.iter_mut().find(|s| s.ring.is_none()) {
+                let si = rng.below(subs.len() as u64) as usize;
+                if let Some(s) = subs.get_mut(si).filter(|s| s.ring.is_none()) {
                     let capacity = match rng.below(6) {
                         0 => 0,
                         1 => rng.next() as u32,
@@ -585,6 +594,7 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
                         donate(need as usize, &mut calls, &mut donated);
                     }
                     if let Ok(area) = s.s.map_ring(capacity) {
+                        rings += 1;
                         s.ring = Some(FuzzRing {
                             offered: area.offered,
                             returned: area.returned,
@@ -631,6 +641,7 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
                     let mut n = rng.below(4);
                     while n > 0 && r.take() {
                         taken += 1;
+                        ring_taken += 1;
                         n -= 1;
                     }
                     if let Some(&seq) = rng.pick(&r.held) {
@@ -754,7 +765,7 @@ pub fn run(who: &str, seed: u64, steps: u64, own_topic: &str) -> Result<(), Stri
     drop(blocks);
     std::hint::black_box(&scratch);
     println!(
-        "{who}: seed {seed} made {calls} calls ({taken} messages taken, {read_only} attached read-only, {aimed} host writes aimed at read-only memory)"
+        "{who}: seed {seed} made {calls} calls ({taken} messages taken, {ring_taken} of them through {rings} lease rings, {read_only} attached read-only, {aimed} host writes aimed at read-only memory)"
     );
     Ok(())
 }
