@@ -191,7 +191,7 @@ impl RingPages {
     /// The aligned word of `size` bytes at `offset`, if it lies in the
     /// block.
     fn word(&self, offset: usize, size: usize) -> Option<NonNull<u8>> {
-        if offset % size != 0 || offset.checked_add(size)? > self.0.len {
+        if !offset.is_multiple_of(size) || offset.checked_add(size)? > self.0.len {
             return None;
         }
         // The host mapping is page-aligned, so `offset`'s alignment is the

@@ -17,7 +17,7 @@ fn ring(capacity: u32) -> (RingStage, Shared, Shared) {
     let offered = Shared::new(offered_bytes(capacity));
     let returned = Shared::new(returned_bytes(capacity));
     let describe: Describe =
-        Box::new(|h: HandleId| (h.0 < 1000).then(|| ((h.0 % 100) as u32, h.0 as u32)));
+        Box::new(|h: HandleId| (h.0 < 1000).then_some(((h.0 % 100) as u32, h.0 as u32)));
     let stage = RingStage::new(
         capacity,
         Box::new(offered.clone()),
