@@ -438,6 +438,61 @@ fn loans_and_next_after_take_one_call_per_message() -> Case {
     Ok(())
 }
 
+/// Lease rings: messages taken and released in the ring (no host call
+/// while they wait), the pool coming back through it, a batch published in
+/// one call, the ring's end, and its limits.
+fn ring_messages_come_and_go_without_a_call() -> Case {
+    let p = Publisher::pooled("suite-ring", 4, 64).map_err(e)?;
+    let s = Subscriber::new("suite-ring").map_err(e)?;
+    check!(
+        Subscriber::new("suite-ring")
+            .map_err(e)?
+            .into_ring(1000)
+            .err()
+            == Some(PubSubError::LimitExceeded),
+        "a ring past the host's budget"
+    );
+    let ring = s.into_ring(3).map_err(e)?;
+    check!(ring.try_next().is_none(), "a message before any was sent");
+    // Two loans published in one call; the call lends the next two.
+    let mut loans = p.loan_many(2).map_err(e)?;
+    check!(loans.len() == 2, "{} loans of 2", loans.len());
+    for (i, loan) in loans.iter_mut().enumerate() {
+        loan[0] = 10 + i as u8;
+    }
+    let next = p
+        .publish_batch(loans.into_iter().map(|l| (l, 1)), 2)
+        .map_err(e)?;
+    check!(next.len() == 2, "{} next loans of 2", next.len());
+    let a = ring.try_next().ok_or("no first message")?;
+    let b = ring.try_next().ok_or("no second message")?;
+    check!(
+        (a.seq(), &*a, b.seq(), &*b) == (0, &[10][..], 1, &[11][..]),
+        "read {:?} {:?}",
+        &*a,
+        &*b
+    );
+    // Held by the ring: the pool (4) has nothing left for a fifth loan.
+    check!(
+        p.loan().err() == Some(PubSubError::PoolExhausted),
+        "a block held in the ring was lent"
+    );
+    drop((a, b)); // released in the ring, without a call
+    let again = p.loan().map_err(e)?;
+    drop((again, next));
+    // The same through the one-message path, then the end.
+    let mut loan = p.loan().map_err(e)?;
+    loan[0] = 12;
+    loan.publish(1).map_err(e)?;
+    let c = ring.next().map_err(e)?.ok_or("no third message")?;
+    check!(*c == [12] && c.seq() == 2, "third message {:?}", &*c);
+    drop(c);
+    drop(p);
+    check!(ring.next().map_err(e)?.is_none(), "the end of the topic");
+    check!(ring.is_ended(), "the ring did not say it ended");
+    Ok(())
+}
+
 /// A pool larger than the write windows a host has (at most 15 protection
 /// keys): the blocks past them are lent mapped on their own, and the
 /// publisher's loop does not notice.
@@ -658,6 +713,10 @@ pub const CASES: &[NamedCase] = &[
         a_leaving_pooled_subscriber_releases_everything,
     ),
     ("pooled_errors", pooled_errors),
+    (
+        "ring_messages_come_and_go_without_a_call",
+        ring_messages_come_and_go_without_a_call,
+    ),
 ];
 
 /// Runs every case; returns the failures as `(name, reason)`.
