@@ -23,6 +23,16 @@ use crate::{page_size, Grants, ShmHost, ENDED_GUESTS_KEPT};
 /// ledger's lock (about 20-60 us of copying).
 pub const HOST_COPY_CHUNK: usize = 256 * 1024;
 
+/// A protection window attached but not opened yet
+/// ([`ShmCtx::attach_write_later`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowToOpen {
+    handle: HandleId,
+    memory: MemoryId,
+    guest_offset: u32,
+    len: u32,
+}
+
 /// The per-store state of the `exchange` interface.
 ///
 /// Dropping it (with its store) releases every handle the guest still held.
@@ -348,77 +358,120 @@ impl ShmCtx {
     /// mapping of its pool, with the block's write window opened (see
     /// [`crate::os::windows`]); `None`: attach the usual way (no such mapping,
     /// a partition, or any refusal, which the usual way reports).
-    fn attach_in_window(&self, handle: HandleId) -> Option<MemoryArea> {
-        let (area, protect) = self.attach_in_window_deferred(handle)?;
-        if let Some(p) = protect {
-            if let Err(e) = p.run(false) {
-                // The guest's writes there trap it; its attachment ends as
-                // any other.
-                tracing::error!(guest = %self.name, "opening a protection window failed: {e}");
-            }
-        }
-        Some(area)
-    }
-
     /// Attaches `handle` for writing as [`ShmCtx::attach`] does, except
-    /// that opening a protection window is returned, not made: the caller
-    /// runs it (with others: [`Pending::finish_all`]) before the guest can
-    /// write. Used to lend a batch of loans.
-    pub(crate) fn attach_write_deferred(
+    /// that a protection window is not opened yet: it is returned (the
+    /// handle, its memory, offset and length), for [`ShmCtx::open_windows`]
+    /// to open with others before the guest runs again. Used to lend a
+    /// batch of loans. No memory's turn is drawn here: a thread must never
+    /// hold an unserved turn while it takes the ledger again.
+    pub(crate) fn attach_write_later(
         &self,
         handle: HandleId,
-    ) -> Result<(MemoryArea, Option<Pending>), Error> {
+    ) -> Result<(MemoryArea, Option<WindowToOpen>), Error> {
         if self.watchdog.windows().keyed() {
-            if let Some(made) = self.attach_in_window_deferred(handle) {
+            if let Some(made) = self.attach_in_window_with(handle, false) {
                 return Ok(made);
             }
         }
         self.attach(handle, Access::Write).map(|area| (area, None))
     }
 
-    fn attach_in_window_deferred(&self, handle: HandleId) -> Option<(MemoryArea, Option<Pending>)> {
+    /// Opens the protection windows of loans attached with
+    /// [`ShmCtx::attach_write_later`]: under one hold of the ledger, each
+    /// still attached for writing where it was, one memory turn drawn per
+    /// window; then, the ledger released, neighbouring windows open with
+    /// one system call ([`Pending::finish_all`]).
+    pub(crate) fn open_windows(&self, windows: &[WindowToOpen]) {
+        if windows.is_empty() {
+            return;
+        }
+        let ledger = self.host.ledger();
+        let mut pending = Vec::with_capacity(windows.len());
+        for w in windows {
+            let still = matches!(
+                ledger.attachment(w.handle),
+                Ok(Some((Access::Write, Placement::InPool { memory, guest_offset, .. })))
+                    if memory == w.memory && guest_offset == w.guest_offset
+            );
+            if still {
+                if let Ok(ticket) = self.host.0.registry.enqueue(w.memory) {
+                    pending.push(Pending::protect(ticket, w.guest_offset, w.len, true));
+                }
+            }
+        }
+        drop(ledger);
+        Pending::finish_all(pending);
+    }
+
+    fn attach_in_window(&self, handle: HandleId) -> Option<MemoryArea> {
+        self.attach_in_window_with(handle, true)
+            .map(|(area, _)| area)
+    }
+
+    /// Attaches `handle` for writing in its keyed pool mapping's window. A
+    /// protection window opens now (`open_now`: its turn drawn under the
+    /// ledger, served right after it is released) or is returned to open
+    /// later.
+    fn attach_in_window_with(
+        &self,
+        handle: HandleId,
+        open_now: bool,
+    ) -> Option<(MemoryArea, Option<WindowToOpen>)> {
         let windows = self.watchdog.windows();
         let mut ledger = self.host.ledger();
         let backing = ledger.backing_of(handle).ok()?.0;
         let mapping = windows.mapping(backing)?;
         let attached = ledger.write_in_pool(self.guest, handle, mapping).ok()?;
-        let (opened, protect) = match attached.placement {
-            Placement::InPool {
-                memory,
-                guest_offset,
-                len,
-            } => {
-                let opened = self
-                    .host
-                    .0
-                    .registry
-                    .host_address(memory, guest_offset)
-                    .and_then(|at| crate::os::windows::open(windows, at, len as usize));
-                // A protection window opens in the memory's turn, drawn
-                // here, under the ledger (before any later undo of it).
-                let protect = match opened {
-                    Some(crate::os::windows::Opened::Protection { len }) => {
-                        let ticket = self.host.0.registry.enqueue(memory).ok();
-                        ticket.map(|t| {
-                            crate::host::place::Pending::protect(t, guest_offset, len, true)
-                        })
-                    }
-                    _ => None,
-                };
-                let ok = match opened {
-                    Some(crate::os::windows::Opened::Protection { .. }) => protect.is_some(),
-                    Some(crate::os::windows::Opened::Key) => true,
-                    None => false,
-                };
-                (ok, protect)
-            }
-            _ => (false, None),
-        };
-        if !opened {
+        let Placement::InPool {
+            memory,
+            guest_offset,
+            len,
+        } = attached.placement
+        else {
             ledger.abort_attach(handle);
             return None;
-        }
+        };
+        let opened = self
+            .host
+            .0
+            .registry
+            .host_address(memory, guest_offset)
+            .and_then(|at| crate::os::windows::open(windows, at, len as usize));
+        let (now, later) = match opened {
+            Some(crate::os::windows::Opened::Key) => (None, None),
+            Some(crate::os::windows::Opened::Protection { len }) if open_now => {
+                // In the memory's turn, drawn here, under the ledger
+                // (before any later undo of it).
+                match self.host.0.registry.enqueue(memory) {
+                    Ok(t) => (Some(Pending::protect(t, guest_offset, len, true)), None),
+                    Err(_) => {
+                        ledger.abort_attach(handle);
+                        return None;
+                    }
+                }
+            }
+            Some(crate::os::windows::Opened::Protection { len }) => (
+                None,
+                Some(WindowToOpen {
+                    handle,
+                    memory,
+                    guest_offset,
+                    len,
+                }),
+            ),
+            None => {
+                ledger.abort_attach(handle);
+                return None;
+            }
+        };
         drop(ledger);
+        if let Some(p) = now {
+            if let Err(e) = p.run(false) {
+                // The guest's writes there trap it; its attachment ends as
+                // any other.
+                tracing::error!(guest = %self.name, "opening a protection window failed: {e}");
+            }
+        }
         self.bump(|s| &s.attaches, 1);
         self.bump(|s| &s.in_pool, 1);
         tracing::trace!(guest = %self.name, handle = handle.0, address = attached.address, size = attached.size, "attached in a write window");
@@ -426,7 +479,7 @@ impl ShmCtx {
             address: attached.address,
             size: attached.size,
         };
-        Some((area, protect))
+        Some((area, later))
     }
 
     /// Attaches `handle` read-only where its block already is: inside
@@ -456,22 +509,6 @@ impl ShmCtx {
 
     /// Ends the attachment of `handle`.
     pub(crate) fn detach(&self, handle: HandleId, consumed: u32) -> Result<(), Error> {
-        if let Some(pending) = self.detach_deferred(handle, consumed)? {
-            pending.finish();
-        }
-        Ok(())
-    }
-
-    /// [`ShmCtx::detach`], except that what must happen after the ledger
-    /// is released (closing a protection window) is returned, not made:
-    /// the caller runs it ([`Pending::finish_all`]) before the block can be
-    /// published. Used to publish a batch of loans.
-    pub(crate) fn detach_deferred(
-        &self,
-        handle: HandleId,
-        consumed: u32,
-    ) -> Result<Option<Pending>, Error> {
-        let started = std::time::Instant::now();
         let mut ledger = self.host.ledger();
         let release = match ledger.detach(self.guest, handle, consumed) {
             Ok(r) => r,
@@ -480,16 +517,62 @@ impl ShmCtx {
                 return self.fail("detach", e);
             }
         };
-        let pending = self.host.unplace(&ledger, &release);
+        self.release(ledger, &release);
+        Ok(())
+    }
+
+    /// Ends the attachments of `items` (handle, bytes to commit) under one
+    /// hold of the ledger, as [`ShmCtx::detach`] each, and carries out what
+    /// follows after it is released: neighbouring protection windows close
+    /// with one system call ([`Pending::finish_all`]), all before this
+    /// returns. Copies (which wait for their memory's turn under the
+    /// ledger) are undone before any turn is drawn, so this thread never
+    /// waits for a turn it holds itself. Used to publish a batch of loans.
+    pub(crate) fn detach_all(&self, items: &[(HandleId, u32)]) -> Vec<Result<(), Error>> {
+        let started = std::time::Instant::now();
+        let mut ledger = self.host.ledger();
+        let mut results = Vec::with_capacity(items.len());
+        let mut releases = Vec::with_capacity(items.len());
+        for &(handle, consumed) in items {
+            match ledger.detach(self.guest, handle, consumed) {
+                Ok(r) => {
+                    releases.push(r);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e.into())),
+            }
+        }
+        let draws_turn = |r: &Release| {
+            matches!(
+                r.placement,
+                Placement::Mapped { .. } | Placement::InPool { .. }
+            )
+        };
+        let mut pending = Vec::new();
+        for r in releases.iter().filter(|r| !draws_turn(r)) {
+            pending.extend(self.host.unplace(&ledger, r));
+        }
+        for r in releases.iter().filter(|r| draws_turn(r)) {
+            pending.extend(self.host.unplace(&ledger, r));
+        }
         drop(ledger);
-        if let Placement::Copied { .. } = release.placement {
+        Pending::finish_all(pending);
+        if releases
+            .iter()
+            .any(|r| matches!(r.placement, Placement::Copied { .. }))
+        {
             self.watchdog.charge(started.elapsed());
         }
-        self.bump(|s| &s.detaches, 1);
-        if release.copy_out > 0 {
-            self.bump(|s| &s.bytes_copied, u64::from(release.copy_out));
+        for r in &releases {
+            self.bump(|s| &s.detaches, 1);
+            if r.copy_out > 0 {
+                self.bump(|s| &s.bytes_copied, u64::from(r.copy_out));
+            }
         }
-        Ok(pending)
+        results
+            .into_iter()
+            .map(|r| r.or_else(|e: Error| self.fail("detach", e)))
+            .collect()
     }
 
     /// Undoes `release` (an attachment of this guest the ledger ended):

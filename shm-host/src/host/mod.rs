@@ -17,13 +17,14 @@ use crate::rules::{
 mod config;
 mod ctx;
 mod errors;
-pub(crate) mod place;
+mod place;
 pub(crate) mod proof;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use config::ShmConfig;
+pub(crate) use ctx::WindowToOpen;
 pub use ctx::{PageBacking, ProofError, ShmCtx, HOST_COPY_CHUNK};
 pub(crate) use errors::{ForeignMemory, PlaceFailed, TooLarge, MAX_BLOCK};
 pub use proof::MapsEntry;
@@ -387,7 +388,13 @@ impl ShmHost {
         // Placements undone under the ledger (copies wait for their memory's
         // turn there) come first: this thread must hold no unserved ticket
         // while it waits for a turn, or it could wait for itself.
-        let mapped = |r: &Release| matches!(r.placement, Placement::Mapped { .. });
+        // (Closing a protection window, `InPool`, draws a turn too.)
+        let mapped = |r: &Release| {
+            matches!(
+                r.placement,
+                Placement::Mapped { .. } | Placement::InPool { .. }
+            )
+        };
         let mut pending = Vec::new();
         for release in releases.iter().filter(|r| !mapped(r)) {
             pending.extend(self.unplace(&ledger, release));

@@ -11,7 +11,7 @@ use wasmtime::component::Resource;
 
 use super::subscriber::map_blocks;
 use super::Broker;
-use crate::host::place::Pending;
+use crate::host::WindowToOpen;
 use crate::rules::{BackingId, HandleId, PubSubError};
 use crate::wit::{PooledLoan, ShmCtxView};
 use crate::{MemoryBlock, ShmCtx, ShmHost};
@@ -181,27 +181,28 @@ impl ShmCtxView<'_> {
         &mut self,
         this: &Resource<Publisher>,
     ) -> wasmtime::Result<Result<PooledLoan, PubSubError>> {
-        Ok(match self.loan_deferred(this)? {
-            Ok((loan, opening)) => {
-                Pending::finish_all(opening.into_iter().collect());
+        Ok(match self.loan_later(this)? {
+            Ok((loan, window)) => {
+                self.ctx.open_windows(window.as_slice());
                 Ok(loan)
             }
             Err(e) => Err(e),
         })
     }
 
-    /// [`Self::loan`], with the opening of its protection window (if any)
-    /// returned for the caller to run before the guest runs again.
-    fn loan_deferred(
+    /// [`Self::loan`], with its protection window (if any) returned for
+    /// the caller to open ([`ShmCtx::open_windows`]) before the guest runs
+    /// again.
+    fn loan_later(
         &mut self,
         this: &Resource<Publisher>,
-    ) -> wasmtime::Result<Result<(PooledLoan, Option<Pending>), PubSubError>> {
+    ) -> wasmtime::Result<Result<(PooledLoan, Option<WindowToOpen>), PubSubError>> {
         self.ctx.alive()?;
         let lent = match self.lend_free(this)? {
             Ok((lent, _)) => lent,
             Err(e) => return Ok(Err(e)),
         };
-        let (area, opening) = match self.ctx.attach_write_deferred(lent) {
+        let (area, window) = match self.ctx.attach_write_later(lent) {
             Ok(made) => made,
             Err(e) => {
                 let _ = self.ctx.drop_handle(lent);
@@ -215,7 +216,7 @@ impl ShmCtxView<'_> {
                 address: area.address,
                 size: area.size,
             },
-            opening,
+            window,
         )))
     }
 
@@ -300,32 +301,33 @@ impl ShmCtxView<'_> {
                 return Ok(Err(PubSubError::InvalidArgument));
             }
         }
-        // Every loan's write right ends first (protection windows close
-        // together, one system call per run of neighbouring blocks), then
-        // the messages are sent.
-        let mut closing = Vec::with_capacity(batch.len());
-        let mut detached = Vec::with_capacity(batch.len());
-        let mut failed = false;
-        for &(loan, size) in batch {
-            let Some(handle) = self.table.get_mut(this)?.loans.remove(&loan) else {
-                continue;
-            };
-            match self.ctx.detach_deferred(handle, size) {
-                Ok(pending) => {
-                    closing.extend(pending);
-                    detached.push(handle);
-                }
-                Err(_) => {
-                    // Revoked or evicted meanwhile: the loan ends unsent.
-                    let _ = self.ctx.drop_handle(handle);
-                    failed = true;
+        // Every loan's write right ends first, under one hold of the
+        // ledger (protection windows close together, one system call per
+        // run of neighbouring blocks), then the messages are sent.
+        let mut items = Vec::with_capacity(batch.len());
+        {
+            let publisher = self.table.get_mut(this)?;
+            for &(loan, size) in batch {
+                if let Some(handle) = publisher.loans.remove(&loan) {
+                    items.push((handle, size));
                 }
             }
         }
-        Pending::finish_all(closing);
+        let detached = self.ctx.detach_all(&items);
+        let mut sent = Vec::with_capacity(items.len());
+        let mut failed = false;
+        for (&(handle, _), done) in items.iter().zip(detached) {
+            if done.is_ok() {
+                sent.push(handle);
+            } else {
+                // Revoked or evicted meanwhile: the loan ends unsent.
+                let _ = self.ctx.drop_handle(handle);
+                failed = true;
+            }
+        }
         // Subscribers are woken once, by the batch's last message.
-        let last = detached.len();
-        for (i, handle) in detached.into_iter().enumerate() {
+        let last = sent.len();
+        for (i, handle) in sent.into_iter().enumerate() {
             if let Err(e) = self.send(this, handle, i + 1 == last)? {
                 // What was sent before must not wait for a wake-up.
                 for q in self.table.get(this)?.topic.queues() {
@@ -341,16 +343,16 @@ impl ShmCtxView<'_> {
         let mut lent = Vec::new();
         let mut opening = Vec::new();
         for _ in 0..(next as usize).min(pool) {
-            match self.loan_deferred(this)? {
-                Ok((l, pending)) => {
+            match self.loan_later(this)? {
+                Ok((l, window)) => {
                     lent.push(l);
-                    opening.extend(pending);
+                    opening.extend(window);
                 }
                 Err(_) => break,
             }
         }
         // The windows open before the guest runs again.
-        Pending::finish_all(opening);
+        self.ctx.open_windows(&opening);
         Ok(Ok(lent))
     }
 
