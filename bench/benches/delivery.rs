@@ -145,19 +145,7 @@ struct Relay {
 impl Relay {
     fn new(w: &World, name: &str, size: u32) -> Relay {
         let component = w.relay.as_ref().expect("the composed relay");
-        let mut store = shm_host::new_store(
-            &w.engine,
-            GuestState::new(
-                &w.host,
-                name,
-                {
-                    let mut b = WasiCtxBuilder::new();
-                    b.inherit_stderr();
-                    b
-                },
-                Grants::all(),
-            ),
-        );
+        let mut store = guest_store(w, name);
         let instance = w.linker.instantiate(&mut store, component).expect("relay");
         let iface = "zero-copy:bench/relay@0.1.0";
         let prepare = export(&mut store, &instance, iface, "prepare")
@@ -174,6 +162,17 @@ impl Relay {
     fn send(&mut self, stride: u32) -> u64 {
         self.send.call(&mut self.store, (stride,)).expect("send").0
     }
+}
+
+/// A store of its own for a guest of the benchmark, its stderr shown (a
+/// guest's reason for a failure).
+fn guest_store(w: &World, name: &str) -> Store<GuestState> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.inherit_stderr();
+    shm_host::new_store(
+        &w.engine,
+        GuestState::new(&w.host, name, wasi, Grants::all()),
+    )
 }
 
 fn call(store: &mut Store<GuestState>, f: Func, args: &[Val]) -> Val {
@@ -285,19 +284,7 @@ const SINK: &str = "zero-copy:bench/sink@0.1.0";
 
 impl Subscriber {
     fn new(w: &World, name: &str) -> Subscriber {
-        let mut store = shm_host::new_store(
-            &w.engine,
-            GuestState::new(
-                &w.host,
-                name,
-                {
-                    let mut b = WasiCtxBuilder::new();
-                    b.inherit_stderr();
-                    b
-                },
-                Grants::all(),
-            ),
-        );
+        let mut store = guest_store(w, name);
         let instance = w.linker.instantiate(&mut store, &w.sink).expect("sink");
         let consume_block = export(&mut store, &instance, SINK, "consume-block");
         let consume_list = export(&mut store, &instance, SINK, "consume-list")
