@@ -152,11 +152,7 @@ impl ShmCtxView<'_> {
         if found.is_none() {
             // Lease rings' subscribers release without telling the host:
             // read what they returned.
-            let released = publisher.topic.reconcile_rings(|h| host.drop_detached(h));
-            if !released.is_empty() {
-                for h in released {
-                    host.drop_detached(h);
-                }
+            if publisher.topic.reconcile_rings(|h| host.drop_detached(h)) > 0 {
                 found = publisher.pool.free_block(&host.ledger());
             }
         }

@@ -213,9 +213,7 @@ impl Queue {
                     // A ring's subscriber returns messages without a call:
                     // read its returned region, and again every RING_POLL.
                     let poll = if s.ring.is_some() {
-                        for h in self.reconcile_locked(&mut s, &mut drop_handle) {
-                            drop_handle(h);
-                        }
+                        self.reconcile_locked(&mut s, &mut drop_handle);
                         if s.items.len() < bound {
                             continue;
                         }
@@ -242,9 +240,7 @@ impl Queue {
                     // still offer.
                     if s.ring.is_some() && !reconciled {
                         reconciled = true;
-                        for h in self.reconcile_locked(&mut s, &mut drop_handle) {
-                            drop_handle(h);
-                        }
+                        self.reconcile_locked(&mut s, &mut drop_handle);
                         continue;
                     }
                     let oldest = s.items.pop_front().expect("the queue is full");
@@ -260,9 +256,7 @@ impl Queue {
         if !self.pump(&mut s, &mut drop_handle) && s.ring.is_some() {
             // The ring is full: its subscriber may have returned messages
             // without a call (one load of the returned count if not).
-            for h in self.reconcile_locked(&mut s, &mut drop_handle) {
-                drop_handle(h);
-            }
+            self.reconcile_locked(&mut s, &mut drop_handle);
         }
         if wake {
             self.wake(&mut s);
@@ -305,20 +299,25 @@ impl Queue {
     }
 
     /// Reads the ring's returned region and refills the ring from the
-    /// backlog (with the state locked). Returns the released handles.
+    /// backlog (with the state locked). The released handles go through
+    /// `drop_handle`; returns how many.
     fn reconcile_locked(
         &self,
         s: &mut QueueState,
         drop_handle: &mut impl FnMut(HandleId),
-    ) -> Vec<HandleId> {
+    ) -> usize {
         let released = match s.ring.as_mut() {
             Some(ring) => ring.reconcile(),
-            None => return Vec::new(),
+            None => return 0,
         };
-        if self.pump(s, drop_handle) || !released.is_empty() {
+        let n = released.len();
+        for h in released {
+            drop_handle(h);
+        }
+        if self.pump(s, drop_handle) || n > 0 {
             self.wake(s);
         }
-        released
+        n
     }
 
     /// Makes `ring` this subscription's lease ring: queued messages (and
@@ -344,10 +343,11 @@ impl Queue {
     }
 
     /// Reads the ring's returned region (messages the subscriber
-    /// released) and refills the ring from the backlog. Returns the
-    /// released handles, for the caller to drop; empty without a ring.
-    /// Messages of another pool are dropped through `drop_handle`.
-    pub fn reconcile(&self, mut drop_handle: impl FnMut(HandleId)) -> Vec<HandleId> {
+    /// released) and refills the ring from the backlog. The released
+    /// handles, and messages of another pool, are dropped through
+    /// `drop_handle` (with the queue locked); returns how many were
+    /// released (0 without a ring).
+    pub fn reconcile(&self, mut drop_handle: impl FnMut(HandleId)) -> usize {
         let mut s = lock(&self.state);
         self.reconcile_locked(&mut s, &mut drop_handle)
     }
@@ -365,9 +365,7 @@ impl Queue {
         let deadline = Instant::now() + timeout;
         let mut s = lock(&self.state);
         loop {
-            for h in self.reconcile_locked(&mut s, &mut drop_handle) {
-                drop_handle(h);
-            }
+            self.reconcile_locked(&mut s, &mut drop_handle);
             let ended = (s.closed && s.items.is_empty()) || s.left;
             let Some(ring) = s.ring.as_mut() else {
                 return Err(RingRefused::NoRing);
@@ -621,14 +619,13 @@ impl Topic {
     }
 
     /// Reconciles the lease rings of every subscription (the publisher
-    /// needs blocks back): returns the released handles, for the caller to
-    /// drop. Messages of another pool are dropped through `drop_handle`.
-    pub fn reconcile_rings(&self, mut drop_handle: impl FnMut(HandleId)) -> Vec<HandleId> {
-        let mut released = Vec::new();
-        for q in self.queues() {
-            released.extend(q.reconcile(&mut drop_handle));
-        }
-        released
+    /// needs blocks back), dropping through `drop_handle`
+    /// ([`Queue::reconcile`]); returns how many messages were released.
+    pub fn reconcile_rings(&self, mut drop_handle: impl FnMut(HandleId)) -> usize {
+        self.queues()
+            .iter()
+            .map(|q| q.reconcile(&mut drop_handle))
+            .sum()
     }
 
     /// Ends the subscription `queue`: no more messages are queued to it,

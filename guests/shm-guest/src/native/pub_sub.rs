@@ -254,11 +254,7 @@ impl Publisher {
         if found.is_none() {
             // Ring subscribers release without a call: read what they
             // returned, as the host does.
-            let released = self.topic.reconcile_rings(|h| n.drop_handle(h));
-            if !released.is_empty() {
-                for h in released {
-                    n.drop_handle(h);
-                }
+            if self.topic.reconcile_rings(|h| n.drop_handle(h)) > 0 {
                 found = pool.free_block(&n.ledger());
             }
         }
