@@ -354,10 +354,6 @@ impl ShmCtx {
         })
     }
 
-    /// A write attachment of a whole pool block inside this guest's keyed
-    /// mapping of its pool, with the block's write window opened (see
-    /// [`crate::os::windows`]); `None`: attach the usual way (no such mapping,
-    /// a partition, or any refusal, which the usual way reports).
     /// Attaches `handle` for writing as [`ShmCtx::attach`] does, except
     /// that a protection window is not opened yet: it is returned (the
     /// handle, its memory, offset and length), for [`ShmCtx::open_windows`]
@@ -408,8 +404,11 @@ impl ShmCtx {
             .map(|(area, _)| area)
     }
 
-    /// Attaches `handle` for writing in its keyed pool mapping's window. A
-    /// protection window opens now (`open_now`: its turn drawn under the
+    /// A write attachment of a whole pool block inside this guest's keyed
+    /// mapping of its pool, in the block's write window (see
+    /// [`crate::os::windows`]); `None`: attach the usual way (no such
+    /// mapping, a partition, or any refusal, which the usual way reports).
+    /// A protection window opens now (`open_now`: its turn drawn under the
     /// ledger, served right after it is released) or is returned to open
     /// later.
     fn attach_in_window_with(

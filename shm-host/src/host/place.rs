@@ -83,19 +83,9 @@ impl Pending {
                 guest_offset,
                 len,
                 writable,
-            } => match m.protect_window(guest_offset, len, writable) {
-                Ok(()) => Ok(None),
-                // A window that cannot close must not stay writable: the
-                // pages go (fresh zero pages in their place; the guest
-                // reads zeros there, or traps).
-                Err(e) if !writable => {
-                    tracing::error!(
-                        "closing a protection window failed, the pages are unmapped: {e}"
-                    );
-                    m.restore(guest_offset, len).map(|()| None)
-                }
-                Err(e) => Err(e),
-            },
+            } => m
+                .protect_windows(&[(guest_offset, len)], writable)
+                .map(|()| None),
         }
     }
 
@@ -147,25 +137,15 @@ impl Pending {
                 }
                 later.push(next.ticket);
             }
-            match first.ticket.wait() {
-                Ok(m) => {
-                    if let Err(e) = m.protect_windows(&ranges, writable) {
-                        // One by one, in the same turn: a window that is no
-                        // longer one is left alone, one that cannot close
-                        // is unmapped.
-                        tracing::warn!(
-                            "changing {} protection windows at once failed: {e}",
-                            ranges.len()
-                        );
-                        for &(offset, len) in &ranges {
-                            if m.protect_window(offset, len, writable).is_err() && !writable {
-                                let _ = m.restore(offset, len);
-                            }
-                        }
-                    }
+            match first
+                .ticket
+                .wait()
+                .and_then(|m| m.protect_windows(&ranges, writable))
+            {
+                Ok(()) | Err(MapError::Gone) => {}
+                Err(e) => {
+                    tracing::error!("changing {} protection windows failed: {e}", ranges.len())
                 }
-                Err(MapError::Gone) => {}
-                Err(e) => tracing::error!("a memory's turn failed: {e}"),
             }
             // The later tickets' turns pass (their work is done).
             drop(later);
@@ -317,14 +297,12 @@ impl ShmHost {
                 if release.access == Access::Write {
                     if let Some(at) = self.0.registry.host_address(memory, guest_offset) {
                         if let Some(len) = crate::os::windows::close(at, len as usize) {
-                            return self.0.registry.enqueue(memory).ok().map(|ticket| Pending {
-                                ticket,
-                                op: PendingOp::Protect {
-                                    guest_offset,
-                                    len,
-                                    writable: false,
-                                },
-                            });
+                            return self
+                                .0
+                                .registry
+                                .enqueue(memory)
+                                .ok()
+                                .map(|ticket| Pending::protect(ticket, guest_offset, len, false));
                         }
                     }
                 }

@@ -260,9 +260,7 @@ impl Ticket {
             mem,
         })
     }
-}
 
-impl Ticket {
     /// Are both tickets of the same memory?
     pub fn same_memory(&self, other: &Ticket) -> bool {
         match (&self.mem, &other.mem) {
@@ -458,26 +456,23 @@ impl Locked {
         }
     }
 
-    /// Opens (`writable`) or closes a protection window: makes `len`
-    /// bytes at `offset` read-write or read-only again. Only for a pool
-    /// mapping made writable-capable for write windows
-    /// ([`crate::os::windows`], protection mode): the caller checks, under
-    /// the ledger, that such a mapping is there, and draws this turn then.
-    pub fn protect_window(&self, offset: u32, len: u32, writable: bool) -> Result<(), MapError> {
-        self.protect_windows(&[(offset, len)], writable)
-    }
-
-    /// [`Locked::protect_window`] for several windows of this memory at
-    /// once: each range is checked, and neighbouring ranges change with one
-    /// system call.
+    /// Opens (`writable`) or closes protection windows of this memory:
+    /// makes each `(offset, len)` read-write or read-only again,
+    /// neighbouring ranges with one system call. Only pool mappings keyed
+    /// for protection windows ([`crate::os::windows`]) change: a range that
+    /// is no longer one (its mapping undone in an earlier turn) is left
+    /// alone. A run of windows that cannot close is unmapped instead (fresh
+    /// zero pages): a window must never stay writable. The caller drew
+    /// this turn under the ledger while the windows' attachments lived.
     pub fn protect_windows(&self, ranges: &[(u32, u32)], writable: bool) -> Result<(), MapError> {
         let mut runs: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
         for &(offset, len) in ranges {
-            let at = self.range(offset, len, true)? as usize;
-            if !crate::os::windows::is_protection_window(at, len as usize) {
-                return Err(MapError::OutOfRange);
+            let Ok(at) = self.range(offset, len, true) else {
+                continue;
+            };
+            if crate::os::windows::is_protection_window(at as usize, len as usize) {
+                runs.push((at as usize, len as usize));
             }
-            runs.push((at, len as usize));
         }
         runs.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
@@ -487,9 +482,20 @@ impl Locked {
                 _ => merged.push((at, len)),
             }
         }
-        merged
-            .into_iter()
-            .try_for_each(|(at, len)| self.mprotect_window(at, len, writable))
+        let mut failed = Ok(());
+        for (at, len) in merged {
+            if let Err(e) = self.mprotect_window(at, len, writable) {
+                if !writable {
+                    tracing::error!(
+                        "closing a protection window failed, the pages are unmapped: {e}"
+                    );
+                    let offset = (at - self.base) as u32;
+                    let _ = self.restore(offset, len as u32);
+                }
+                failed = Err(e);
+            }
+        }
+        failed
     }
 
     /// The system call of [`Locked::protect_windows`] for one run of
@@ -505,8 +511,8 @@ impl Locked {
         // part of a live reservation of ours (`range`), in this memory's
         // turn (no map, restore or unmap of it runs concurrently), and is
         // made of pool mappings keyed for protection windows (each checked
-        // by `protect_windows`, neighbours joined;
-        // a restore forgets the keying in its own, later, turn): a shared
+        // by `protect_windows`, neighbours joined; a restore forgets the
+        // keying in its own turn): a shared
         // mapping of one block's pages through its read-write descriptor,
         // which the ledger lets this guest write while its write-in-pool
         // attachment lives (opened) and no longer (closed). Changing its

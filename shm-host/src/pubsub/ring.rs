@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shm_rules::pubsub::ring::{offered_bytes, returned_bytes, Describe, RingStage, MAX_CAPACITY};
-use shm_rules::pubsub::{RingRefused, SharedPool};
+use shm_rules::pubsub::SharedPool;
 use wasmtime::component::Resource;
 
 use super::publisher::pool_storage;
@@ -60,15 +60,8 @@ impl ShmCtxView<'_> {
         capacity: u32,
     ) -> wasmtime::Result<Result<RingArea, PubSubError>> {
         self.ctx.alive()?;
-        if capacity == 0 || capacity > MAX_CAPACITY {
-            return Ok(Err(PubSubError::InvalidArgument));
-        }
-        // What a ring holds is out of the publisher's pool, as queued and
-        // held messages are: the same budget.
-        let config = &self.broker().config;
-        let budget = config.queue.saturating_add(config.max_held as usize);
-        if capacity as usize > budget {
-            return Ok(Err(PubSubError::LimitExceeded));
+        if let Err(e) = self.broker().config.check_ring(capacity) {
+            return Ok(Err(e));
         }
         if let Some(ring) = &self.table.get(this)?.ring {
             return Ok(if ring.capacity == capacity {
@@ -108,10 +101,7 @@ impl ShmCtxView<'_> {
         );
         if let Err((refused, _)) = queue.attach_ring(stage, |h| host.drop_detached(h)) {
             drop_regions(self.ctx, regions);
-            return Ok(Err(match refused {
-                RingRefused::HasRing => PubSubError::InvalidArgument,
-                RingRefused::NoRing | RingRefused::Left => PubSubError::Internal,
-            }));
+            return Ok(Err(refused.into()));
         }
         tracing::debug!(guest = %self.ctx.name(), capacity, "lease ring mapped");
         self.table.get_mut(this)?.ring = Some(SubscriberRing {
@@ -159,14 +149,10 @@ impl ShmCtxView<'_> {
                 ));
             }
         }
-        Ok(match waited {
-            Ok(w) => Ok(RingWait {
-                published: w.published,
-                ended: w.ended,
-            }),
-            Err(RingRefused::NoRing) => Err(PubSubError::InvalidArgument),
-            Err(RingRefused::HasRing | RingRefused::Left) => Err(PubSubError::Internal),
-        })
+        Ok(waited.map_err(PubSubError::from).map(|w| RingWait {
+            published: w.published,
+            ended: w.ended,
+        }))
     }
 }
 

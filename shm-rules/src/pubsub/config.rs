@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Overflow, MAX_HELD};
+use super::{Overflow, PubSubError, MAX_HELD};
 
 /// The largest pool a host may allow ([`PubSubConfig::max_pool`]).
 pub const MAX_POOL: u32 = 1 << 16;
@@ -56,6 +56,21 @@ impl Default for PubSubConfig {
 
 /// Setters, one per setting, each returning the changed configuration.
 impl PubSubConfig {
+    /// Checks a lease ring's capacity: 1 to [`super::ring::MAX_CAPACITY`]
+    /// (`invalid-argument`), and at most the queue bound plus the held
+    /// bound (`limit-exceeded`): what a ring holds is out of the
+    /// publisher's pool, as queued and held messages are.
+    pub fn check_ring(&self, capacity: u32) -> Result<(), PubSubError> {
+        if capacity == 0 || capacity > super::ring::MAX_CAPACITY {
+            return Err(PubSubError::InvalidArgument);
+        }
+        let budget = self.queue.saturating_add(self.max_held as usize);
+        if capacity as usize > budget {
+            return Err(PubSubError::LimitExceeded);
+        }
+        Ok(())
+    }
+
     /// Sets [`PubSubConfig::queue`] (at least 1).
     pub fn queue(mut self, queue: usize) -> Self {
         self.queue = queue.max(1);

@@ -91,6 +91,17 @@ pub enum RingRefused {
     Left,
 }
 
+impl From<RingRefused> for super::PubSubError {
+    /// A second ring, or none to wait on, is the caller's mistake; a
+    /// subscription that ended under the call is the host's.
+    fn from(r: RingRefused) -> Self {
+        match r {
+            RingRefused::HasRing | RingRefused::NoRing => super::PubSubError::InvalidArgument,
+            RingRefused::Left => super::PubSubError::Internal,
+        }
+    }
+}
+
 /// [`Queue::pop_timeout`] found no message within its timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimedOut;

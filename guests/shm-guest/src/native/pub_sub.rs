@@ -27,10 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use shm_rules::guest_text::check_topic_name;
-use shm_rules::pubsub::ring::{offered_bytes, returned_bytes, HeapRegion, RingStage, MAX_CAPACITY};
+use shm_rules::pubsub::ring::{offered_bytes, returned_bytes, HeapRegion, RingStage};
 use shm_rules::pubsub::{
-    check_pool, fan_out, reclaim, Overflow, Pool, PubSubConfig, Queue, Reclaimer, RingRefused,
-    SharedPool, Topic, Topics,
+    check_pool, fan_out, reclaim, Overflow, Pool, PubSubConfig, Queue, Reclaimer, SharedPool,
+    Topic, Topics,
 };
 use shm_rules::{Access, BackingId, HandleId};
 
@@ -732,13 +732,7 @@ impl Subscriber {
     /// host: at most the queue bound plus the held bound).
     pub fn map_ring(&self, capacity: u32) -> Result<RingArea, PubSubError> {
         let n = native();
-        if capacity == 0 || capacity > MAX_CAPACITY {
-            return Err(PubSubError::InvalidArgument);
-        }
-        let budget = n.config.queue.saturating_add(n.config.max_held as usize);
-        if capacity as usize > budget {
-            return Err(PubSubError::LimitExceeded);
-        }
+        n.config.check_ring(capacity)?;
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = &*ring {
             if r.capacity != capacity {
@@ -775,12 +769,9 @@ impl Subscriber {
             Box::new(returned.clone()),
             describe,
         );
-        if let Err((refused, _)) = self.queue.attach_ring(stage, |h| n.drop_handle(h)) {
-            return Err(match refused {
-                RingRefused::HasRing => PubSubError::InvalidArgument,
-                RingRefused::NoRing | RingRefused::Left => PubSubError::Internal,
-            });
-        }
+        self.queue
+            .attach_ring(stage, |h| n.drop_handle(h))
+            .map_err(|(refused, _)| PubSubError::from(refused))?;
         let blocks = vec![0; pool.blocks.len()];
         *ring = Some(NativeRing {
             capacity,
@@ -807,17 +798,13 @@ impl Subscriber {
             return Err(PubSubError::PoolChanged);
         }
         let timeout = std::time::Duration::from_millis(timeout_ms.into());
-        match self
+        let w = self
             .queue
-            .wait_ring(seen, timeout, |h| native().drop_handle(h))
-        {
-            Ok(w) => Ok(RingWait {
-                published: w.published,
-                ended: w.ended,
-            }),
-            Err(RingRefused::NoRing) => Err(PubSubError::InvalidArgument),
-            Err(_) => Err(PubSubError::Internal),
-        }
+            .wait_ring(seen, timeout, |h| native().drop_handle(h))?;
+        Ok(RingWait {
+            published: w.published,
+            ended: w.ended,
+        })
     }
 
     /// The ring's regions (native only: wasm guests read them at the
